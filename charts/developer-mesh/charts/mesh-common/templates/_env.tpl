@@ -1,0 +1,151 @@
+{{/* vim: set filetype=mustache: */}}
+{{/*
+Env of a service container, in dependency order: every $(VAR) refers only to
+vars declared earlier in the same list (Kubernetes expands nothing else, and
+never ${VAR}). Database and Redis blocks appear only for services that list
+them in .Values.dependencies; DATABASE_URL and REDIS_URL are composed from the
+parts above them, the passwords coming from secretKeyRef.
+Usage:
+env:
+  {{- include "developer-mesh.env" $ | nindent 12 }}
+*/}}
+{{- define "developer-mesh.env" -}}
+{{- $ctx := . -}}
+{{- $g := .Values.global | default dict -}}
+{{- $deps := .Values.dependencies | default list -}}
+- name: SERVICE_NAME
+  value: {{ .Chart.Name | quote }}
+- name: PORT
+  value: {{ .Values.containerPorts.http | quote }}
+- name: ENVIRONMENT
+  value: {{ $g.environment | default "development" | quote }}
+- name: LOG_LEVEL
+  value: {{ $g.logLevel | default "info" | quote }}
+- name: LOG_FORMAT
+  value: {{ $g.logFormat | default "json" | quote }}
+{{- if has "database" $deps }}
+{{ include "developer-mesh.env.database" $ctx }}
+{{- end }}
+{{- if has "redis" $deps }}
+{{ include "developer-mesh.env.redis" $ctx }}
+{{- end }}
+{{- if has "rest-api" $deps }}
+{{- $api := include "developer-mesh.dependency" (dict "context" $ctx "name" "rest-api") | fromYaml }}
+- name: REST_API_URL
+  value: {{ printf "http://%s:%v" $api.host $api.port | quote }}
+- name: DEV_MESH_URL
+  value: $(REST_API_URL)
+{{- end }}
+{{- $aws := $g.aws | default dict }}
+{{- with $aws.region }}
+- name: AWS_REGION
+  value: {{ . | quote }}
+{{- end }}
+{{- $tr := $g.tracing | default dict }}
+{{- if $tr.enabled }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Chart.Name | quote }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $tr.endpoint | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $tr.samplingRatio | default "0.1" | quote }}
+{{- end }}
+{{- range $name, $key := .Values.secretEnv }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "developer-mesh.secrets.name" $ctx }}
+      key: {{ $key }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Database env: DATABASE_HOST/PORT/NAME/USER/SSL_MODE, DATABASE_PASSWORD from the
+Secret, then DATABASE_URL built from them (declared last, so it expands).
+Usage:
+{{ include "developer-mesh.env.database" $ }}
+*/}}
+{{- define "developer-mesh.env.database" -}}
+{{- $db := include "developer-mesh.global" (dict "context" . "key" "database") | fromYaml -}}
+- name: DATABASE_HOST
+  value: {{ include "developer-mesh.database.host" . | quote }}
+- name: DATABASE_PORT
+  value: {{ $db.port | default 5432 | quote }}
+- name: DATABASE_NAME
+  value: {{ $db.name | default "devmesh" | quote }}
+- name: DATABASE_USER
+  value: {{ $db.user | default "devmesh" | quote }}
+- name: DATABASE_SSL_MODE
+  value: {{ $db.sslMode | default "disable" | quote }}
+- name: DATABASE_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "developer-mesh.database.secretName" . }}
+      key: {{ $db.existingSecretPasswordKey | default "password" }}
+- name: DATABASE_URL
+  value: "postgres://$(DATABASE_USER):$(DATABASE_PASSWORD)@$(DATABASE_HOST):$(DATABASE_PORT)/$(DATABASE_NAME)?sslmode=$(DATABASE_SSL_MODE)"
+{{- end -}}
+
+{{/*
+Redis env: REDIS_HOST/PORT/DB, REDIS_PASSWORD from the Secret, then REDIS_ADDR
+and REDIS_URL built from them.
+Usage:
+{{ include "developer-mesh.env.redis" $ }}
+*/}}
+{{- define "developer-mesh.env.redis" -}}
+{{- $r := include "developer-mesh.global" (dict "context" . "key" "redis") | fromYaml -}}
+- name: REDIS_HOST
+  value: {{ include "developer-mesh.redis.host" . | quote }}
+- name: REDIS_PORT
+  value: {{ $r.port | default 6379 | quote }}
+- name: REDIS_DB
+  value: {{ $r.db | default 0 | quote }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "developer-mesh.redis.secretName" . }}
+      key: {{ $r.existingSecretPasswordKey | default "redis-password" }}
+- name: REDIS_ADDR
+  value: "$(REDIS_HOST):$(REDIS_PORT)"
+- name: REDIS_URL
+  value: "redis://:$(REDIS_PASSWORD)@$(REDIS_HOST):$(REDIS_PORT)/$(REDIS_DB)"
+{{- end -}}
+
+{{/*
+wait-for-<dependency> init containers, one per name in "dependencies", run with
+global.waitImage and global.waitCommand (the command reads WAIT_HOST, WAIT_PORT
+and WAIT_TIMEOUT through Kubernetes $(VAR) expansion). Restricted security
+context and global.waitResources, like every container.
+Usage:
+initContainers:
+  {{- include "developer-mesh.wait.initContainers" (dict "context" $ "dependencies" .Values.dependencies) | nindent 8 }}
+*/}}
+{{- define "developer-mesh.wait.initContainers" -}}
+{{- $ctx := .context -}}
+{{- $g := $ctx.Values.global | default dict -}}
+{{- $image := $g.waitImage | default (dict "repository" "vitals/agent" "tag" "0.1.0") -}}
+{{- range .dependencies }}
+{{- $dep := include "developer-mesh.dependency" (dict "context" $ctx "name" .) | fromYaml }}
+- name: wait-for-{{ . }}
+  image: {{ include "vitals.images.ref" (dict "image" $image "context" $ctx "valueKey" "global.waitImage") }}
+  imagePullPolicy: {{ $image.pullPolicy | default "IfNotPresent" }}
+  command:
+    {{- toYaml ($g.waitCommand | default (list "agent" "wait-tcp" "--host" "$(WAIT_HOST)" "--port" "$(WAIT_PORT)" "--timeout" "$(WAIT_TIMEOUT)")) | nindent 4 }}
+  env:
+    - name: WAIT_HOST
+      value: {{ $dep.host | quote }}
+    - name: WAIT_PORT
+      value: {{ $dep.port | quote }}
+    - name: WAIT_TIMEOUT
+      value: {{ $g.waitTimeout | default "300s" | quote }}
+  resources:
+    {{- toYaml ($g.waitResources | default (dict "requests" (dict "cpu" "5m" "memory" "16Mi") "limits" (dict "cpu" "50m" "memory" "32Mi"))) | nindent 4 }}
+  securityContext:
+    {{- include "vitals.securityContext.container" (dict "sc" dict "context" $ctx) | nindent 4 }}
+{{- end }}
+{{- end -}}

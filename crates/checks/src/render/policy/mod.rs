@@ -1,0 +1,87 @@
+//! Render-time policies, one module per family. Each turns the manifests of
+//! one chart x profile into verdicts keyed by a subject slug, so every
+//! workload (or HPA, PDB, policy, values file) is its own trial.
+
+use crate::values::ValuesSet;
+use crate::{Manifests, Verdict};
+
+pub mod autoscaling;
+pub mod disruption;
+pub mod images;
+pub mod network;
+pub mod probes;
+pub mod resources;
+pub mod secrets;
+pub mod security;
+pub mod services;
+
+/// What a policy sees.
+pub struct PolicyCx<'a> {
+    pub manifests: &'a Manifests,
+    pub values: &'a ValuesSet,
+    /// Production rules (default-deny, no plaintext secrets) apply.
+    pub prod: bool,
+}
+
+/// One verdict of one policy about one subject.
+#[derive(Debug, Clone)]
+pub struct PolicyVerdict {
+    pub policy: &'static str,
+    /// `deployment/medplum-server`, `values-prod.yaml`, ...
+    pub subject: String,
+    pub verdict: Verdict,
+}
+
+type PolicyFn = fn(&PolicyCx<'_>) -> Vec<(String, Verdict)>;
+
+/// Every policy family, by the name used in trial names.
+pub const ALL: &[(&str, PolicyFn)] = &[
+    ("resources", resources::check),
+    ("probes", probes::check),
+    ("security", security::check),
+    ("images", images::check),
+    ("autoscaling", autoscaling::check),
+    ("disruption", disruption::check),
+    ("services", services::check),
+    ("network", network::check),
+    ("secrets", secrets::check),
+];
+
+pub fn run_all(cx: &PolicyCx<'_>) -> Vec<PolicyVerdict> {
+    ALL.iter()
+        .flat_map(|(policy, f)| f(cx).into_iter().map(move |(subject, verdict)| PolicyVerdict { policy, subject, verdict }))
+        .collect()
+}
+
+/// Runs one check per workload, named by the workload's slug.
+pub(crate) fn per_workload<'a>(
+    cx: &PolicyCx<'a>,
+    filter: impl Fn(&crate::Workload<'a>) -> bool,
+    f: impl Fn(&crate::Workload<'a>) -> Verdict,
+) -> Vec<(String, Verdict)> {
+    cx.manifests.workloads().filter(|w| filter(w)).map(|w| (w.object.id().slug(), f(&w))).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Runs one policy on a YAML snippet (prod rules on), returning verdicts.
+    pub fn run(f: PolicyFn, yaml: &str) -> Vec<(String, Verdict)> {
+        let m = Manifests::parse(yaml).unwrap();
+        let values = ValuesSet { files: vec![(PathBuf::from("values.yaml"), serde_json::json!({}))] };
+        f(&PolicyCx { manifests: &m, values: &values, prod: true })
+    }
+
+    pub fn only(f: PolicyFn, yaml: &str) -> Verdict {
+        let mut v = run(f, yaml);
+        assert_eq!(v.len(), 1, "expected one verdict, got {v:?}");
+        v.remove(0).1
+    }
+
+    /// A Deployment whose single container is given as YAML (indented 6).
+    pub fn deployment(container: &str) -> String {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n{container}")
+    }
+}

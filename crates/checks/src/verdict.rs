@@ -1,0 +1,173 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How a check ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// Not applicable, with the reason (e.g. a CRD-only kind the pinned
+    /// OpenAPI cannot describe). Never used to hide a missing tool.
+    Skip(String),
+}
+
+/// One concrete problem: the object, the field path inside it, what is
+/// wrong, and the smallest change that fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub object: String,
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// Supporting material attached to a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Evidence {
+    Finding(Finding),
+    /// A command that ran, with its exit code and the tail of its stderr.
+    Command { argv: String, exit: i32, stderr: String },
+    /// Free text, e.g. the template file an object came from.
+    Note { text: String },
+}
+
+/// The result of one check on one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What was checked, e.g. `Deployment/medplum-server`.
+    pub subject: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub expected: String,
+    pub observed: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Verdict {
+    pub fn pass(subject: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Verdict {
+        Verdict {
+            subject: subject.into(),
+            outcome: Outcome::Pass,
+            expected: expected.into(),
+            observed: observed.into(),
+            evidence: Vec::new(),
+            hint: None,
+        }
+    }
+
+    pub fn fail(subject: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Verdict {
+        Verdict { outcome: Outcome::Fail, ..Verdict::pass(subject, expected, observed) }
+    }
+
+    pub fn skip(subject: impl Into<String>, reason: impl Into<String>) -> Verdict {
+        let reason = reason.into();
+        Verdict { outcome: Outcome::Skip(reason.clone()), ..Verdict::pass(subject, "", reason) }
+    }
+
+    /// A verdict from a list of findings: pass when there are none.
+    pub fn from_findings(subject: impl Into<String>, expected: impl Into<String>, findings: Vec<Finding>) -> Verdict {
+        let subject = subject.into();
+        let expected = expected.into();
+        if findings.is_empty() {
+            return Verdict::pass(subject, expected.clone(), "as expected");
+        }
+        let observed = format!("{} problem{}", findings.len(), if findings.len() == 1 { "" } else { "s" });
+        let mut v = Verdict::fail(subject, expected, observed);
+        v.evidence = findings.into_iter().map(Evidence::Finding).collect();
+        v
+    }
+
+    #[must_use]
+    pub fn with_evidence(mut self, e: Evidence) -> Self {
+        self.evidence.push(e);
+        self
+    }
+
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn failed(&self) -> bool {
+        self.outcome == Outcome::Fail
+    }
+
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.evidence.iter().filter_map(|e| match e {
+            Evidence::Finding(f) => Some(f),
+            _ => None,
+        })
+    }
+}
+
+/// The message a person reads when a trial fails: expected, observed, each
+/// finding with its field and fix, then the hint.
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.outcome {
+            Outcome::Pass => writeln!(f, "{}: ok ({})", self.subject, self.observed)?,
+            Outcome::Skip(r) => writeln!(f, "{}: skipped: {r}", self.subject)?,
+            Outcome::Fail => {
+                writeln!(f, "{}: FAILED", self.subject)?;
+                writeln!(f, "  expected: {}", self.expected)?;
+                writeln!(f, "  observed: {}", self.observed)?;
+            }
+        }
+        for e in &self.evidence {
+            match e {
+                Evidence::Finding(x) => {
+                    writeln!(f, "  - {} `{}`: {}", x.object, x.field, x.problem)?;
+                    writeln!(f, "    fix: {}", x.fix)?;
+                }
+                Evidence::Command { argv, exit, stderr } => {
+                    writeln!(f, "  $ {argv}  (exit {exit})")?;
+                    for line in stderr.lines().take(40) {
+                        writeln!(f, "    | {line}")?;
+                    }
+                }
+                Evidence::Note { text } => writeln!(f, "  note: {text}")?,
+            }
+        }
+        if let Some(h) = &self.hint {
+            writeln!(f, "  (hint: {h})")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_verdict_reads_expected_observed_field_and_fix() {
+        let v = Verdict::from_findings(
+            "Deployment/web",
+            "every container sets cpu and memory requests and limits",
+            vec![Finding {
+                object: "Deployment/web container `app`".into(),
+                field: "spec.template.spec.containers[0].resources.limits.cpu".into(),
+                problem: "missing".into(),
+                fix: "set `resources.limits.cpu` (e.g. 500m)".into(),
+            }],
+        );
+        let text = v.to_string();
+        assert!(text.starts_with("Deployment/web: FAILED\n"), "{text}");
+        assert!(text.contains("expected: every container sets"), "{text}");
+        assert!(text.contains("observed: 1 problem\n"), "{text}");
+        assert!(text.contains("`spec.template.spec.containers[0].resources.limits.cpu`: missing"), "{text}");
+        assert!(text.contains("fix: set `resources.limits.cpu`"), "{text}");
+    }
+
+    #[test]
+    fn no_findings_is_a_pass() {
+        assert_eq!(Verdict::from_findings("x", "y", vec![]).outcome, Outcome::Pass);
+    }
+}

@@ -1,0 +1,376 @@
+use std::collections::hash_map::DefaultHasher;
+use std::ffi::OsString;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::lint::LintReport;
+use crate::{Chart, Error, Result};
+
+/// Which helm is in use. Flags differ slightly between majors; the driver
+/// hides that from callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub raw: String,
+}
+
+impl HelmVersion {
+    pub fn parse(raw: &str) -> Result<HelmVersion> {
+        let raw = raw.trim();
+        let core = raw.trim_start_matches('v');
+        let mut parts = core.split(|c: char| c == '.' || c == '+' || c == '-');
+        let major = parts.next().and_then(|p| p.parse().ok());
+        let minor = parts.next().and_then(|p| p.parse().ok());
+        match (major, minor) {
+            (Some(major @ (3 | 4)), Some(minor)) => Ok(HelmVersion { major, minor, raw: raw.to_string() }),
+            _ => Err(Error::UnsupportedVersion { found: raw.to_string() }),
+        }
+    }
+}
+
+/// Options for `helm template`.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct TemplateOpts {
+    /// `--kube-version`: render as for this cluster version.
+    pub kube_version: Option<String>,
+    /// `--api-versions`: extra APIs `.Capabilities.APIVersions` reports, so
+    /// gated objects (ServiceMonitor, VPA) can be rendered on purpose.
+    pub api_versions: Vec<String>,
+    /// `--set` pairs, applied after the values files.
+    pub set: Vec<(String, String)>,
+}
+
+impl TemplateOpts {
+    pub fn kube_version(mut self, v: impl Into<String>) -> Self {
+        self.kube_version = Some(v.into());
+        self
+    }
+    pub fn api_version(mut self, v: impl Into<String>) -> Self {
+        self.api_versions.push(v.into());
+        self
+    }
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Options for `helm upgrade --install`. Readiness is the harness's own
+/// (watch-based), so helm is never asked to `--wait`.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct InstallOpts {
+    pub timeout: Duration,
+    pub kubeconfig: Option<PathBuf>,
+    pub create_namespace: bool,
+}
+
+impl Default for InstallOpts {
+    fn default() -> Self {
+        InstallOpts { timeout: Duration::from_secs(300), kubeconfig: None, create_namespace: false }
+    }
+}
+
+impl InstallOpts {
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = t;
+        self
+    }
+    pub fn kubeconfig(mut self, p: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(p.into());
+        self
+    }
+    pub fn create_namespace(mut self, yes: bool) -> Self {
+        self.create_namespace = yes;
+        self
+    }
+}
+
+/// A located, version-checked helm binary.
+#[derive(Debug, Clone)]
+pub struct Helm {
+    bin: PathBuf,
+    version: HelmVersion,
+}
+
+impl Helm {
+    /// Finds helm: `E2E_HELM` if set, else `helm` on PATH. The version is
+    /// checked once here so later calls can rely on it.
+    pub fn discover() -> Result<Helm> {
+        let candidate = std::env::var_os("E2E_HELM").unwrap_or_else(|| OsString::from("helm"));
+        Helm::at(PathBuf::from(candidate))
+    }
+
+    pub fn at(bin: impl Into<PathBuf>) -> Result<Helm> {
+        let bin = bin.into();
+        let argv = format!("{} version --template {{{{.Version}}}}", bin.display());
+        let out = Command::new(&bin).args(["version", "--template", "{{.Version}}"]).output();
+        let out = match out {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound { tried: format!("`{}` (E2E_HELM, then PATH)", bin.display()) })
+            }
+            Err(source) => return Err(Error::Spawn { argv, source }),
+        };
+        let out = check(argv, out)?;
+        let version = HelmVersion::parse(&String::from_utf8_lossy(&out.stdout))?;
+        Ok(Helm { bin, version })
+    }
+
+    pub fn version(&self) -> &HelmVersion {
+        &self.version
+    }
+
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    fn run<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let argv = std::iter::once(self.bin.as_os_str().to_owned())
+            .chain(args.iter().cloned())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = Command::new(&self.bin)
+            .args(&args)
+            // helm would otherwise try to reach repositories it has cached
+            // indexes for; vitals is air-gapped by design.
+            .env("HELM_NO_PLUGINS", "1")
+            .output()
+            .map_err(|source| Error::Spawn { argv: argv.clone(), source })?;
+        check(argv, out)
+    }
+
+    /// Runs `helm dependency build` for the chart and every `file://`
+    /// dependency beneath it, deepest first. A content stamp skips the work
+    /// when nothing changed, and a lock keeps parallel test processes (one
+    /// per trial under nextest) from packaging the same chart at once.
+    pub fn dependency_build(&self, chart: &Chart) -> Result<()> {
+        for c in chart.local_dependency_order()? {
+            if c.meta.dependencies.is_empty() {
+                continue;
+            }
+            let key = stamp_key(&c.dir);
+            let dir = std::env::temp_dir().join("vitals-helm-deps");
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+            let lock_path = dir.join(format!("{key:016x}.lock"));
+            let lock = File::create(&lock_path).map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            let stamp_path = dir.join(format!("{key:016x}.stamp"));
+            let content = content_hash(&c)?;
+            let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(content.as_str())
+                && c.dir.join("charts").is_dir();
+            if !fresh {
+                self.run([OsString::from("dependency"), "build".into(), "--skip-refresh".into(), c.dir.clone().into()])?;
+                std::fs::write(&stamp_path, &content).map_err(|source| Error::Io { path: stamp_path.clone(), source })?;
+            }
+            drop(lock);
+        }
+        Ok(())
+    }
+
+    /// `helm lint [--strict]` with the given values files. A lint that
+    /// reports errors is not an `Err`: the report says what failed.
+    pub fn lint(&self, chart: &Chart, values: &[PathBuf], strict: bool) -> Result<LintReport> {
+        let mut args: Vec<OsString> = vec!["lint".into(), chart.dir.clone().into()];
+        if strict {
+            args.push("--strict".into());
+        }
+        for v in values {
+            readable(v)?;
+            args.push("-f".into());
+            args.push(v.clone().into());
+        }
+        match self.run(args) {
+            Ok(out) => Ok(LintReport::parse(&String::from_utf8_lossy(&out.stdout), true)),
+            Err(Error::Exited { stderr, argv, code }) => {
+                let report = LintReport::parse(&stderr, false);
+                if report.findings.is_empty() && !stderr.contains("linted") {
+                    return Err(Error::Exited { argv, code, stderr });
+                }
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `helm template` with the given values; returns the multi-document YAML.
+    pub fn template(
+        &self,
+        chart: &Chart,
+        release: &str,
+        namespace: &str,
+        values: &[PathBuf],
+        opts: &TemplateOpts,
+    ) -> Result<String> {
+        let mut args: Vec<OsString> = vec![
+            "template".into(),
+            release.into(),
+            chart.dir.clone().into(),
+            "--namespace".into(),
+            namespace.into(),
+            // Hooks and `helm test` pods are part of what a chart promises;
+            // checks see them too.
+            "--include-crds".into(),
+        ];
+        for v in values {
+            readable(v)?;
+            args.push("-f".into());
+            args.push(v.clone().into());
+        }
+        if let Some(kv) = &opts.kube_version {
+            args.push("--kube-version".into());
+            args.push(kv.into());
+        }
+        for api in &opts.api_versions {
+            args.push("--api-versions".into());
+            args.push(api.into());
+        }
+        for (k, v) in &opts.set {
+            args.push("--set".into());
+            args.push(format!("{k}={v}").into());
+        }
+        let out = self.run(args)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `helm upgrade --install` without `--wait`: the harness watches
+    /// readiness itself and explains failures with causes.
+    pub fn upgrade_install(
+        &self,
+        chart: &Chart,
+        release: &str,
+        namespace: &str,
+        values: &[PathBuf],
+        opts: &InstallOpts,
+    ) -> Result<()> {
+        let mut args: Vec<OsString> = vec![
+            "upgrade".into(),
+            "--install".into(),
+            release.into(),
+            chart.dir.clone().into(),
+            "--namespace".into(),
+            namespace.into(),
+            "--timeout".into(),
+            format!("{}s", opts.timeout.as_secs()).into(),
+        ];
+        if opts.create_namespace {
+            args.push("--create-namespace".into());
+        }
+        if let Some(k) = &opts.kubeconfig {
+            args.push("--kubeconfig".into());
+            args.push(k.clone().into());
+        }
+        for v in values {
+            readable(v)?;
+            args.push("-f".into());
+            args.push(v.clone().into());
+        }
+        self.run(args).map(drop)
+    }
+
+    pub fn uninstall(&self, release: &str, namespace: &str, kubeconfig: Option<&Path>) -> Result<()> {
+        let mut args: Vec<OsString> = vec!["uninstall".into(), release.into(), "--namespace".into(), namespace.into()];
+        if let Some(k) = kubeconfig {
+            args.push("--kubeconfig".into());
+            args.push(k.into());
+        }
+        self.run(args).map(drop)
+    }
+}
+
+fn readable(path: &Path) -> Result<()> {
+    File::open(path).map(drop).map_err(|source| Error::ValuesUnreadable { path: path.to_path_buf(), source })
+}
+
+fn check(argv: String, out: Output) -> Result<Output> {
+    if out.status.success() {
+        Ok(out)
+    } else {
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.trim().is_empty() {
+            stderr = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        Err(Error::Exited { argv, code: out.status.code().unwrap_or(-1), stderr })
+    }
+}
+
+fn stamp_key(dir: &Path) -> u64 {
+    let canon = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut h = DefaultHasher::new();
+    canon.hash(&mut h);
+    h.finish()
+}
+
+/// Hash of every source file of the chart's `file://` dependencies (packaged
+/// archives and lock files excluded, since `dependency build` writes those).
+fn content_hash(chart: &Chart) -> Result<String> {
+    let mut h = DefaultHasher::new();
+    for dep in &chart.meta.dependencies {
+        if let Some(dir) = dep.local_dir(&chart.dir) {
+            hash_tree(&dir, &mut h)?;
+        }
+    }
+    Ok(format!("{:016x}", h.finish()))
+}
+
+fn hash_tree(dir: &Path, h: &mut DefaultHasher) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".tgz") || name == "Chart.lock" {
+            continue;
+        }
+        if p.is_dir() {
+            hash_tree(&p, h)?;
+        } else {
+            name.hash(h);
+            std::fs::read(&p).map_err(|source| Error::Io { path: p.clone(), source })?.hash(h);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("v3.22.0", 3, 22)]
+    #[case("v4.3.1", 4, 3)]
+    #[case("v4.0.0-rc.1", 4, 0)]
+    fn supported_versions_parse(#[case] raw: &str, #[case] major: u32, #[case] minor: u32) {
+        let v = HelmVersion::parse(raw).unwrap();
+        assert_eq!((v.major, v.minor), (major, minor));
+    }
+
+    #[rstest]
+    #[case("v2.17.0")]
+    #[case("garbage")]
+    fn other_versions_are_refused_by_name(#[case] raw: &str) {
+        let err = HelmVersion::parse(raw).unwrap_err().to_string();
+        assert!(err.contains(raw) && err.contains("supported: 3.x, 4.x"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_binary_says_how_to_get_one() {
+        let err = Helm::at("/nonexistent/helm").unwrap_err().to_string();
+        assert!(err.contains("helm not found") && err.contains("make setup"), "{err}");
+    }
+}

@@ -1,0 +1,3 @@
+module vitals.local/runtime-wrapper
+
+go 1.22

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The vitals kind cluster: up | down | status.
+#   up:     docker daemon (scripts/docker.sh), kind + kubectl (scripts/tools.sh),
+#           node image (scripts/node-image.sh, or VITALS_NODE_IMAGE), kind
+#           create, wait for nodes/CoreDNS/storage, add-ons (scripts/addons.sh).
+#           A cluster of that name whose nodes are Ready returns in seconds.
+#   down:   kind delete cluster.
+#   status: nodes and system pods; exit 1 when there is no such cluster.
+# Env: VITALS_CLUSTER (default vitals), VITALS_KIND_CONFIG (default
+# kind-config/single-node.yaml), VITALS_NODE_IMAGE (e.g. kindest/node:v1.34.x
+# for online users: skips the local node image build).
+# The kubeconfig goes to kind's default (~/.kube/config) and to
+# $VITALS_CACHE/kubeconfig-<name>.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/versions.env"
+. "$here/scripts/cache.sh"
+export PATH="$here/.bin:$PATH"
+name=${VITALS_CLUSTER:-vitals}
+config=${VITALS_KIND_CONFIG:-$here/kind-config/single-node.yaml}
+kubeconfig="$VITALS_CACHE/kubeconfig-$name"
+t0=$(date +%s)
+log() { echo "INFO: cluster $name: $* (+$(( $(date +%s) - t0 ))s)" >&2; }
+die() { echo "error: cluster $name: $*" >&2; exit 1; }
+
+exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }
+write_kubeconfig() { kind get kubeconfig --name "$name" >"$kubeconfig.tmp" && mv "$kubeconfig.tmp" "$kubeconfig"; }
+nodes_ready() {
+  KUBECONFIG=$kubeconfig kubectl wait --for=condition=Ready nodes --all --timeout="${1:-5s}" >/dev/null 2>&1
+}
+
+up() {
+  "$here/scripts/docker.sh" >/dev/null
+  "$here/scripts/tools.sh" kind kubectl
+  exec 9>"$VITALS_CACHE/cluster-$name.lock"
+  flock 9
+  if exists; then
+    write_kubeconfig
+    if nodes_ready 5s; then log "already up, nodes Ready (KUBECONFIG=$kubeconfig)"; return 0; fi
+    log "exists but nodes are not Ready; waiting up to 120s"
+    nodes_ready 120s || die "nodes not Ready (hint: \`scripts/cluster.sh down\` and up again)"
+    log "nodes Ready"; return 0
+  fi
+  local image
+  if [ -n "${VITALS_NODE_IMAGE:-}" ]; then
+    image=$VITALS_NODE_IMAGE
+    log "using node image $image (VITALS_NODE_IMAGE)"
+  else
+    image=$("$here/scripts/node-image.sh" | tail -n1)
+  fi
+  [ -f "$config" ] || die "kind config \`$config\` not found (known: $(ls "$here/kind-config" | tr '\n' ' '))"
+  log "kind create cluster (image $image, config $config)"
+  local tc=$(date +%s)
+  kind create cluster --name "$name" --image "$image" --config "$config" --retain >&2 || {
+    echo "error: kind create cluster failed; node logs: kind export logs --name $name; then scripts/cluster.sh down" >&2
+    exit 1; }
+  write_kubeconfig
+  export KUBECONFIG=$kubeconfig
+  kubectl wait --for=condition=Ready nodes --all --timeout=300s >&2 || die "nodes not Ready within 300s"
+  log "all nodes Ready $(( $(date +%s) - tc ))s after kind create started"
+  kubectl -n kube-system rollout status deployment/coredns --timeout=180s >&2
+  kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=180s >&2 || true
+  "$here/scripts/addons.sh"
+  log "up (KUBECONFIG=$kubeconfig)"
+}
+
+down() {
+  command -v kind >/dev/null || "$here/scripts/tools.sh" kind
+  exec 9>"$VITALS_CACHE/cluster-$name.lock"
+  flock 9
+  if exists; then kind delete cluster --name "$name" >&2; fi
+  rm -f "$kubeconfig"
+  log "down"
+}
+
+status() {
+  exists || { echo "cluster $name: absent"; exit 1; }
+  write_kubeconfig
+  KUBECONFIG=$kubeconfig kubectl get nodes -o wide
+  KUBECONFIG=$kubeconfig kubectl get pods -A -o wide
+}
+
+case ${1:-up} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

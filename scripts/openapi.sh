@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerates crates/checks/openapi/<version>.json: the Kubernetes OpenAPI v2
+# definitions of the pinned version, from the k8s.io/kubernetes Go module,
+# with descriptions stripped (they are 80% of the bytes and no check reads
+# them). Checked in, so the render tier needs only helm and no download.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+. "$here/scripts/versions.env"
+. "$here/scripts/cache.sh"
+version=${1:-$KUBERNETES_VERSION}
+dir=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+mkdir -p "$here/crates/checks/openapi"
+python3 - "$dir/api/openapi-spec/swagger.json" "$here/crates/checks/openapi/$version.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+def strip(x):
+    if isinstance(x, dict):
+        return {k: strip(v) for k, v in x.items() if k != "description"}
+    if isinstance(x, list):
+        return [strip(v) for v in x]
+    return x
+out = {"info": spec["info"], "definitions": strip(spec["definitions"])}
+json.dump(out, open(sys.argv[2], "w"), separators=(",", ":"), sort_keys=True)
+PY
+echo "wrote crates/checks/openapi/$version.json ($(wc -c < "$here/crates/checks/openapi/$version.json") bytes)"

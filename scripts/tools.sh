@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the pinned CLI tools from their Go modules into the shared cache and
+# links them into .bin/. A tool already on PATH at the pinned version is used
+# as it is; a cached build is reused (keyed by module@version), so a clean
+# checkout on a warm machine spends seconds here.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=versions.env
+. "$here/scripts/versions.env"
+. "$here/scripts/cache.sh"
+
+bin="$here/.bin"
+mkdir -p "$bin"
+
+# tool <name> <module path of main package> <version> <version probe cmd...>
+tool() {
+  local name=$1 pkg=$2 version=$3; shift 3
+  local dest="$VITALS_CACHE/tools/$name-$version"
+  if [ -x "$dest/$name" ]; then
+    ln -sf "$dest/$name" "$bin/$name"; return 0
+  fi
+  # A binary on PATH at the pinned version (outside .bin) is good enough.
+  local found
+  found=$(PATH=${PATH//$bin:/} command -v "$name" || true)
+  if [ -n "$found" ] && "$found" "$@" 2>/dev/null | grep -q -- "${version#v}"; then
+    echo "INFO: using $found ($name $version)"
+    ln -sf "$found" "$bin/$name"; return 0
+  fi
+  echo "INFO: building $name $version from $pkg (cached in $dest)"
+  mkdir -p "$dest"
+  local ldflags=""
+  case $name in
+    helm|helm3) ldflags="-X helm.sh/helm/${pkg#helm.sh/helm/}"; ldflags="-X ${pkg%/cmd/helm}/internal/version.version=$version" ;;
+  esac
+  GOBIN="$dest" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
+  if [ "$name" = helm3 ]; then mv "$dest/helm" "$dest/helm3"; fi
+  ln -sf "$dest/$name" "$bin/$name"
+}
+
+want=${*:-helm}
+for t in $want; do
+  case $t in
+    helm)  tool helm  helm.sh/helm/v4/cmd/helm "$HELM_VERSION" version --short ;;
+    helm3) tool helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" version --short ;;
+    kind)  tool kind  sigs.k8s.io/kind "$KIND_VERSION" version ;;
+    kubectl) tool kubectl k8s.io/kubernetes/cmd/kubectl "$KUBERNETES_VERSION" version --client ;;
+    actionlint) tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" --version ;;
+    *) echo "error: unknown tool \`$t\` (known: helm helm3 kind kubectl actionlint)" >&2; exit 2 ;;
+  esac
+done
