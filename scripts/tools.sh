@@ -30,7 +30,7 @@ tool() {
   mkdir -p "$dest"
   local ldflags=""
   case $name in
-    helm|helm3) ldflags="-X helm.sh/helm/${pkg#helm.sh/helm/}"; ldflags="-X ${pkg%/cmd/helm}/internal/version.version=$version" ;;
+    helm|helm3) ldflags="-X ${pkg%/cmd/helm}/internal/version.version=$version" ;;
   esac
   GOBIN="$dest" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version"
   if [ "$name" = helm3 ]; then mv "$dest/helm" "$dest/helm3"; fi

@@ -1,1 +1,142 @@
-fn main() {}
+//! `cargo test -p e2e` (and `cargo nextest run -p e2e`): every chart x
+//! profile x tier as named trials, `<chart>/<profile>/<tier>/<check>/<object>`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use e2e::env::{self, Tier};
+use e2e::render::{self, Cell};
+use e2e::{fixtures, record, spec};
+use libtest_mimic::{Arguments, Failed, Trial};
+use vitals_checks::record::TrialRecord;
+use vitals_checks::{Outcome, Verdict};
+
+/// A setup error (bad spec, unknown tier) is not a failed check: it is
+/// printed with its causes, no backtrace, and exits 2.
+fn setup_error(e: &dyn std::error::Error) -> ExitCode {
+    eprintln!("error: {e}");
+    let mut src = e.source();
+    while let Some(s) = src {
+        eprintln!("  caused by: {s}");
+        src = s.source();
+    }
+    ExitCode::from(2)
+}
+
+fn trial_from_verdict(name: String, cell: &Cell, tier: &str, check: Arc<render::Check>) -> Trial {
+    let (chart, profile) = (cell.suite.name.clone(), cell.profile.name.clone());
+    let tier = tier.to_string();
+    Trial::test(name.clone(), move || {
+        let start = Instant::now();
+        let v: Verdict = (check.run)();
+        let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
+        record::append(&TrialRecord {
+            name: name.clone(),
+            chart,
+            profile,
+            tier,
+            check: rest.get(1).unwrap_or(&"").to_string(),
+            object: rest.get(2).unwrap_or(&"").to_string(),
+            duration_ms: start.elapsed().as_millis() as u64,
+            verdict: v.clone(),
+        });
+        match v.outcome {
+            Outcome::Fail => Err(Failed::from(v.to_string())),
+            _ => Ok(()),
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let tiers = match env::tiers() {
+        Ok(t) => t,
+        Err(e) => return setup_error(&e),
+    };
+    let suites = match spec::from_env() {
+        Some(Ok(s)) => vec![s],
+        Some(Err(e)) => return setup_error(&e),
+        None => match spec::discover(&env::root().join("suites/specs")) {
+            Ok(s) => s,
+            Err(e) => return setup_error(&e),
+        },
+    };
+    let helm = Arc::new(env::helm());
+    let mut trials = Vec::new();
+
+    if tiers.contains(&Tier::Unit) {
+        for s in &suites {
+            let label = s
+                .spec_file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_else(|| "E2E_CHART".into());
+            let profiles: Vec<_> = s.profiles.iter().map(|p| p.name.clone()).collect();
+            trials.push(Trial::test(
+                format!("{}/-/unit/spec/loads", s.name),
+                move || {
+                    // Loading already happened (a bad spec stops the run); this
+                    // records what it resolved to.
+                    if profiles.is_empty() {
+                        Err(format!("{label}: no profiles").into())
+                    } else {
+                        Ok(())
+                    }
+                },
+            ));
+        }
+        for path in fixtures::broken() {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            trials.push(Trial::test(
+                format!("harness/-/unit/fixture-parses/{name}"),
+                move || fixtures::load(&path).map(drop).map_err(Failed::from),
+            ));
+        }
+    }
+
+    if tiers.contains(&Tier::Render) {
+        for s in suites {
+            let suite = Arc::new(s);
+            for p in &suite.profiles {
+                let cell = Cell {
+                    suite: suite.clone(),
+                    profile: p.clone(),
+                };
+                // Skip rendering cells a filter rules out (nextest runs one
+                // trial per process, each listing everything otherwise).
+                if let Some(f) = &args.filter {
+                    if args.exact && !f.starts_with(&format!("{}/", cell.prefix())) {
+                        continue;
+                    }
+                }
+                for check in render::checks(&helm, &cell) {
+                    let check = Arc::new(check);
+                    let name = format!("{}/{}", cell.prefix(), check.name);
+                    trials.push(trial_from_verdict(name, &cell, "render", check));
+                }
+            }
+        }
+        let h = helm.clone();
+        trials.push(Trial::test(
+            "harness/-/render/passes/clean-sample",
+            move || fixtures::clean_sample_passes(&h).map_err(Failed::from),
+        ));
+        for path in fixtures::broken() {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let h = helm.clone();
+            trials.push(Trial::test(
+                format!("harness/-/render/catches/{name}"),
+                move || fixtures::caught(&h, &path).map_err(Failed::from),
+            ));
+        }
+    }
+
+    libtest_mimic::run(&args, trials).exit_code()
+}

@@ -42,26 +42,38 @@ pub struct Object {
 
 impl Object {
     pub fn id(&self) -> ObjectRef {
-        ObjectRef { kind: self.kind.clone(), name: self.name.clone() }
+        ObjectRef {
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+        }
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.doc.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+        self.doc
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
     }
 
     /// The helm hook kinds of this object (`pre-install`, `test`, ...).
     pub fn hooks(&self) -> Vec<&str> {
-        self.annotation("helm.sh/hook").map(|h| h.split(',').map(str::trim).collect()).unwrap_or_default()
+        self.annotation("helm.sh/hook")
+            .map(|h| h.split(',').map(str::trim).collect())
+            .unwrap_or_default()
     }
 
     pub fn is_test_hook(&self) -> bool {
-        self.hooks().iter().any(|h| *h == "test" || *h == "test-success")
+        self.hooks()
+            .iter()
+            .any(|h| *h == "test" || *h == "test-success")
     }
 
     /// Where the pod template lives for kinds that carry one.
     pub fn pod_template_pointer(&self) -> Option<&'static str> {
         match self.kind.as_str() {
-            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => Some("/spec/template"),
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+                Some("/spec/template")
+            }
             "CronJob" => Some("/spec/jobTemplate/spec/template"),
             "Pod" => Some(""),
             _ => None,
@@ -70,8 +82,16 @@ impl Object {
 
     pub fn as_workload(&self) -> Option<Workload<'_>> {
         let ptr = self.pod_template_pointer()?;
-        let template = if ptr.is_empty() { &self.doc } else { self.doc.pointer(ptr)? };
-        Some(Workload { object: self, template, template_ptr: ptr })
+        let template = if ptr.is_empty() {
+            &self.doc
+        } else {
+            self.doc.pointer(ptr)?
+        };
+        Some(Workload {
+            object: self,
+            template,
+            template_ptr: ptr,
+        })
     }
 }
 
@@ -100,7 +120,10 @@ impl<'a> Workload<'a> {
         if self.template_ptr.is_empty() {
             "spec".into()
         } else {
-            format!("{}.spec", self.template_ptr.trim_start_matches('/').replace('/', "."))
+            format!(
+                "{}.spec",
+                self.template_ptr.trim_start_matches('/').replace('/', ".")
+            )
         }
     }
 
@@ -113,20 +136,29 @@ impl<'a> Workload<'a> {
     }
 
     pub fn pod_annotation(&self, key: &str) -> Option<&'a str> {
-        self.template.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+        self.template
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
     }
 
     /// Init containers first, then app containers, as the kubelet runs them.
     pub fn containers(&self) -> Vec<Container<'a>> {
         let mut out = Vec::new();
-        let Some(spec) = self.pod_spec() else { return out };
+        let Some(spec) = self.pod_spec() else {
+            return out;
+        };
         let base = self.pod_spec_path();
         for (field, init) in [("initContainers", true), ("containers", false)] {
             if let Some(list) = spec.get(field).and_then(Value::as_array) {
                 for (i, c) in list.iter().enumerate() {
                     out.push(Container {
                         workload: *self,
-                        name: c.get("name").and_then(Value::as_str).unwrap_or("?").to_string(),
+                        name: c
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                            .to_string(),
                         init,
                         path: format!("{base}.{field}[{i}]"),
                         spec: c,
@@ -139,18 +171,30 @@ impl<'a> Workload<'a> {
 
     /// Long-running: serves until deleted (not a Job, CronJob or hook pod).
     pub fn is_long_running(&self) -> bool {
-        matches!(self.object.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+        matches!(
+            self.object.kind.as_str(),
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet"
+        )
     }
 
     /// Replicas as rendered (`spec.replicas`, default 1).
     pub fn replicas(&self) -> i64 {
-        self.object.doc.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+        self.object
+            .doc
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
     }
 }
 
 impl Container<'_> {
     pub fn label(&self) -> String {
-        format!("{} {}container `{}`", self.workload.object.id(), if self.init { "init " } else { "" }, self.name)
+        format!(
+            "{} {}container `{}`",
+            self.workload.object.id(),
+            if self.init { "init " } else { "" },
+            self.name
+        )
     }
 
     /// `(name, number)` of each declared container port.
@@ -173,7 +217,11 @@ impl Container<'_> {
 /// Reads a `map[string]string` field; absent or malformed gives an empty map.
 pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -183,13 +231,24 @@ pub fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> 
     if !ml.iter().all(|(k, v)| labels.get(k) == Some(v)) {
         return false;
     }
-    let exprs = selector.get("matchExpressions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let exprs = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     exprs.iter().all(|e| {
         let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-        let values: Vec<&str> =
-            e.get("values").and_then(Value::as_array).map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let have = labels.get(key).map(String::as_str);
-        match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+        match e
+            .get("operator")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+        {
             "In" => have.is_some_and(|h| values.contains(&h)),
             "NotIn" => have.is_none_or(|h| !values.contains(&h)),
             "Exists" => have.is_some(),
@@ -222,7 +281,11 @@ impl Manifests {
         for (index, chunk) in split_documents(text).into_iter().enumerate() {
             let source = chunk
                 .lines()
-                .find_map(|l| l.trim().strip_prefix("# Source:").map(|s| s.trim().to_string()))
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("# Source:")
+                        .map(|s| s.trim().to_string())
+                })
                 .unwrap_or_default();
             let doc: Value = serde_yaml::from_str(chunk).map_err(|e| ParseError {
                 index,
@@ -233,12 +296,20 @@ impl Manifests {
                 continue;
             }
             let items = if doc.get("kind").and_then(Value::as_str) == Some("List") {
-                doc.get("items").and_then(Value::as_array).cloned().unwrap_or_default()
+                doc.get("items")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
             } else {
                 vec![doc]
             };
             for doc in items {
-                let s = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+                let s = |p: &str| {
+                    doc.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
                 objects.push(Object {
                     api_version: s("/apiVersion"),
                     kind: s("/kind"),
@@ -256,7 +327,9 @@ impl Manifests {
     }
 
     pub fn get(&self, kind: &str, name: &str) -> Option<&Object> {
-        self.objects.iter().find(|o| o.kind == kind && o.name == name)
+        self.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
     }
 
     pub fn workloads(&self) -> impl Iterator<Item = Workload<'_>> {
@@ -276,7 +349,12 @@ fn split_documents(text: &str) -> Vec<&str> {
         offset += line.len();
     }
     docs.push(&text[start..]);
-    docs.into_iter().filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))).collect()
+    docs.into_iter()
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -297,7 +375,11 @@ mod tests {
     fn containers_carry_their_field_paths() {
         let m = Manifests::parse(RENDERED).unwrap();
         let w: Vec<_> = m.workloads().collect();
-        let paths: Vec<_> = w.iter().flat_map(|w| w.containers()).map(|c| c.path).collect();
+        let paths: Vec<_> = w
+            .iter()
+            .flat_map(|w| w.containers())
+            .map(|c| c.path)
+            .collect();
         assert_eq!(
             paths,
             [
@@ -307,7 +389,10 @@ mod tests {
             ]
         );
         assert_eq!(w[0].replicas(), 2);
-        assert_eq!(w[0].containers()[1].ports(), vec![(Some("http".to_string()), 8080)]);
+        assert_eq!(
+            w[0].containers()[1].ports(),
+            vec![(Some("http".to_string()), 8080)]
+        );
     }
 
     #[test]

@@ -31,9 +31,15 @@ impl ValuesSet {
         let files = paths
             .iter()
             .map(|p| {
-                let text = std::fs::read_to_string(p).map_err(|source| ValuesError::Unreadable { path: p.clone(), source })?;
-                let v: Value = serde_yaml::from_str(&text)
-                    .map_err(|e| ValuesError::NotYaml { path: p.clone(), message: e.to_string() })?;
+                let text =
+                    std::fs::read_to_string(p).map_err(|source| ValuesError::Unreadable {
+                        path: p.clone(),
+                        source,
+                    })?;
+                let v: Value = serde_yaml::from_str(&text).map_err(|e| ValuesError::NotYaml {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?;
                 match v {
                     Value::Null => Ok((p.clone(), Value::Object(Map::new()))),
                     Value::Object(_) => Ok((p.clone(), v)),
@@ -59,7 +65,12 @@ impl ValuesSet {
     pub fn origin(&self, path: &[String]) -> Option<&Path> {
         for depth in (0..=path.len()).rev() {
             let prefix = &path[..depth];
-            if let Some((p, _)) = self.files.iter().rev().find(|(_, v)| lookup(v, prefix).is_some()) {
+            if let Some((p, _)) = self
+                .files
+                .iter()
+                .rev()
+                .find(|(_, v)| lookup(v, prefix).is_some())
+            {
                 return Some(p);
             }
         }
@@ -73,7 +84,9 @@ fn merge(dst: &mut Value, src: &Value) {
             for (k, v) in s {
                 if v.is_null() {
                     d.remove(k);
-                } else if let Some(existing) = d.get_mut(k).filter(|e| e.is_object() && v.is_object()) {
+                } else if let Some(existing) =
+                    d.get_mut(k).filter(|e| e.is_object() && v.is_object())
+                {
                     merge(existing, v);
                 } else {
                     d.insert(k.clone(), v.clone());
@@ -99,7 +112,16 @@ pub struct PlaintextSecret {
     pub key: String,
 }
 
-const SECRET_WORDS: [&str; 8] = ["password", "passwd", "secret", "token", "apikey", "api_key", "accesskey", "privatekey"];
+const SECRET_WORDS: [&str; 8] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "accesskey",
+    "privatekey",
+];
 
 /// Keys that name a secret or a key inside one rather than holding a credential.
 fn is_reference_key(k: &str) -> bool {
@@ -130,16 +152,22 @@ pub fn plaintext_secrets(v: &Value) -> Vec<PlaintextSecret> {
 fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<PlaintextSecret>) {
     match v {
         Value::Object(m) => {
-            if let (Some(Value::String(name)), Some(Value::String(val))) = (m.get("name"), m.get("value")) {
+            if let (Some(Value::String(name)), Some(Value::String(val))) =
+                (m.get("name"), m.get("value"))
+            {
                 if looks_secret(name) && !val.is_empty() {
-                    out.push(PlaintextSecret { key: format!("{}.value ({name})", path.join(".")) });
+                    out.push(PlaintextSecret {
+                        key: format!("{}.value ({name})", path.join(".")),
+                    });
                 }
             }
             for (k, child) in m {
                 path.push(k.clone());
                 match child {
                     Value::String(s) if looks_secret(k) && !s.trim().is_empty() => {
-                        out.push(PlaintextSecret { key: path.join(".") })
+                        out.push(PlaintextSecret {
+                            key: path.join("."),
+                        })
                     }
                     _ => walk(child, path, out),
                 }
@@ -163,14 +191,22 @@ mod tests {
     use serde_json::json;
 
     fn set(files: Vec<(&str, Value)>) -> ValuesSet {
-        ValuesSet { files: files.into_iter().map(|(p, v)| (PathBuf::from(p), v)).collect() }
+        ValuesSet {
+            files: files
+                .into_iter()
+                .map(|(p, v)| (PathBuf::from(p), v))
+                .collect(),
+        }
     }
 
     #[test]
     fn later_files_win_and_null_deletes() {
         let s = set(vec![
             ("values.yaml", json!({"a": {"x": 1, "y": 2}, "b": [1, 2]})),
-            ("values-prod.yaml", json!({"a": {"y": 3, "x": null}, "b": [9]})),
+            (
+                "values-prod.yaml",
+                json!({"a": {"y": 3, "x": null}, "b": [9]}),
+            ),
         ]);
         assert_eq!(s.merged(), json!({"a": {"y": 3}, "b": [9]}));
     }
@@ -178,13 +214,25 @@ mod tests {
     #[test]
     fn origin_names_the_file_that_set_the_key() {
         let s = set(vec![
-            ("values.yaml", json!({"server": {"replicas": 1, "port": 80}})),
+            (
+                "values.yaml",
+                json!({"server": {"replicas": 1, "port": 80}}),
+            ),
             ("values-prod.yaml", json!({"server": {"replicas": "two"}})),
         ]);
         let path = |p: &str| p.split('.').map(String::from).collect::<Vec<_>>();
-        assert_eq!(s.origin(&path("server.replicas")), Some(Path::new("values-prod.yaml")));
-        assert_eq!(s.origin(&path("server.port")), Some(Path::new("values.yaml")));
-        assert_eq!(s.origin(&path("other")), Some(Path::new("values-prod.yaml")));
+        assert_eq!(
+            s.origin(&path("server.replicas")),
+            Some(Path::new("values-prod.yaml"))
+        );
+        assert_eq!(
+            s.origin(&path("server.port")),
+            Some(Path::new("values.yaml"))
+        );
+        assert_eq!(
+            s.origin(&path("other")),
+            Some(Path::new("values-prod.yaml"))
+        );
     }
 
     #[test]
@@ -196,6 +244,13 @@ mod tests {
             "automountServiceAccountToken": false
         });
         let keys: Vec<_> = plaintext_secrets(&v).into_iter().map(|s| s.key).collect();
-        assert_eq!(keys, ["env.0.value (API_TOKEN)", "minio.secretKey", "postgresql.auth.password"]);
+        assert_eq!(
+            keys,
+            [
+                "env.0.value (API_TOKEN)",
+                "minio.secretKey",
+                "postgresql.auth.password"
+            ]
+        );
     }
 }

@@ -29,9 +29,15 @@ pub struct Finding {
 pub enum Evidence {
     Finding(Finding),
     /// A command that ran, with its exit code and the tail of its stderr.
-    Command { argv: String, exit: i32, stderr: String },
+    Command {
+        argv: String,
+        exit: i32,
+        stderr: String,
+    },
     /// Free text, e.g. the template file an object came from.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 /// The result of one check on one subject.
@@ -50,7 +56,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn pass(subject: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Verdict {
+    pub fn pass(
+        subject: impl Into<String>,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Verdict {
         Verdict {
             subject: subject.into(),
             outcome: Outcome::Pass,
@@ -61,23 +71,41 @@ impl Verdict {
         }
     }
 
-    pub fn fail(subject: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Verdict {
-        Verdict { outcome: Outcome::Fail, ..Verdict::pass(subject, expected, observed) }
+    pub fn fail(
+        subject: impl Into<String>,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Verdict {
+        Verdict {
+            outcome: Outcome::Fail,
+            ..Verdict::pass(subject, expected, observed)
+        }
     }
 
     pub fn skip(subject: impl Into<String>, reason: impl Into<String>) -> Verdict {
         let reason = reason.into();
-        Verdict { outcome: Outcome::Skip(reason.clone()), ..Verdict::pass(subject, "", reason) }
+        Verdict {
+            outcome: Outcome::Skip(reason.clone()),
+            ..Verdict::pass(subject, "", reason)
+        }
     }
 
     /// A verdict from a list of findings: pass when there are none.
-    pub fn from_findings(subject: impl Into<String>, expected: impl Into<String>, findings: Vec<Finding>) -> Verdict {
+    pub fn from_findings(
+        subject: impl Into<String>,
+        expected: impl Into<String>,
+        findings: Vec<Finding>,
+    ) -> Verdict {
         let subject = subject.into();
         let expected = expected.into();
         if findings.is_empty() {
             return Verdict::pass(subject, expected.clone(), "as expected");
         }
-        let observed = format!("{} problem{}", findings.len(), if findings.len() == 1 { "" } else { "s" });
+        let observed = format!(
+            "{} problem{}",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" }
+        );
         let mut v = Verdict::fail(subject, expected, observed);
         v.evidence = findings.into_iter().map(Evidence::Finding).collect();
         v
@@ -162,12 +190,18 @@ mod tests {
         assert!(text.starts_with("Deployment/web: FAILED\n"), "{text}");
         assert!(text.contains("expected: every container sets"), "{text}");
         assert!(text.contains("observed: 1 problem\n"), "{text}");
-        assert!(text.contains("`spec.template.spec.containers[0].resources.limits.cpu`: missing"), "{text}");
+        assert!(
+            text.contains("`spec.template.spec.containers[0].resources.limits.cpu`: missing"),
+            "{text}"
+        );
         assert!(text.contains("fix: set `resources.limits.cpu`"), "{text}");
     }
 
     #[test]
     fn no_findings_is_a_pass() {
-        assert_eq!(Verdict::from_findings("x", "y", vec![]).outcome, Outcome::Pass);
+        assert_eq!(
+            Verdict::from_findings("x", "y", vec![]).outcome,
+            Outcome::Pass
+        );
     }
 }

@@ -51,7 +51,8 @@ impl Chart {
     pub fn open(dir: impl AsRef<Path>) -> Result<Chart> {
         let dir = dir.as_ref().to_path_buf();
         let file = dir.join("Chart.yaml");
-        let text = std::fs::read_to_string(&file).map_err(|_| Error::ChartMissing { path: dir.clone() })?;
+        let text = std::fs::read_to_string(&file)
+            .map_err(|_| Error::ChartMissing { path: dir.clone() })?;
         let meta: ChartMeta = serde_yaml::from_str(&text).map_err(|e| Error::ChartInvalid {
             path: file.clone(),
             message: e.to_string(),
@@ -121,7 +122,10 @@ mod tests {
     fn dependencies_come_before_dependents_and_only_once() {
         let tmp = tempfile::tempdir().unwrap();
         let lib = tmp.path().join("lib");
-        write_chart(&lib, "apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n");
+        write_chart(
+            &lib,
+            "apiVersion: v2\nname: lib\nversion: 0.1.0\ntype: library\n",
+        );
         write_chart(
             &tmp.path().join("umbrella/charts/sub"),
             "apiVersion: v2\nname: sub\nversion: 0.1.0\ndependencies:\n- name: lib\n  repository: file://../../../lib\n",

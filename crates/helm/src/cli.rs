@@ -26,8 +26,14 @@ impl HelmVersion {
         let major = parts.next().and_then(|p| p.parse().ok());
         let minor = parts.next().and_then(|p| p.parse().ok());
         match (major, minor) {
-            (Some(major @ (3 | 4)), Some(minor)) => Ok(HelmVersion { major, minor, raw: raw.to_string() }),
-            _ => Err(Error::UnsupportedVersion { found: raw.to_string() }),
+            (Some(major @ (3 | 4)), Some(minor)) => Ok(HelmVersion {
+                major,
+                minor,
+                raw: raw.to_string(),
+            }),
+            _ => Err(Error::UnsupportedVersion {
+                found: raw.to_string(),
+            }),
         }
     }
 }
@@ -72,7 +78,11 @@ pub struct InstallOpts {
 
 impl Default for InstallOpts {
     fn default() -> Self {
-        InstallOpts { timeout: Duration::from_secs(300), kubeconfig: None, create_namespace: false }
+        InstallOpts {
+            timeout: Duration::from_secs(300),
+            kubeconfig: None,
+            create_namespace: false,
+        }
     }
 }
 
@@ -109,11 +119,15 @@ impl Helm {
     pub fn at(bin: impl Into<PathBuf>) -> Result<Helm> {
         let bin = bin.into();
         let argv = format!("{} version --template {{{{.Version}}}}", bin.display());
-        let out = Command::new(&bin).args(["version", "--template", "{{.Version}}"]).output();
+        let out = Command::new(&bin)
+            .args(["version", "--template", "{{.Version}}"])
+            .output();
         let out = match out {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NotFound { tried: format!("`{}` (E2E_HELM, then PATH)", bin.display()) })
+                return Err(Error::NotFound {
+                    tried: format!("`{}` (E2E_HELM, then PATH)", bin.display()),
+                })
             }
             Err(source) => return Err(Error::Spawn { argv, source }),
         };
@@ -147,7 +161,10 @@ impl Helm {
             // indexes for; vitals is air-gapped by design.
             .env("HELM_NO_PLUGINS", "1")
             .output()
-            .map_err(|source| Error::Spawn { argv: argv.clone(), source })?;
+            .map_err(|source| Error::Spawn {
+                argv: argv.clone(),
+                source,
+            })?;
         check(argv, out)
     }
 
@@ -162,17 +179,35 @@ impl Helm {
             }
             let key = stamp_key(&c.dir);
             let dir = std::env::temp_dir().join("vitals-helm-deps");
-            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
             let lock_path = dir.join(format!("{key:016x}.lock"));
-            let lock = File::create(&lock_path).map_err(|source| Error::Io { path: lock_path.clone(), source })?;
-            lock.lock().map_err(|source| Error::Io { path: lock_path.clone(), source })?;
+            let lock = File::create(&lock_path).map_err(|source| Error::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+            lock.lock().map_err(|source| Error::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
             let stamp_path = dir.join(format!("{key:016x}.stamp"));
             let content = content_hash(&c)?;
-            let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(content.as_str())
+            let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref()
+                == Some(content.as_str())
                 && c.dir.join("charts").is_dir();
             if !fresh {
-                self.run([OsString::from("dependency"), "build".into(), "--skip-refresh".into(), c.dir.clone().into()])?;
-                std::fs::write(&stamp_path, &content).map_err(|source| Error::Io { path: stamp_path.clone(), source })?;
+                self.run([
+                    OsString::from("dependency"),
+                    "build".into(),
+                    "--skip-refresh".into(),
+                    c.dir.clone().into(),
+                ])?;
+                std::fs::write(&stamp_path, &content).map_err(|source| Error::Io {
+                    path: stamp_path.clone(),
+                    source,
+                })?;
             }
             drop(lock);
         }
@@ -191,17 +226,42 @@ impl Helm {
             args.push("-f".into());
             args.push(v.clone().into());
         }
-        match self.run(args) {
-            Ok(out) => Ok(LintReport::parse(&String::from_utf8_lossy(&out.stdout), true)),
-            Err(Error::Exited { stderr, argv, code }) => {
-                let report = LintReport::parse(&stderr, false);
-                if report.findings.is_empty() && !stderr.contains("linted") {
-                    return Err(Error::Exited { argv, code, stderr });
-                }
-                Ok(report)
-            }
-            Err(e) => Err(e),
+        // helm prints findings on stdout even when it fails, and the
+        // summary on stderr; the report is read from both.
+        let argv = format!(
+            "{} {}",
+            self.bin.display(),
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let out = Command::new(&self.bin)
+            .args(&args)
+            .output()
+            .map_err(|source| Error::Spawn {
+                argv: argv.clone(),
+                source,
+            })?;
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = LintReport::parse(&text, out.status.success());
+        if !out.status.success()
+            && report
+                .findings
+                .iter()
+                .all(|f| f.severity == crate::Severity::Info)
+        {
+            return Err(Error::Exited {
+                argv,
+                code: out.status.code().unwrap_or(-1),
+                stderr: text,
+            });
         }
+        Ok(report)
     }
 
     /// `helm template` with the given values; returns the multi-document YAML.
@@ -279,8 +339,18 @@ impl Helm {
         self.run(args).map(drop)
     }
 
-    pub fn uninstall(&self, release: &str, namespace: &str, kubeconfig: Option<&Path>) -> Result<()> {
-        let mut args: Vec<OsString> = vec!["uninstall".into(), release.into(), "--namespace".into(), namespace.into()];
+    pub fn uninstall(
+        &self,
+        release: &str,
+        namespace: &str,
+        kubeconfig: Option<&Path>,
+    ) -> Result<()> {
+        let mut args: Vec<OsString> = vec![
+            "uninstall".into(),
+            release.into(),
+            "--namespace".into(),
+            namespace.into(),
+        ];
         if let Some(k) = kubeconfig {
             args.push("--kubeconfig".into());
             args.push(k.into());
@@ -290,7 +360,12 @@ impl Helm {
 }
 
 fn readable(path: &Path) -> Result<()> {
-    File::open(path).map(drop).map_err(|source| Error::ValuesUnreadable { path: path.to_path_buf(), source })
+    File::open(path)
+        .map(drop)
+        .map_err(|source| Error::ValuesUnreadable {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn check(argv: String, out: Output) -> Result<Output> {
@@ -301,7 +376,11 @@ fn check(argv: String, out: Output) -> Result<Output> {
         if stderr.trim().is_empty() {
             stderr = String::from_utf8_lossy(&out.stdout).into_owned();
         }
-        Err(Error::Exited { argv, code: out.status.code().unwrap_or(-1), stderr })
+        Err(Error::Exited {
+            argv,
+            code: out.status.code().unwrap_or(-1),
+            stderr,
+        })
     }
 }
 
@@ -326,7 +405,10 @@ fn content_hash(chart: &Chart) -> Result<String> {
 
 fn hash_tree(dir: &Path, h: &mut DefaultHasher) -> Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|source| Error::Io { path: dir.to_path_buf(), source })?
+        .map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok())
         .collect();
     entries.sort_by_key(|e| e.file_name());
@@ -340,7 +422,12 @@ fn hash_tree(dir: &Path, h: &mut DefaultHasher) -> Result<()> {
             hash_tree(&p, h)?;
         } else {
             name.hash(h);
-            std::fs::read(&p).map_err(|source| Error::Io { path: p.clone(), source })?.hash(h);
+            std::fs::read(&p)
+                .map_err(|source| Error::Io {
+                    path: p.clone(),
+                    source,
+                })?
+                .hash(h);
         }
     }
     Ok(())
@@ -365,12 +452,18 @@ mod tests {
     #[case("garbage")]
     fn other_versions_are_refused_by_name(#[case] raw: &str) {
         let err = HelmVersion::parse(raw).unwrap_err().to_string();
-        assert!(err.contains(raw) && err.contains("supported: 3.x, 4.x"), "{err}");
+        assert!(
+            err.contains(raw) && err.contains("supported: 3.x, 4.x"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_missing_binary_says_how_to_get_one() {
         let err = Helm::at("/nonexistent/helm").unwrap_err().to_string();
-        assert!(err.contains("helm not found") && err.contains("make setup"), "{err}");
+        assert!(
+            err.contains("helm not found") && err.contains("make setup"),
+            "{err}"
+        );
     }
 }

@@ -15,7 +15,11 @@ pub enum Error {
     },
 
     #[error("`{argv}` exited with {code}:\n{stderr}")]
-    Exited { argv: String, code: i32, stderr: String },
+    Exited {
+        argv: String,
+        code: i32,
+        stderr: String,
+    },
 
     #[error("unsupported helm version `{found}` (supported: 3.x, 4.x)")]
     UnsupportedVersion { found: String },

@@ -27,19 +27,34 @@ impl LintReport {
         let mut findings = Vec::new();
         let mut current: Option<LintFinding> = None;
         for line in text.lines() {
-            let parsed = [("[INFO]", Severity::Info), ("[WARNING]", Severity::Warning), ("[ERROR]", Severity::Error)]
-                .into_iter()
-                .find_map(|(tag, sev)| line.trim_start().strip_prefix(tag).map(|rest| (sev, rest.trim())));
+            let parsed = [
+                ("[INFO]", Severity::Info),
+                ("[WARNING]", Severity::Warning),
+                ("[ERROR]", Severity::Error),
+            ]
+            .into_iter()
+            .find_map(|(tag, sev)| {
+                line.trim_start()
+                    .strip_prefix(tag)
+                    .map(|rest| (sev, rest.trim()))
+            });
             if let Some((severity, rest)) = parsed {
                 findings.extend(current.take());
                 let (path, message) = match rest.split_once(": ") {
                     Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
                     _ => (String::new(), rest.to_string()),
                 };
-                current = Some(LintFinding { severity, path, message });
+                current = Some(LintFinding {
+                    severity,
+                    path,
+                    message,
+                });
             } else if let Some(f) = current.as_mut() {
                 // helm wraps template errors over several lines.
-                if !line.trim().is_empty() && !line.contains("chart(s) linted") && !line.starts_with("==>") {
+                if !line.trim().is_empty()
+                    && !line.contains("chart(s) linted")
+                    && !line.starts_with("==>")
+                {
                     f.message.push('\n');
                     f.message.push_str(line);
                 }
@@ -51,7 +66,9 @@ impl LintReport {
 
     /// Findings that fail a strict lint.
     pub fn failures(&self) -> impl Iterator<Item = &LintFinding> {
-        self.findings.iter().filter(|f| f.severity >= Severity::Warning)
+        self.findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
     }
 }
 
@@ -66,7 +83,11 @@ mod tests {
         assert_eq!(r.findings.len(), 3);
         assert_eq!(r.findings[1].severity, Severity::Error);
         assert_eq!(r.findings[1].path, "templates/");
-        assert!(r.findings[1].message.ends_with("more detail"), "{:?}", r.findings[1]);
+        assert!(
+            r.findings[1].message.ends_with("more detail"),
+            "{:?}",
+            r.findings[1]
+        );
         assert_eq!(r.failures().count(), 2);
     }
 }

@@ -94,11 +94,25 @@ impl Invariant {
     /// The one rule it states; a spec with none or several is rejected at
     /// parse time by [`Invariant::validate`].
     pub fn validate(&self) -> Result<(), String> {
-        let n = [self.requests.is_some(), self.hpa.is_some(), self.pdb.is_some(), self.exists.is_some()].iter().filter(|x| **x).count();
+        let n = [
+            self.requests.is_some(),
+            self.hpa.is_some(),
+            self.pdb.is_some(),
+            self.exists.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
         match n {
             1 => Ok(()),
-            0 => Err(format!("invariant `{}` states no rule (one of: requests, hpa, pdb, exists)", self.name)),
-            _ => Err(format!("invariant `{}` states {n} rules; give each its own invariant", self.name)),
+            0 => Err(format!(
+                "invariant `{}` states no rule (one of: requests, hpa, pdb, exists)",
+                self.name
+            )),
+            _ => Err(format!(
+                "invariant `{}` states {n} rules; give each its own invariant",
+                self.name
+            )),
         }
     }
 
@@ -116,7 +130,11 @@ impl Invariant {
         } else if let Some(o) = &self.exists {
             match m.get(&o.kind, &o.name) {
                 Some(_) => Verdict::pass(format!("{}/{}", o.kind, o.name), "rendered", "rendered"),
-                None => Verdict::fail(format!("{}/{}", o.kind, o.name), "rendered", "absent from the rendered manifests"),
+                None => Verdict::fail(
+                    format!("{}/{}", o.kind, o.name),
+                    "rendered",
+                    "absent from the rendered manifests",
+                ),
             }
         } else {
             Verdict::fail(&self.name, "one rule", "none")
@@ -130,48 +148,137 @@ impl Invariant {
 
 fn check_bound(what: &str, have: f64, b: &Bound, fmt: fn(f64) -> String) -> Option<Finding> {
     let q = |s: &String| quantity::parse(s);
-    let tol = b.tolerance.as_deref().and_then(|t| t.strip_suffix('%')).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    let tol = b
+        .tolerance
+        .as_deref()
+        .and_then(|t| t.strip_suffix('%'))
+        .and_then(|t| t.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 100.0;
     let problem = if let Some(want) = b.equals.as_ref().and_then(q) {
-        ((have - want).abs() > want * tol + 1e-9).then(|| format!("totals {}, expected {}{}", fmt(have), fmt(want), if tol > 0.0 { format!(" ±{}%", tol * 100.0) } else { String::new() }))
+        ((have - want).abs() > want * tol + 1e-9).then(|| {
+            format!(
+                "totals {}, expected {}{}",
+                fmt(have),
+                fmt(want),
+                if tol > 0.0 {
+                    format!(" ±{}%", tol * 100.0)
+                } else {
+                    String::new()
+                }
+            )
+        })
     } else {
         None
     }
-    .or_else(|| b.max.as_ref().and_then(q).filter(|m| have > *m).map(|m| format!("totals {}, above the budget of {}", fmt(have), fmt(m))))
-    .or_else(|| b.min.as_ref().and_then(q).filter(|m| have < *m).map(|m| format!("totals {}, below the minimum of {}", fmt(have), fmt(m))))?;
-    Some(Finding { object: "selected workloads".into(), field: what.into(), problem, fix: "change the per-service requests or sizes in the profile's values".into() })
+    .or_else(|| {
+        b.max
+            .as_ref()
+            .and_then(q)
+            .filter(|m| have > *m)
+            .map(|m| format!("totals {}, above the budget of {}", fmt(have), fmt(m)))
+    })
+    .or_else(|| {
+        b.min
+            .as_ref()
+            .and_then(q)
+            .filter(|m| have < *m)
+            .map(|m| format!("totals {}, below the minimum of {}", fmt(have), fmt(m)))
+    })?;
+    Some(Finding {
+        object: "selected workloads".into(),
+        field: what.into(),
+        problem,
+        fix: "change the per-service requests or sizes in the profile's values".into(),
+    })
 }
 
 fn requests(r: &RequestsRule, m: &Manifests) -> Verdict {
     let sel = serde_json::json!({ "matchLabels": r.select });
     let (mut cpu, mut mem, mut storage) = (0.0, 0.0, 0.0);
     let mut names = Vec::new();
-    for w in m.workloads().filter(|w| w.is_long_running() && selector_matches(&sel, &w.pod_labels())) {
+    for w in m
+        .workloads()
+        .filter(|w| w.is_long_running() && selector_matches(&sel, &w.pod_labels()))
+    {
         let n = w.replicas() as f64;
         names.push(w.object.id().to_string());
         for c in w.containers().into_iter().filter(|c| !c.init) {
-            cpu += n * c.spec.pointer("/resources/requests/cpu").and_then(quantity::from_value).unwrap_or(0.0);
-            mem += n * c.spec.pointer("/resources/requests/memory").and_then(quantity::from_value).unwrap_or(0.0);
+            cpu += n * c
+                .spec
+                .pointer("/resources/requests/cpu")
+                .and_then(quantity::from_value)
+                .unwrap_or(0.0);
+            mem += n * c
+                .spec
+                .pointer("/resources/requests/memory")
+                .and_then(quantity::from_value)
+                .unwrap_or(0.0);
         }
-        for t in w.object.doc.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).into_iter().flatten() {
-            storage += n * t.pointer("/spec/resources/requests/storage").and_then(quantity::from_value).unwrap_or(0.0);
+        for t in w
+            .object
+            .doc
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            storage += n * t
+                .pointer("/spec/resources/requests/storage")
+                .and_then(quantity::from_value)
+                .unwrap_or(0.0);
         }
     }
     for pvc in m.of_kind("PersistentVolumeClaim") {
-        if selector_matches(&sel, &crate::manifest::string_map(pvc.doc.pointer("/metadata/labels"))) {
-            storage += pvc.doc.pointer("/spec/resources/requests/storage").and_then(quantity::from_value).unwrap_or(0.0);
+        if selector_matches(
+            &sel,
+            &crate::manifest::string_map(pvc.doc.pointer("/metadata/labels")),
+        ) {
+            storage += pvc
+                .doc
+                .pointer("/spec/resources/requests/storage")
+                .and_then(quantity::from_value)
+                .unwrap_or(0.0);
             names.push(pvc.id().to_string());
         }
     }
     let mut findings = Vec::new();
     if names.is_empty() {
-        findings.push(Finding { object: "selector".into(), field: "select".into(), problem: format!("{:?} selects no workload", r.select), fix: "use labels the pod templates carry".into() });
+        findings.push(Finding {
+            object: "selector".into(),
+            field: "select".into(),
+            problem: format!("{:?} selects no workload", r.select),
+            fix: "use labels the pod templates carry".into(),
+        });
     }
-    findings.extend(r.cpu.as_ref().and_then(|b| check_bound("requests.cpu", cpu, b, format_cpu)));
-    findings.extend(r.memory.as_ref().and_then(|b| check_bound("requests.memory", mem, b, format_bytes)));
-    findings.extend(r.storage.as_ref().and_then(|b| check_bound("storage", storage, b, format_bytes)));
-    let observed = format!("cpu {}, memory {}, storage {} over {}", format_cpu(cpu), format_bytes(mem), format_bytes(storage), names.join(", "));
+    findings.extend(
+        r.cpu
+            .as_ref()
+            .and_then(|b| check_bound("requests.cpu", cpu, b, format_cpu)),
+    );
+    findings.extend(
+        r.memory
+            .as_ref()
+            .and_then(|b| check_bound("requests.memory", mem, b, format_bytes)),
+    );
+    findings.extend(
+        r.storage
+            .as_ref()
+            .and_then(|b| check_bound("storage", storage, b, format_bytes)),
+    );
+    let observed = format!(
+        "cpu {}, memory {}, storage {} over {}",
+        format_cpu(cpu),
+        format_bytes(mem),
+        format_bytes(storage),
+        names.join(", ")
+    );
     let mut v = Verdict::from_findings("requests", "totals within the stated budget", findings);
-    v.observed = if v.failed() { format!("{} ({observed})", v.observed) } else { observed };
+    v.observed = if v.failed() {
+        format!("{} ({observed})", v.observed)
+    } else {
+        observed
+    };
     v
 }
 
@@ -179,37 +286,78 @@ fn hpa(r: &HpaRule, m: &Manifests) -> Verdict {
     let subject = format!("HPA of {}/{}", r.target.kind, r.target.name);
     let expected = format!("minReplicas {} and maxReplicas {}", r.min, r.max);
     let found = m.of_kind("HorizontalPodAutoscaler").find(|h| {
-        h.doc.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str) == Some(&r.target.kind)
-            && h.doc.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str) == Some(&r.target.name)
+        h.doc
+            .pointer("/spec/scaleTargetRef/kind")
+            .and_then(Value::as_str)
+            == Some(&r.target.kind)
+            && h.doc
+                .pointer("/spec/scaleTargetRef/name")
+                .and_then(Value::as_str)
+                == Some(&r.target.name)
     });
     match found {
         None => Verdict::fail(subject, expected, "no HPA targets it"),
         Some(h) => {
-            let min = h.doc.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1);
-            let max = h.doc.pointer("/spec/maxReplicas").and_then(Value::as_i64).unwrap_or(0);
+            let min = h
+                .doc
+                .pointer("/spec/minReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let max = h
+                .doc
+                .pointer("/spec/maxReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             let observed = format!("{}: minReplicas {min}, maxReplicas {max}", h.id());
-            if (min, max) == (r.min, r.max) { Verdict::pass(subject, expected, observed) } else { Verdict::fail(subject, expected, observed) }
+            if (min, max) == (r.min, r.max) {
+                Verdict::pass(subject, expected, observed)
+            } else {
+                Verdict::fail(subject, expected, observed)
+            }
         }
     }
 }
 
 fn pdb(r: &PdbRule, m: &Manifests) -> Verdict {
     let subject = format!("PDB of {}/{}", r.target.kind, r.target.name);
-    let expected = format!("minAvailable {:?}, maxUnavailable {:?}", r.min_available, r.max_unavailable);
-    let Some(w) = m.get(&r.target.kind, &r.target.name).and_then(|o| o.as_workload()) else {
-        return Verdict::fail(subject, expected, format!("{}/{} is not rendered", r.target.kind, r.target.name));
+    let expected = format!(
+        "minAvailable {:?}, maxUnavailable {:?}",
+        r.min_available, r.max_unavailable
+    );
+    let Some(w) = m
+        .get(&r.target.kind, &r.target.name)
+        .and_then(|o| o.as_workload())
+    else {
+        return Verdict::fail(
+            subject,
+            expected,
+            format!("{}/{} is not rendered", r.target.kind, r.target.name),
+        );
     };
     let labels = w.pod_labels();
-    let found = m.of_kind("PodDisruptionBudget").find(|p| p.doc.pointer("/spec/selector").is_some_and(|s| selector_matches(s, &labels)));
+    let found = m.of_kind("PodDisruptionBudget").find(|p| {
+        p.doc
+            .pointer("/spec/selector")
+            .is_some_and(|s| selector_matches(s, &labels))
+    });
     match found {
         None => Verdict::fail(subject, expected, "no PDB selects its pods"),
         Some(p) => {
             let ma = p.doc.pointer("/spec/minAvailable").cloned();
             let mu = p.doc.pointer("/spec/maxUnavailable").cloned();
             let observed = format!("{}: minAvailable {:?}, maxUnavailable {:?}", p.id(), ma, mu);
-            let ok = r.min_available.as_ref().is_none_or(|want| ma.as_ref() == Some(want))
-                && r.max_unavailable.as_ref().is_none_or(|want| mu.as_ref() == Some(want));
-            if ok { Verdict::pass(subject, expected, observed) } else { Verdict::fail(subject, expected, observed) }
+            let ok = r
+                .min_available
+                .as_ref()
+                .is_none_or(|want| ma.as_ref() == Some(want))
+                && r.max_unavailable
+                    .as_ref()
+                    .is_none_or(|want| mu.as_ref() == Some(want));
+            if ok {
+                Verdict::pass(subject, expected, observed)
+            } else {
+                Verdict::fail(subject, expected, observed)
+            }
         }
     }
 }
@@ -235,7 +383,12 @@ mod tests {
         assert!(v.observed.contains("cpu 650m"), "{v}");
         let over = inv("name: budget\nrequests: {select: {tier: data}, storage: {max: 50Gi}}\n");
         let v = over.check(&m);
-        assert!(v.failed() && v.to_string().contains("totals 65Gi, above the budget of 50Gi"), "{v}");
+        assert!(
+            v.failed()
+                && v.to_string()
+                    .contains("totals 65Gi, above the budget of 50Gi"),
+            "{v}"
+        );
     }
 
     #[test]
@@ -246,7 +399,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let e = serde_yaml::from_str::<Invariant>("name: x\nexist: {kind: A, name: b}\n").unwrap_err();
+        let e =
+            serde_yaml::from_str::<Invariant>("name: x\nexist: {kind: A, name: b}\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `exist`"), "{e}");
     }
 }

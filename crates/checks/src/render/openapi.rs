@@ -31,27 +31,53 @@ impl OpenApi {
     /// The pinned version's API, parsed once per process.
     pub fn pinned() -> &'static OpenApi {
         static API: OnceLock<OpenApi> = OnceLock::new();
-        API.get_or_init(|| OpenApi::from_spec(PINNED_VERSION, PINNED_SPEC).expect("the embedded OpenAPI spec parses"))
+        API.get_or_init(|| {
+            OpenApi::from_spec(PINNED_VERSION, PINNED_SPEC)
+                .expect("the embedded OpenAPI spec parses")
+        })
     }
 
     pub fn from_spec(version: &str, text: &str) -> Result<OpenApi, serde_json::Error> {
         let spec: Value = serde_json::from_str(text)?;
-        let mut defs = spec.get("definitions").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut defs = spec
+            .get("definitions")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let mut by_gvk = HashMap::new();
         for (name, def) in &defs {
-            for gvk in def.get("x-kubernetes-group-version-kind").and_then(Value::as_array).into_iter().flatten() {
-                let s = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            for gvk in def
+                .get("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let s = |k: &str| {
+                    gvk.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
                 by_gvk.insert((s("group"), s("version"), s("kind")), name.clone());
             }
         }
-        defs.insert("io.k8s.apimachinery.pkg.util.intstr.IntOrString".into(), json!({"type": ["string", "integer"]}));
-        defs.insert("io.k8s.apimachinery.pkg.api.resource.Quantity".into(), json!({"type": ["string", "number"]}));
+        defs.insert(
+            "io.k8s.apimachinery.pkg.util.intstr.IntOrString".into(),
+            json!({"type": ["string", "integer"]}),
+        );
+        defs.insert(
+            "io.k8s.apimachinery.pkg.api.resource.Quantity".into(),
+            json!({"type": ["string", "number"]}),
+        );
         for def in defs.values_mut() {
             make_strict(def);
         }
         Ok(OpenApi {
             version: version.to_string(),
-            root: Arc::new(Value::Object(Map::from_iter([("definitions".to_string(), Value::Object(defs))]))),
+            root: Arc::new(Value::Object(Map::from_iter([(
+                "definitions".to_string(),
+                Value::Object(defs),
+            )]))),
             by_gvk,
             validators: Mutex::new(HashMap::new()),
         })
@@ -63,7 +89,8 @@ impl OpenApi {
 
     fn definition_for(&self, api_version: &str, kind: &str) -> Option<&String> {
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-        self.by_gvk.get(&(group.to_string(), version.to_string(), kind.to_string()))
+        self.by_gvk
+            .get(&(group.to_string(), version.to_string(), kind.to_string()))
     }
 
     fn validator(&self, def: &str) -> Arc<Validator> {
@@ -87,7 +114,10 @@ impl OpenApi {
     /// such as ServiceMonitor) are skipped with that reason, not passed.
     pub fn validate(&self, obj: &Object) -> Verdict {
         let subject = obj.id().to_string();
-        let expected = format!("a valid {} {} per the Kubernetes {} API (strict)", obj.api_version, obj.kind, self.version);
+        let expected = format!(
+            "a valid {} {} per the Kubernetes {} API (strict)",
+            obj.api_version, obj.kind, self.version
+        );
         let Some(def) = self.definition_for(&obj.api_version, &obj.kind) else {
             return Verdict::skip(
                 subject,
@@ -128,8 +158,13 @@ impl OpenApi {
 /// Adds `additionalProperties: false` to every object schema with declared
 /// properties, recursively (inline schemas included).
 fn make_strict(schema: &mut Value) {
-    let Some(m) = schema.as_object_mut() else { return };
-    let preserve = m.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true);
+    let Some(m) = schema.as_object_mut() else {
+        return;
+    };
+    let preserve = m
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true);
     if m.contains_key("properties") && !m.contains_key("additionalProperties") && !preserve {
         m.insert("additionalProperties".into(), Value::Bool(false));
     }
@@ -150,7 +185,12 @@ fn make_strict(schema: &mut Value) {
 /// null` and empty values that way), so it is not a type error.
 fn without_nulls(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), without_nulls(v))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
         other => other.clone(),
     }
@@ -177,7 +217,9 @@ fn unexpected_field(message: &str) -> Option<String> {
     // "Additional properties are not allowed ('foo' was unexpected)"
     let start = message.find("('")? + 2;
     let end = message[start..].find('\'')? + start;
-    message.contains("not allowed").then(|| message[start..end].to_string())
+    message
+        .contains("not allowed")
+        .then(|| message[start..end].to_string())
 }
 
 #[cfg(test)]
@@ -214,7 +256,12 @@ mod tests {
 
     #[test]
     fn crd_kinds_are_skipped_with_the_reason() {
-        let v = one("apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\n");
-        assert!(matches!(v.outcome, crate::Outcome::Skip(ref r) if r.contains("CRD")), "{v:?}");
+        let v = one(
+            "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\n",
+        );
+        assert!(
+            matches!(v.outcome, crate::Outcome::Skip(ref r) if r.contains("CRD")),
+            "{v:?}"
+        );
     }
 }

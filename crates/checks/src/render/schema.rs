@@ -17,40 +17,70 @@ pub fn check(chart_dir: &Path, values: &ValuesSet) -> Verdict {
     let subject = format!("{}", schema_path.display());
     let expected = "the profile's values validate against values.schema.json";
     let schema: Value = match std::fs::read_to_string(&schema_path) {
-        Err(_) => {
-            return Verdict::fail(subject, expected, "the chart has no values.schema.json")
-                .with_hint("add a JSON Schema (draft-07) with `additionalProperties: false` so a typo'd key fails")
-        }
+        Err(_) => return Verdict::fail(subject, expected, "the chart has no values.schema.json")
+            .with_hint(
+            "add a JSON Schema (draft-07) with `additionalProperties: false` so a typo'd key fails",
+        ),
         Ok(text) => match serde_json::from_str(&text) {
             Ok(v) => v,
-            Err(e) => return Verdict::fail(subject, expected, format!("values.schema.json is not valid JSON: {e}")),
+            Err(e) => {
+                return Verdict::fail(
+                    subject,
+                    expected,
+                    format!("values.schema.json is not valid JSON: {e}"),
+                )
+            }
         },
     };
-    let validator = match jsonschema::options().should_validate_formats(false).build(&schema) {
+    let validator = match jsonschema::options()
+        .should_validate_formats(false)
+        .build(&schema)
+    {
         Ok(v) => v,
-        Err(e) => return Verdict::fail(subject, expected, format!("values.schema.json is not a valid schema: {e}")),
+        Err(e) => {
+            return Verdict::fail(
+                subject,
+                expected,
+                format!("values.schema.json is not a valid schema: {e}"),
+            )
+        }
     };
     let merged = values.merged();
     let findings: Vec<Finding> = validator
         .iter_errors(&merged)
         .map(|e| {
             let pointer = e.instance_path().to_string();
-            let mut path: Vec<String> =
-                pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+            let mut path: Vec<String> = pointer
+                .split('/')
+                .skip(1)
+                .map(|s| s.replace("~1", "/").replace("~0", "~"))
+                .collect();
             let message = e.to_string();
             let (problem, fix) = match unexpected_key(&message) {
                 Some(key) => {
                     path.push(key.clone());
                     (
                         format!("unknown key `{key}`"),
-                        "remove it or fix its spelling; the schema lists every key the chart reads".to_string(),
+                        "remove it or fix its spelling; the schema lists every key the chart reads"
+                            .to_string(),
                     )
                 }
-                None => (message, "set a value of the type and range the schema allows".to_string()),
+                None => (
+                    message,
+                    "set a value of the type and range the schema allows".to_string(),
+                ),
             };
-            let file = values.origin(&path).map(|p| p.display().to_string()).unwrap_or_else(|| "values".into());
+            let file = values
+                .origin(&path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "values".into());
             let key = dotted(&format!("/{}", path.join("/")));
-            Finding { object: format!("`{file}`"), field: if key.is_empty() { "<root>".into() } else { key }, problem, fix }
+            Finding {
+                object: format!("`{file}`"),
+                field: if key.is_empty() { "<root>".into() } else { key },
+                problem,
+                fix,
+            }
         })
         .collect();
     Verdict::from_findings(subject, expected, findings)
@@ -59,7 +89,9 @@ pub fn check(chart_dir: &Path, values: &ValuesSet) -> Verdict {
 fn unexpected_key(message: &str) -> Option<String> {
     let start = message.find("('")? + 2;
     let end = message[start..].find('\'')? + start;
-    message.contains("not allowed").then(|| message[start..end].to_string())
+    message
+        .contains("not allowed")
+        .then(|| message[start..end].to_string())
 }
 
 #[cfg(test)]
@@ -84,7 +116,13 @@ mod tests {
 
     #[test]
     fn an_unknown_key_names_the_profile_file_and_the_key() {
-        let (_d, v) = chart(SCHEMA, &[("values.yaml", "server: {replicas: 1}\n"), ("values-prod.yaml", "server: {replica: 3}\n")]);
+        let (_d, v) = chart(
+            SCHEMA,
+            &[
+                ("values.yaml", "server: {replicas: 1}\n"),
+                ("values-prod.yaml", "server: {replica: 3}\n"),
+            ],
+        );
         assert!(v.failed());
         let f = v.findings().next().unwrap();
         assert!(f.object.contains("values-prod.yaml"), "{f:?}");
@@ -94,9 +132,18 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_the_file_that_set_it() {
-        let (_d, v) = chart(SCHEMA, &[("values.yaml", "server: {replicas: 1}\n"), ("values-prod.yaml", "server: {replicas: two}\n")]);
+        let (_d, v) = chart(
+            SCHEMA,
+            &[
+                ("values.yaml", "server: {replicas: 1}\n"),
+                ("values-prod.yaml", "server: {replicas: two}\n"),
+            ],
+        );
         let f = v.findings().next().unwrap();
-        assert!(f.object.contains("values-prod.yaml") && f.field == "server.replicas", "{f:?}");
+        assert!(
+            f.object.contains("values-prod.yaml") && f.field == "server.replicas",
+            "{f:?}"
+        );
     }
 
     #[test]

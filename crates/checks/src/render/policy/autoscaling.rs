@@ -11,8 +11,12 @@ use crate::Manifests;
 
 /// The workload an HPA scales, if the release renders it.
 pub fn target<'a>(m: &'a Manifests, hpa: &Value) -> Option<&'a crate::Object> {
-    let kind = hpa.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str)?;
-    let name = hpa.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str)?;
+    let kind = hpa
+        .pointer("/spec/scaleTargetRef/kind")
+        .and_then(Value::as_str)?;
+    let name = hpa
+        .pointer("/spec/scaleTargetRef/name")
+        .and_then(Value::as_str)?;
     m.get(kind, name)
 }
 
@@ -89,19 +93,34 @@ mod tests {
         let v = run(check, &format!("{TARGET}{HPA}"));
         assert_eq!(v.len(), 1);
         let text = v[0].1.to_string();
-        assert!(v[0].1.failed() && text.contains("requests no cpu"), "{text}");
+        assert!(
+            v[0].1.failed() && text.contains("requests no cpu"),
+            "{text}"
+        );
     }
 
     #[test]
     fn an_hpa_without_metrics_fails() {
         let hpa = HPA.split("  metrics:").next().unwrap();
-        let v = run(check, &format!("{}{hpa}", TARGET.replace("memory: 64Mi", "memory: 64Mi, cpu: 10m")));
+        let v = run(
+            check,
+            &format!(
+                "{}{hpa}",
+                TARGET.replace("memory: 64Mi", "memory: 64Mi, cpu: 10m")
+            ),
+        );
         assert!(v[0].1.to_string().contains("no metric"), "{}", v[0].1);
     }
 
     #[test]
     fn a_workable_hpa_passes() {
-        let v = run(check, &format!("{}{HPA}", TARGET.replace("memory: 64Mi", "memory: 64Mi, cpu: 10m")));
+        let v = run(
+            check,
+            &format!(
+                "{}{HPA}",
+                TARGET.replace("memory: 64Mi", "memory: 64Mi, cpu: 10m")
+            ),
+        );
         assert!(!v[0].1.failed(), "{}", v[0].1);
     }
 }

@@ -89,7 +89,11 @@ mod tests {
     #[test]
     fn min_available_equal_to_replicas_blocks_drains() {
         let v = run(check, &yaml(2, "2"));
-        assert!(v[0].1.failed() && v[0].1.to_string().contains("node drains hang"), "{}", v[0].1);
+        assert!(
+            v[0].1.failed() && v[0].1.to_string().contains("node drains hang"),
+            "{}",
+            v[0].1
+        );
     }
 
     #[test]

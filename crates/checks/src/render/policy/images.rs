@@ -24,8 +24,11 @@ pub fn unpinned(image: &str) -> Option<&'static str> {
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(cx, |_| true, |w| {
-        let findings = w
+    per_workload(
+        cx,
+        |_| true,
+        |w| {
+            let findings = w
             .containers()
             .into_iter()
             .filter_map(|c| {
@@ -38,8 +41,13 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 })
             })
             .collect();
-        Verdict::from_findings(w.object.id().to_string(), "every image is pinned to a tag other than latest, or a digest", findings)
-    })
+            Verdict::from_findings(
+                w.object.id().to_string(),
+                "every image is pinned to a tag other than latest, or a digest",
+                findings,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -60,7 +68,10 @@ mod tests {
 
     #[test]
     fn the_latest_tag_fails_with_the_image_named() {
-        let v = super::super::testing::only(check, &super::super::testing::deployment("      - name: app\n        image: web:latest\n"));
+        let v = super::super::testing::only(
+            check,
+            &super::super::testing::deployment("      - name: app\n        image: web:latest\n"),
+        );
         assert!(v.failed() && v.to_string().contains("`web:latest`"), "{v}");
     }
 }

@@ -49,7 +49,15 @@ pub const ALL: &[(&str, PolicyFn)] = &[
 
 pub fn run_all(cx: &PolicyCx<'_>) -> Vec<PolicyVerdict> {
     ALL.iter()
-        .flat_map(|(policy, f)| f(cx).into_iter().map(move |(subject, verdict)| PolicyVerdict { policy, subject, verdict }))
+        .flat_map(|(policy, f)| {
+            f(cx)
+                .into_iter()
+                .map(move |(subject, verdict)| PolicyVerdict {
+                    policy,
+                    subject,
+                    verdict,
+                })
+        })
         .collect()
 }
 
@@ -59,7 +67,11 @@ pub(crate) fn per_workload<'a>(
     filter: impl Fn(&crate::Workload<'a>) -> bool,
     f: impl Fn(&crate::Workload<'a>) -> Verdict,
 ) -> Vec<(String, Verdict)> {
-    cx.manifests.workloads().filter(|w| filter(w)).map(|w| (w.object.id().slug(), f(&w))).collect()
+    cx.manifests
+        .workloads()
+        .filter(|w| filter(w))
+        .map(|w| (w.object.id().slug(), f(&w)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -70,8 +82,14 @@ pub(crate) mod testing {
     /// Runs one policy on a YAML snippet (prod rules on), returning verdicts.
     pub fn run(f: PolicyFn, yaml: &str) -> Vec<(String, Verdict)> {
         let m = Manifests::parse(yaml).unwrap();
-        let values = ValuesSet { files: vec![(PathBuf::from("values.yaml"), serde_json::json!({}))] };
-        f(&PolicyCx { manifests: &m, values: &values, prod: true })
+        let values = ValuesSet {
+            files: vec![(PathBuf::from("values.yaml"), serde_json::json!({}))],
+        };
+        f(&PolicyCx {
+            manifests: &m,
+            values: &values,
+            prod: true,
+        })
     }
 
     pub fn only(f: PolicyFn, yaml: &str) -> Verdict {

@@ -18,6 +18,10 @@ use crate::{Manifests, Object, Workload};
 
 const NS_NAME: &str = "kubernetes.io/metadata.name";
 
+/// Pod-template annotation: comma-separated env var names whose values name
+/// a Service without being connections the pod makes (a public base URL).
+pub const NOT_CONNECTIONS: &str = "vitals.dev/not-connections";
+
 /// A pod as policies see it: its labels, namespace labels, container ports.
 struct Endpoint {
     labels: BTreeMap<String, String>,
@@ -25,7 +29,15 @@ struct Endpoint {
 }
 
 fn endpoint(w: &Workload<'_>) -> Endpoint {
-    Endpoint { labels: w.pod_labels(), ports: w.containers().iter().filter(|c| !c.init).flat_map(|c| c.ports()).collect() }
+    Endpoint {
+        labels: w.pod_labels(),
+        ports: w
+            .containers()
+            .iter()
+            .filter(|c| !c.init)
+            .flat_map(|c| c.ports())
+            .collect(),
+    }
 }
 
 fn policies(m: &Manifests) -> Vec<&Object> {
@@ -33,7 +45,14 @@ fn policies(m: &Manifests) -> Vec<&Object> {
 }
 
 fn types(np: &Object) -> Vec<String> {
-    let explicit: Vec<String> = np.doc.pointer("/spec/policyTypes").and_then(Value::as_array).into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
+    let explicit: Vec<String> = np
+        .doc
+        .pointer("/spec/policyTypes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
     if !explicit.is_empty() {
         return explicit;
     }
@@ -45,11 +64,17 @@ fn types(np: &Object) -> Vec<String> {
 }
 
 fn selects(np: &Object, labels: &BTreeMap<String, String>) -> bool {
-    np.doc.pointer("/spec/podSelector").is_some_and(|s| selector_matches(s, labels))
+    np.doc
+        .pointer("/spec/podSelector")
+        .is_some_and(|s| selector_matches(s, labels))
 }
 
 fn rules<'a>(np: &'a Object, dir: &str) -> Vec<&'a Value> {
-    np.doc.pointer(&format!("/spec/{dir}")).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default()
+    np.doc
+        .pointer(&format!("/spec/{dir}"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 /// Does a peer match a pod of the same namespace with these labels?
@@ -59,33 +84,64 @@ fn peer_matches(peer: &Value, ns: &str, labels: &BTreeMap<String, String>) -> bo
     }
     let ns_ok = match peer.get("namespaceSelector") {
         None => true,
-        Some(sel) => selector_matches(sel, &BTreeMap::from([(NS_NAME.to_string(), ns.to_string())])),
+        Some(sel) => selector_matches(
+            sel,
+            &BTreeMap::from([(NS_NAME.to_string(), ns.to_string())]),
+        ),
     };
-    let pod_ok = peer.get("podSelector").is_none_or(|sel| selector_matches(sel, labels));
+    let pod_ok = peer
+        .get("podSelector")
+        .is_none_or(|sel| selector_matches(sel, labels));
     ns_ok && pod_ok
 }
 
 fn port_matches(rule: &Value, port: i64, dst: &Endpoint) -> bool {
-    let Some(ports) = rule.get("ports").and_then(Value::as_array).filter(|p| !p.is_empty()) else { return true };
+    let Some(ports) = rule
+        .get("ports")
+        .and_then(Value::as_array)
+        .filter(|p| !p.is_empty())
+    else {
+        return true;
+    };
     ports.iter().any(|p| {
         let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
         let num = match p.get("port") {
             None => return proto == "TCP",
             Some(Value::Number(n)) => n.as_i64(),
-            Some(Value::String(name)) => dst.ports.iter().find(|(n, _)| n.as_deref() == Some(name)).map(|(_, p)| *p),
+            Some(Value::String(name)) => dst
+                .ports
+                .iter()
+                .find(|(n, _)| n.as_deref() == Some(name))
+                .map(|(_, p)| *p),
             _ => None,
         };
         let end = p.get("endPort").and_then(Value::as_i64);
-        proto == "TCP" && num.is_some_and(|n| n == port || end.is_some_and(|e| n <= port && port <= e))
+        proto == "TCP"
+            && num.is_some_and(|n| n == port || end.is_some_and(|e| n <= port && port <= e))
     })
 }
 
 /// Kubernetes semantics: a direction is open unless some policy of that
 /// type selects the pod; then some rule of those policies must match.
-fn allowed(nps: &[&Object], dir: &str, subject: &Endpoint, peer: &Endpoint, ns: &str, port: i64, port_owner: &Endpoint) -> (bool, Vec<String>) {
-    let kind = if dir == "ingress" { "Ingress" } else { "Egress" };
+fn allowed(
+    nps: &[&Object],
+    dir: &str,
+    subject: &Endpoint,
+    peer: &Endpoint,
+    ns: &str,
+    port: i64,
+    port_owner: &Endpoint,
+) -> (bool, Vec<String>) {
+    let kind = if dir == "ingress" {
+        "Ingress"
+    } else {
+        "Egress"
+    };
     let field = if dir == "ingress" { "from" } else { "to" };
-    let governing: Vec<&&Object> = nps.iter().filter(|np| types(np).iter().any(|t| t == kind) && selects(np, &subject.labels)).collect();
+    let governing: Vec<&&Object> = nps
+        .iter()
+        .filter(|np| types(np).iter().any(|t| t == kind) && selects(np, &subject.labels))
+        .collect();
     let names = governing.iter().map(|np| np.name.clone()).collect();
     if governing.is_empty() {
         return (true, names);
@@ -93,7 +149,9 @@ fn allowed(nps: &[&Object], dir: &str, subject: &Endpoint, peer: &Endpoint, ns: 
     let ok = governing.iter().any(|np| {
         rules(np, dir).iter().any(|r| {
             let peers = r.get(field).and_then(Value::as_array);
-            let peer_ok = peers.is_none_or(|ps| ps.is_empty() || ps.iter().any(|p| peer_matches(p, ns, &peer.labels)));
+            let peer_ok = peers.is_none_or(|ps| {
+                ps.is_empty() || ps.iter().any(|p| peer_matches(p, ns, &peer.labels))
+            });
             peer_ok && port_matches(r, port, port_owner)
         })
     });
@@ -103,16 +161,28 @@ fn allowed(nps: &[&Object], dir: &str, subject: &Endpoint, peer: &Endpoint, ns: 
 fn is_deny_all(np: &Object) -> bool {
     let t = types(np);
     let dns_only = rules(np, "egress").iter().all(|r| {
-        r.get("ports").and_then(Value::as_array).is_some_and(|ps| !ps.is_empty() && ps.iter().all(|p| p.get("port").and_then(Value::as_i64) == Some(53)))
+        r.get("ports").and_then(Value::as_array).is_some_and(|ps| {
+            !ps.is_empty()
+                && ps
+                    .iter()
+                    .all(|p| p.get("port").and_then(Value::as_i64) == Some(53))
+        })
     });
-    t.iter().any(|x| x == "Ingress") && t.iter().any(|x| x == "Egress") && rules(np, "ingress").is_empty() && dns_only
+    t.iter().any(|x| x == "Ingress")
+        && t.iter().any(|x| x == "Egress")
+        && rules(np, "ingress").is_empty()
+        && dns_only
 }
 
 fn wide_peer(peer: &Value) -> Option<&'static str> {
     if peer.as_object().is_some_and(|m| m.is_empty()) {
         return Some("an empty peer `{}` matches every pod in every namespace");
     }
-    if peer.pointer("/ipBlock/cidr").and_then(Value::as_str).is_some_and(|c| c == "0.0.0.0/0" || c == "::/0") {
+    if peer
+        .pointer("/ipBlock/cidr")
+        .and_then(Value::as_str)
+        .is_some_and(|c| c == "0.0.0.0/0" || c == "::/0")
+    {
         return Some("ipBlock 0.0.0.0/0 matches every address");
     }
     None
@@ -122,15 +192,41 @@ fn wide_peer(peer: &Value) -> Option<&'static str> {
 /// port when the value carries one (`host:5432`).
 fn wired_services<'a>(m: &'a Manifests, w: &Workload<'_>) -> Vec<(&'a Object, Option<i64>)> {
     let mut out: Vec<(&Object, Option<i64>)> = Vec::new();
+    let not_connections: Vec<&str> = w
+        .pod_annotation(NOT_CONNECTIONS)
+        .map(|a| a.split(',').map(str::trim).collect())
+        .unwrap_or_default();
     for c in w.containers() {
-        for env in c.spec.get("env").and_then(Value::as_array).into_iter().flatten() {
-            let Some(val) = env.get("value").and_then(Value::as_str) else { continue };
+        for env in c
+            .spec
+            .get("env")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(val) = env.get("value").and_then(Value::as_str) else {
+                continue;
+            };
+            if env
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| not_connections.contains(&n))
+            {
+                continue;
+            }
             for svc in m.of_kind("Service") {
                 let name = svc.name.as_str();
-                let Some(pos) = find_host(val, name) else { continue };
+                let Some(pos) = find_host(val, name) else {
+                    continue;
+                };
                 let rest = &val[pos + name.len()..];
-                let rest = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_alphanumeric() || c == '-');
-                let port = rest.strip_prefix(':').and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|p| p.parse().ok());
+                let rest = rest.trim_start_matches(|c: char| {
+                    c == '.' || c.is_ascii_alphanumeric() || c == '-'
+                });
+                let port = rest
+                    .strip_prefix(':')
+                    .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|p| p.parse().ok());
                 if !out.iter().any(|(s, p)| s.name == svc.name && *p == port) {
                     out.push((svc, port));
                 }
@@ -172,19 +268,34 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             fix: "enable `networkPolicy.enabled` in prod (vitals.networkPolicy.defaultDeny selects every pod of the release)".into(),
         })
         .collect();
-    out.push(("default-deny".into(), Verdict::from_findings("NetworkPolicies", "a default-deny policy covers every pod in prod", uncovered)));
+    out.push((
+        "default-deny".into(),
+        Verdict::from_findings(
+            "NetworkPolicies",
+            "a default-deny policy covers every pod in prod",
+            uncovered,
+        ),
+    ));
 
     // explicit peers
     for np in &nps {
         let mut findings = Vec::new();
         for (dir, field) in [("ingress", "from"), ("egress", "to")] {
             for (i, r) in rules(np, dir).iter().enumerate() {
-                match r.get(field).and_then(Value::as_array).filter(|p| !p.is_empty()) {
+                match r
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .filter(|p| !p.is_empty())
+                {
                     None => findings.push(Finding {
                         object: np.id().to_string(),
                         field: format!("spec.{dir}[{i}].{field}"),
-                        problem: format!("missing: this rule allows {} any peer", if dir == "ingress" { "from" } else { "to" }),
-                        fix: "list the peers (podSelector / namespaceSelector) the flow needs".into(),
+                        problem: format!(
+                            "missing: this rule allows {} any peer",
+                            if dir == "ingress" { "from" } else { "to" }
+                        ),
+                        fix: "list the peers (podSelector / namespaceSelector) the flow needs"
+                            .into(),
                     }),
                     Some(peers) => {
                         for (j, p) in peers.iter().enumerate() {
@@ -193,7 +304,9 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                                     object: np.id().to_string(),
                                     field: format!("spec.{dir}[{i}].{field}[{j}]"),
                                     problem: problem.into(),
-                                    fix: "name the peer with a podSelector and/or namespaceSelector".into(),
+                                    fix:
+                                        "name the peer with a podSelector and/or namespaceSelector"
+                                            .into(),
                                 });
                             }
                         }
@@ -201,27 +314,64 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 }
             }
         }
-        out.push((format!("explicit/{}", np.name), Verdict::from_findings(np.id().to_string(), "every allowed flow names its peers", findings)));
+        out.push((
+            format!("explicit/{}", np.name),
+            Verdict::from_findings(
+                np.id().to_string(),
+                "every allowed flow names its peers",
+                findings,
+            ),
+        ));
     }
 
     // flows the chart itself wires
     for w in m.workloads().filter(|w| !w.object.is_test_hook()) {
         let src = endpoint(&w);
         for (svc, port) in wired_services(m, &w) {
-            let sel = svc.doc.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
-            let Some(dst_w) = m.workloads().find(|d| d.is_long_running() && !sel.is_null() && selector_matches(&serde_json::json!({"matchLabels": sel}), &d.pod_labels())) else { continue };
+            let sel = svc
+                .doc
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let Some(dst_w) = m.workloads().find(|d| {
+                d.is_long_running()
+                    && !sel.is_null()
+                    && selector_matches(&serde_json::json!({"matchLabels": sel}), &d.pod_labels())
+            }) else {
+                continue;
+            };
             if dst_w.object.id() == w.object.id() {
                 continue;
             }
             let dst = endpoint(&dst_w);
             // Policies see the pod port behind the Service port.
-            let svc_ports: Vec<&Value> = svc.doc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().collect();
-            let chosen: Vec<&Value> = svc_ports.iter().copied().filter(|p| port.is_none_or(|want| p.get("port").and_then(Value::as_i64) == Some(want))).collect();
+            let svc_ports: Vec<&Value> = svc
+                .doc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .collect();
+            let chosen: Vec<&Value> = svc_ports
+                .iter()
+                .copied()
+                .filter(|p| {
+                    port.is_none_or(|want| p.get("port").and_then(Value::as_i64) == Some(want))
+                })
+                .collect();
             let Some(sp) = chosen.first() else { continue };
-            let target = sp.get("targetPort").or(sp.get("port")).cloned().unwrap_or(Value::Null);
+            let target = sp
+                .get("targetPort")
+                .or(sp.get("port"))
+                .cloned()
+                .unwrap_or(Value::Null);
             let pod_port = match &target {
                 Value::Number(n) => n.as_i64(),
-                Value::String(name) => dst.ports.iter().find(|(n, _)| n.as_deref() == Some(name)).map(|(_, p)| *p),
+                Value::String(name) => dst
+                    .ports
+                    .iter()
+                    .find(|(n, _)| n.as_deref() == Some(name))
+                    .map(|(_, p)| *p),
                 _ => None,
             };
             let Some(pod_port) = pod_port else { continue };
@@ -245,9 +395,16 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 });
             }
             let subject = format!("flow/{}-to-{}", w.object.name, svc.name);
-            let expected = format!("{} reaches Service {} (port {pod_port}) under the NetworkPolicies", w.object.id(), svc.name);
+            let expected = format!(
+                "{} reaches Service {} (port {pod_port}) under the NetworkPolicies",
+                w.object.id(),
+                svc.name
+            );
             if !out.iter().any(|(s, _)| *s == subject) {
-                out.push((subject, Verdict::from_findings(w.object.id().to_string(), expected, findings)));
+                out.push((
+                    subject,
+                    Verdict::from_findings(w.object.id().to_string(), expected, findings),
+                ));
             }
         }
     }
@@ -267,7 +424,10 @@ mod tests {
     const ALLOW: &str = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: app-to-db}\nspec:\n  podSelector: {matchLabels: {app: app}}\n  policyTypes: [Egress]\n  egress: [{to: [{podSelector: {matchLabels: {app: db}}}], ports: [{port: 5432}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db-from-app}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n  ingress: [{from: [{podSelector: {matchLabels: {app: app}}}], ports: [{port: pg}]}]\n";
 
     fn flow(v: &[(String, Verdict)]) -> &Verdict {
-        &v.iter().find(|(s, _)| s.starts_with("flow/")).expect("a flow verdict").1
+        &v.iter()
+            .find(|(s, _)| s.starts_with("flow/"))
+            .expect("a flow verdict")
+            .1
     }
 
     #[test]
@@ -276,7 +436,10 @@ mod tests {
         let f = flow(&v);
         assert!(f.failed());
         let text = f.to_string();
-        assert!(text.contains("allow no egress there") && text.contains("allow no ingress from it"), "{text}");
+        assert!(
+            text.contains("allow no egress there") && text.contains("allow no ingress from it"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -290,7 +453,21 @@ mod tests {
     fn an_allow_all_peer_is_not_explicit() {
         let v = run(check, &format!("{}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: open}}\nspec:\n  podSelector: {{}}\n  ingress: [{{from: [{{}}]}}]\n", app("x")));
         let open = &v.iter().find(|(s, _)| s == "explicit/open").unwrap().1;
-        assert!(open.failed() && open.to_string().contains("empty peer"), "{open}");
+        assert!(
+            open.failed() && open.to_string().contains("empty peer"),
+            "{open}"
+        );
+    }
+
+    #[test]
+    fn env_declared_not_a_connection_is_not_a_flow() {
+        let yaml = app("http://db:5432/").replace(
+            "labels: {app: app, rel: r}}",
+            "labels: {app: app, rel: r}, annotations: {vitals.dev/not-connections: DATABASE_URL}}",
+        );
+        assert!(run(check, &yaml)
+            .iter()
+            .all(|(s, _)| !s.starts_with("flow/")));
     }
 
     #[test]

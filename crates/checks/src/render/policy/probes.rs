@@ -14,20 +14,28 @@ const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
 fn port_problem(c: &Container<'_>, probe: &Value) -> Option<(String, String)> {
     let ports = c.ports();
     for handler in ["httpGet", "tcpSocket", "grpc"] {
-        let Some(port) = probe.get(handler).and_then(|h| h.get("port")) else { continue };
+        let Some(port) = probe.get(handler).and_then(|h| h.get("port")) else {
+            continue;
+        };
         let ok = match port {
             Value::String(name) => ports.iter().any(|(n, _)| n.as_deref() == Some(name)),
             Value::Number(n) => ports.iter().any(|(_, p)| Some(*p) == n.as_i64()),
             _ => false,
         };
         if !ok {
-            let declared: Vec<String> =
-                ports.iter().map(|(n, p)| n.as_ref().map_or(p.to_string(), |n| format!("{n}={p}"))).collect();
+            let declared: Vec<String> = ports
+                .iter()
+                .map(|(n, p)| n.as_ref().map_or(p.to_string(), |n| format!("{n}={p}")))
+                .collect();
             return Some((
                 format!("{handler}.port"),
                 format!(
                     "port {port} is not declared on the container (declared: {})",
-                    if declared.is_empty() { "none".into() } else { declared.join(", ") }
+                    if declared.is_empty() {
+                        "none".into()
+                    } else {
+                        declared.join(", ")
+                    }
                 ),
             ));
         }
@@ -36,17 +44,21 @@ fn port_problem(c: &Container<'_>, probe: &Value) -> Option<(String, String)> {
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(cx, |_| true, |w| {
-        let mut findings = Vec::new();
-        for c in w.containers() {
-            // Init containers and Jobs finish by design; a sidecar declared
-            // as an init container with restartPolicy Always serves and is
-            // probed like an app container.
-            let sidecar = c.init && c.spec.get("restartPolicy").and_then(Value::as_str) == Some("Always");
-            if w.is_long_running() && (!c.init || sidecar) {
-                for p in ["livenessProbe", "readinessProbe"] {
-                    if c.spec.get(p).is_none_or(Value::is_null) {
-                        findings.push(Finding {
+    per_workload(
+        cx,
+        |_| true,
+        |w| {
+            let mut findings = Vec::new();
+            for c in w.containers() {
+                // Init containers and Jobs finish by design; a sidecar declared
+                // as an init container with restartPolicy Always serves and is
+                // probed like an app container.
+                let sidecar =
+                    c.init && c.spec.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+                if w.is_long_running() && (!c.init || sidecar) {
+                    for p in ["livenessProbe", "readinessProbe"] {
+                        if c.spec.get(p).is_none_or(Value::is_null) {
+                            findings.push(Finding {
                             object: c.label(),
                             field: format!("{}.{p}", c.path),
                             problem: "missing".into(),
@@ -55,28 +67,29 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                                 if p == "livenessProbe" { "liveness" } else { "readiness" }
                             ),
                         });
+                        }
                     }
                 }
-            }
-            for p in PROBES {
-                if let Some(probe) = c.spec.get(p).filter(|v| v.is_object()) {
-                    if let Some((field, problem)) = port_problem(&c, probe) {
-                        findings.push(Finding {
+                for p in PROBES {
+                    if let Some(probe) = c.spec.get(p).filter(|v| v.is_object()) {
+                        if let Some((field, problem)) = port_problem(&c, probe) {
+                            findings.push(Finding {
                             object: c.label(),
                             field: format!("{}.{p}.{field}", c.path),
                             problem,
                             fix: "point the probe at a named containerPort, or declare the port under `ports`".into(),
                         });
+                        }
                     }
                 }
             }
-        }
-        Verdict::from_findings(
-            w.object.id().to_string(),
-            "long-running containers have liveness and readiness probes on declared ports",
-            findings,
-        )
-    })
+            Verdict::from_findings(
+                w.object.id().to_string(),
+                "long-running containers have liveness and readiness probes on declared ports",
+                findings,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -89,7 +102,10 @@ mod tests {
         let v = only(check, &deployment("      - name: app\n        image: a:1\n        ports: [{name: http, containerPort: 8080}]\n        livenessProbe: {httpGet: {path: /health, port: metrics}}\n        readinessProbe: {httpGet: {path: /ready, port: 8080}}\n"));
         assert!(v.failed());
         let f = v.findings().next().unwrap();
-        assert_eq!(f.field, "spec.template.spec.containers[0].livenessProbe.httpGet.port");
+        assert_eq!(
+            f.field,
+            "spec.template.spec.containers[0].livenessProbe.httpGet.port"
+        );
         assert!(f.problem.contains("declared: http=8080"), "{f:?}");
     }
 

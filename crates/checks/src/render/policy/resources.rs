@@ -9,15 +9,18 @@ use crate::quantity;
 use crate::verdict::{Finding, Verdict};
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(cx, |_| true, |w| {
-        let mut findings = Vec::new();
-        for c in w.containers() {
-            let res = c.spec.get("resources");
-            for kind in ["requests", "limits"] {
-                for r in ["cpu", "memory"] {
-                    let v = res.and_then(|x| x.get(kind)).and_then(|x| x.get(r));
-                    if v.is_none_or(Value::is_null) {
-                        findings.push(Finding {
+    per_workload(
+        cx,
+        |_| true,
+        |w| {
+            let mut findings = Vec::new();
+            for c in w.containers() {
+                let res = c.spec.get("resources");
+                for kind in ["requests", "limits"] {
+                    for r in ["cpu", "memory"] {
+                        let v = res.and_then(|x| x.get(kind)).and_then(|x| x.get(r));
+                        if v.is_none_or(Value::is_null) {
+                            findings.push(Finding {
                             object: c.label(),
                             field: format!("{}.resources.{kind}.{r}", c.path),
                             problem: "missing".into(),
@@ -26,32 +29,43 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                                 if r == "cpu" { "100m" } else { "128Mi" }
                             ),
                         });
+                        }
                     }
-                }
-                let req = res.and_then(|x| x.pointer("/requests")).cloned().unwrap_or(Value::Null);
-                let lim = res.and_then(|x| x.pointer("/limits")).cloned().unwrap_or(Value::Null);
-                if kind == "limits" {
-                    for r in ["cpu", "memory"] {
-                        let (Some(q), Some(l)) = (
-                            req.get(r).and_then(quantity::from_value),
-                            lim.get(r).and_then(quantity::from_value),
-                        ) else {
-                            continue;
-                        };
-                        if q > l {
-                            findings.push(Finding {
+                    let req = res
+                        .and_then(|x| x.pointer("/requests"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    let lim = res
+                        .and_then(|x| x.pointer("/limits"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    if kind == "limits" {
+                        for r in ["cpu", "memory"] {
+                            let (Some(q), Some(l)) = (
+                                req.get(r).and_then(quantity::from_value),
+                                lim.get(r).and_then(quantity::from_value),
+                            ) else {
+                                continue;
+                            };
+                            if q > l {
+                                findings.push(Finding {
                                 object: c.label(),
                                 field: format!("{}.resources.requests.{r}", c.path),
                                 problem: format!("request is above the limit ({} > {})", req[r], lim[r]),
                                 fix: "lower the request or raise the limit; the API server rejects request > limit".into(),
                             });
+                            }
                         }
                     }
                 }
             }
-        }
-        Verdict::from_findings(w.object.id().to_string(), "every container sets cpu and memory requests and limits", findings)
-    })
+            Verdict::from_findings(
+                w.object.id().to_string(),
+                "every container sets cpu and memory requests and limits",
+                findings,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -65,7 +79,10 @@ mod tests {
         assert!(v.failed());
         let f: Vec<_> = v.findings().collect();
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].field, "spec.template.spec.containers[0].resources.limits.cpu");
+        assert_eq!(
+            f[0].field,
+            "spec.template.spec.containers[0].resources.limits.cpu"
+        );
         assert!(f[0].object.contains("container `app`"));
     }
 

@@ -12,61 +12,136 @@ use crate::verdict::{Finding, Verdict};
 pub const WRITABLE_ROOT_FS: &str = "vitals.dev/writable-root-fs";
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(cx, |_| true, |w| {
-        let mut findings = Vec::new();
-        let pod = w.pod_spec().cloned().unwrap_or(Value::Null);
-        let psc = pod.get("securityContext").cloned().unwrap_or(Value::Null);
-        let pod_path = w.pod_spec_path();
-        let obj = w.object.id().to_string();
-        let mut add = |object: String, field: String, problem: &str, fix: &str| {
-            findings.push(Finding { object, field, problem: problem.into(), fix: fix.into() })
-        };
-        for ns in ["hostNetwork", "hostPID", "hostIPC"] {
-            if pod.get(ns).and_then(Value::as_bool) == Some(true) {
-                add(obj.clone(), format!("{pod_path}.{ns}"), "true (forbidden by PSS)", "remove it; a chart app never needs the host's namespaces");
+    per_workload(
+        cx,
+        |_| true,
+        |w| {
+            let mut findings = Vec::new();
+            let pod = w.pod_spec().cloned().unwrap_or(Value::Null);
+            let psc = pod.get("securityContext").cloned().unwrap_or(Value::Null);
+            let pod_path = w.pod_spec_path();
+            let obj = w.object.id().to_string();
+            let mut add = |object: String, field: String, problem: &str, fix: &str| {
+                findings.push(Finding {
+                    object,
+                    field,
+                    problem: problem.into(),
+                    fix: fix.into(),
+                })
+            };
+            for ns in ["hostNetwork", "hostPID", "hostIPC"] {
+                if pod.get(ns).and_then(Value::as_bool) == Some(true) {
+                    add(
+                        obj.clone(),
+                        format!("{pod_path}.{ns}"),
+                        "true (forbidden by PSS)",
+                        "remove it; a chart app never needs the host's namespaces",
+                    );
+                }
             }
-        }
-        for (i, vol) in pod.get("volumes").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            if vol.get("hostPath").is_some() {
-                add(obj.clone(), format!("{pod_path}.volumes[{i}].hostPath"), "hostPath volume (forbidden by PSS)", "use a PVC or an emptyDir");
+            for (i, vol) in pod
+                .get("volumes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if vol.get("hostPath").is_some() {
+                    add(
+                        obj.clone(),
+                        format!("{pod_path}.volumes[{i}].hostPath"),
+                        "hostPath volume (forbidden by PSS)",
+                        "use a PVC or an emptyDir",
+                    );
+                }
             }
-        }
-        let writable_ok = w.pod_annotation(WRITABLE_ROOT_FS).is_some_and(|r| !r.trim().is_empty());
-        for c in w.containers() {
-            let sc = c.spec.get("securityContext").cloned().unwrap_or(Value::Null);
-            let field = |f: &str| format!("{}.securityContext.{f}", c.path);
-            let get_bool = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool);
-            let non_root = get_bool(&sc, "runAsNonRoot").or(get_bool(&psc, "runAsNonRoot")) == Some(true);
-            let uid0 = sc.get("runAsUser").or(psc.get("runAsUser")).and_then(Value::as_i64) == Some(0);
-            if !non_root || uid0 {
-                add(c.label(), field("runAsNonRoot"), if uid0 { "runs as uid 0" } else { "not set to true (here or on the pod)" },
+            let writable_ok = w
+                .pod_annotation(WRITABLE_ROOT_FS)
+                .is_some_and(|r| !r.trim().is_empty());
+            for c in w.containers() {
+                let sc = c
+                    .spec
+                    .get("securityContext")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let field = |f: &str| format!("{}.securityContext.{f}", c.path);
+                let get_bool = |v: &Value, k: &str| v.get(k).and_then(Value::as_bool);
+                let non_root =
+                    get_bool(&sc, "runAsNonRoot").or(get_bool(&psc, "runAsNonRoot")) == Some(true);
+                let uid0 = sc
+                    .get("runAsUser")
+                    .or(psc.get("runAsUser"))
+                    .and_then(Value::as_i64)
+                    == Some(0);
+                if !non_root || uid0 {
+                    add(c.label(), field("runAsNonRoot"), if uid0 { "runs as uid 0" } else { "not set to true (here or on the pod)" },
                     "set `runAsNonRoot: true` and a non-zero `runAsUser` (vitals.securityContext.pod/container do this)");
-            }
-            if get_bool(&sc, "privileged") == Some(true) {
-                add(c.label(), field("privileged"), "true", "remove it");
-            }
-            if get_bool(&sc, "allowPrivilegeEscalation") != Some(false) {
-                add(c.label(), field("allowPrivilegeEscalation"), "not false", "set `allowPrivilegeEscalation: false`");
-            }
-            let drops: Vec<&str> = sc.pointer("/capabilities/drop").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-            if !drops.iter().any(|d| d.eq_ignore_ascii_case("ALL")) {
-                add(c.label(), field("capabilities.drop"), "does not drop ALL", "set `capabilities: {drop: [ALL]}`");
-            }
-            let adds: Vec<&str> = sc.pointer("/capabilities/add").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-            if let Some(bad) = adds.iter().find(|a| **a != "NET_BIND_SERVICE") {
-                add(c.label(), field("capabilities.add"), &format!("adds {bad} (only NET_BIND_SERVICE is allowed)"), "remove it");
-            }
-            let seccomp = sc.pointer("/seccompProfile/type").or(psc.pointer("/seccompProfile/type")).and_then(Value::as_str);
-            if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
-                add(c.label(), field("seccompProfile.type"), "not RuntimeDefault (here or on the pod)", "set `seccompProfile: {type: RuntimeDefault}`");
-            }
-            if get_bool(&sc, "readOnlyRootFilesystem") != Some(true) && !writable_ok {
-                add(c.label(), field("readOnlyRootFilesystem"), "not true",
+                }
+                if get_bool(&sc, "privileged") == Some(true) {
+                    add(c.label(), field("privileged"), "true", "remove it");
+                }
+                if get_bool(&sc, "allowPrivilegeEscalation") != Some(false) {
+                    add(
+                        c.label(),
+                        field("allowPrivilegeEscalation"),
+                        "not false",
+                        "set `allowPrivilegeEscalation: false`",
+                    );
+                }
+                let drops: Vec<&str> = sc
+                    .pointer("/capabilities/drop")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if !drops.iter().any(|d| d.eq_ignore_ascii_case("ALL")) {
+                    add(
+                        c.label(),
+                        field("capabilities.drop"),
+                        "does not drop ALL",
+                        "set `capabilities: {drop: [ALL]}`",
+                    );
+                }
+                let adds: Vec<&str> = sc
+                    .pointer("/capabilities/add")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                if let Some(bad) = adds.iter().find(|a| **a != "NET_BIND_SERVICE") {
+                    add(
+                        c.label(),
+                        field("capabilities.add"),
+                        &format!("adds {bad} (only NET_BIND_SERVICE is allowed)"),
+                        "remove it",
+                    );
+                }
+                let seccomp = sc
+                    .pointer("/seccompProfile/type")
+                    .or(psc.pointer("/seccompProfile/type"))
+                    .and_then(Value::as_str);
+                if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
+                    add(
+                        c.label(),
+                        field("seccompProfile.type"),
+                        "not RuntimeDefault (here or on the pod)",
+                        "set `seccompProfile: {type: RuntimeDefault}`",
+                    );
+                }
+                if get_bool(&sc, "readOnlyRootFilesystem") != Some(true) && !writable_ok {
+                    add(c.label(), field("readOnlyRootFilesystem"), "not true",
                     &format!("set `readOnlyRootFilesystem: true` and mount emptyDirs where the app writes, or annotate the pod template with `{WRITABLE_ROOT_FS}: <why>`"));
+                }
             }
-        }
-        Verdict::from_findings(obj, "pods meet the restricted Pod Security Standard with a read-only root filesystem", findings)
-    })
+            Verdict::from_findings(
+                obj,
+                "pods meet the restricted Pod Security Standard with a read-only root filesystem",
+                findings,
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -78,23 +153,46 @@ mod tests {
 
     #[test]
     fn a_restricted_container_passes() {
-        let v = only(check, &deployment(&format!("      - name: app\n        image: a:1\n{GOOD}")));
+        let v = only(
+            check,
+            &deployment(&format!("      - name: app\n        image: a:1\n{GOOD}")),
+        );
         assert!(!v.failed(), "{v}");
     }
 
     #[test]
     fn privilege_escalation_is_named_with_its_fix() {
-        let v = only(check, &deployment(&format!("      - name: app\n        image: a:1\n{}", GOOD.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"))));
+        let v = only(
+            check,
+            &deployment(&format!(
+                "      - name: app\n        image: a:1\n{}",
+                GOOD.replace(
+                    "allowPrivilegeEscalation: false",
+                    "allowPrivilegeEscalation: true"
+                )
+            )),
+        );
         let f: Vec<_> = v.findings().collect();
         assert_eq!(f.len(), 1, "{v}");
-        assert_eq!(f[0].field, "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation");
+        assert_eq!(
+            f[0].field,
+            "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"
+        );
         assert!(f[0].fix.contains("allowPrivilegeEscalation: false"));
     }
 
     #[test]
     fn a_writable_root_needs_a_stated_reason() {
-        let writable = GOOD.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false");
-        let v = only(check, &deployment(&format!("      - name: app\n        image: a:1\n{writable}")));
+        let writable = GOOD.replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        );
+        let v = only(
+            check,
+            &deployment(&format!(
+                "      - name: app\n        image: a:1\n{writable}"
+            )),
+        );
         assert!(v.failed());
         let annotated = deployment(&format!("      - name: app\n        image: a:1\n{writable}"))
             .replace("metadata: {labels: {app: web}}", "metadata: {labels: {app: web}, annotations: {vitals.dev/writable-root-fs: \"rabbitmq rewrites its config\"}}");

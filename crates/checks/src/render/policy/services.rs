@@ -14,23 +14,34 @@ use crate::{Manifests, Workload};
 pub const NO_SERVICE: &str = "vitals.dev/no-service";
 
 fn service_selects(svc: &Value, w: &Workload<'_>) -> bool {
-    let Some(sel) = svc.pointer("/spec/selector").filter(|s| s.as_object().is_some_and(|m| !m.is_empty())) else {
+    let Some(sel) = svc
+        .pointer("/spec/selector")
+        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+    else {
         return false;
     };
     selector_matches(&serde_json::json!({ "matchLabels": sel }), &w.pod_labels())
 }
 
 fn port_exists(w: &Workload<'_>, target: &Value) -> bool {
-    let ports: Vec<_> = w.containers().into_iter().filter(|c| !c.init).flat_map(|c| c.ports()).collect();
+    let ports: Vec<_> = w
+        .containers()
+        .into_iter()
+        .filter(|c| !c.init)
+        .flat_map(|c| c.ports())
+        .collect();
     match target {
-        Value::String(name) => ports.iter().any(|(n, _)| n.as_deref() == Some(name.as_str())),
+        Value::String(name) => ports
+            .iter()
+            .any(|(n, _)| n.as_deref() == Some(name.as_str())),
         Value::Number(n) => ports.iter().any(|(_, p)| Some(*p) == n.as_i64()),
         _ => false,
     }
 }
 
 fn services<'a>(m: &'a Manifests) -> impl Iterator<Item = &'a crate::Object> {
-    m.of_kind("Service").filter(|s| s.doc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName"))
+    m.of_kind("Service")
+        .filter(|s| s.doc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName"))
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
@@ -38,12 +49,21 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     for w in cx.manifests.workloads().filter(|w| w.is_long_running()) {
         let obj = w.object.id().to_string();
         let expected = "a Service selects the pods and its targetPorts exist on them";
-        if let Some(reason) = w.object.annotation(NO_SERVICE).or(w.pod_annotation(NO_SERVICE)) {
-            out.push((w.object.id().slug(), Verdict::pass(obj, expected, format!("exempt: {reason}"))));
+        if let Some(reason) = w
+            .object
+            .annotation(NO_SERVICE)
+            .or(w.pod_annotation(NO_SERVICE))
+        {
+            out.push((
+                w.object.id().slug(),
+                Verdict::pass(obj, expected, format!("exempt: {reason}")),
+            ));
             continue;
         }
         let mut findings = Vec::new();
-        let selecting: Vec<_> = services(cx.manifests).filter(|s| service_selects(&s.doc, &w)).collect();
+        let selecting: Vec<_> = services(cx.manifests)
+            .filter(|s| service_selects(&s.doc, &w))
+            .collect();
         if selecting.is_empty() {
             findings.push(Finding {
                 object: obj.clone(),
@@ -53,8 +73,19 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             });
         }
         for svc in selecting {
-            for (i, p) in svc.doc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                let target = p.get("targetPort").or(p.get("port")).cloned().unwrap_or(Value::Null);
+            for (i, p) in svc
+                .doc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let target = p
+                    .get("targetPort")
+                    .or(p.get("port"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 if !port_exists(&w, &target) {
                     findings.push(Finding {
                         object: svc.id().to_string(),
@@ -65,23 +96,42 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 }
             }
         }
-        out.push((w.object.id().slug(), Verdict::from_findings(obj, expected, findings)));
+        out.push((
+            w.object.id().slug(),
+            Verdict::from_findings(obj, expected, findings),
+        ));
     }
     for svc in services(cx.manifests) {
-        let has_selector = svc.doc.pointer("/spec/selector").and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+        let has_selector = svc
+            .doc
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty());
         if !has_selector {
             continue; // a selector-less Service has hand-managed endpoints on purpose
         }
-        let selects_any = cx.manifests.workloads().any(|w| w.is_long_running() && service_selects(&svc.doc, &w));
+        let selects_any = cx
+            .manifests
+            .workloads()
+            .any(|w| w.is_long_running() && service_selects(&svc.doc, &w));
         let v = if selects_any {
-            Verdict::pass(svc.id().to_string(), "the Service selects pods of this release", "selects a workload")
+            Verdict::pass(
+                svc.id().to_string(),
+                "the Service selects pods of this release",
+                "selects a workload",
+            )
         } else {
-            Verdict::from_findings(svc.id().to_string(), "the Service selects pods of this release", vec![Finding {
-                object: svc.id().to_string(),
-                field: "spec.selector".into(),
-                problem: "matches no pod template of this release: it would have no endpoints".into(),
-                fix: "use the selector labels of the workload it fronts".into(),
-            }])
+            Verdict::from_findings(
+                svc.id().to_string(),
+                "the Service selects pods of this release",
+                vec![Finding {
+                    object: svc.id().to_string(),
+                    field: "spec.selector".into(),
+                    problem: "matches no pod template of this release: it would have no endpoints"
+                        .into(),
+                    fix: "use the selector labels of the workload it fronts".into(),
+                }],
+            )
         };
         out.push((svc.id().slug(), v));
     }
@@ -99,14 +149,21 @@ mod tests {
     fn a_target_port_the_pods_lack_is_named() {
         let v = run(check, &format!("{DEPLOY}apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: web}}]\n"));
         let text = v[0].1.to_string();
-        assert!(v[0].1.failed() && text.contains("\"web\" is not a container port of Deployment/web"), "{text}");
+        assert!(
+            v[0].1.failed() && text.contains("\"web\" is not a container port of Deployment/web"),
+            "{text}"
+        );
     }
 
     #[test]
     fn an_unselected_workload_and_a_dangling_service_both_fail() {
         let v = run(check, &format!("{DEPLOY}apiVersion: v1\nkind: Service\nmetadata: {{name: api}}\nspec:\n  selector: {{app: api}}\n  ports: [{{port: 80, targetPort: http}}]\n"));
         assert_eq!(v.len(), 2);
-        assert!(v[0].1.to_string().contains("no Service selects"), "{}", v[0].1);
+        assert!(
+            v[0].1.to_string().contains("no Service selects"),
+            "{}",
+            v[0].1
+        );
         assert!(v[1].1.to_string().contains("no endpoints"), "{}", v[1].1);
     }
 

@@ -1,0 +1,79 @@
+# vitals: end-to-end conformance tests for Helm charts on kind.
+# `make help` lists the targets. Tools land in .bin/ (first on PATH here);
+# caches live in $(VITALS_CACHE) outside the checkout so clean checkouts and
+# CI reuse them.
+
+SHELL := /bin/bash
+export VITALS_CACHE ?= $(HOME)/.cache/vitals
+export PATH := $(CURDIR)/.bin:$(HOME)/.cargo/bin:/usr/local/go/bin:$(PATH)
+CARGO ?= cargo
+CHART ?=
+PROFILE ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## build the pinned tools (helm) from their Go modules into .bin/
+	@bash scripts/tools.sh helm
+
+.PHONY: setup-cluster
+setup-cluster: ## docker engine + kind + kubectl (what the cluster tier needs)
+	@bash scripts/docker.sh >/dev/null
+	@bash scripts/tools.sh kind kubectl
+
+.PHONY: test
+test: setup ## the README's test command: every unit test and every e2e trial of the tiers built so far
+	$(CARGO) test --workspace --locked
+
+.PHONY: nextest
+nextest: setup ## the same trials under cargo-nextest (one process per trial)
+	$(CARGO) nextest run --workspace --locked
+
+.PHONY: render
+render: setup ## only the render tier (E2E_TIERS=render), optionally one chart: make render CHART=medplum
+	E2E_TIERS=render $(CARGO) test -p e2e --test e2e --locked -- $(if $(CHART),$(CHART)/$(if $(PROFILE),$(PROFILE)/,),)
+
+.PHONY: e2e
+e2e: setup cluster ## the main job: bring up the air-gapped kind cluster, smoke it, run the suites
+	bash scripts/cluster-smoke.sh
+	$(CARGO) test -p e2e --test e2e --locked -- $(if $(CHART),$(CHART)/$(if $(PROFILE),$(PROFILE)/,),)
+
+.PHONY: cluster
+cluster: ## create (or reuse) the kind cluster `vitals` from locally built images
+	bash scripts/cluster.sh up
+
+.PHONY: cluster-smoke
+cluster-smoke: ## prove the cluster: nodes, DNS, local image, PVC, metrics, NetworkPolicy
+	bash scripts/cluster-smoke.sh
+
+.PHONY: cluster-down
+cluster-down: ## delete the kind cluster
+	bash scripts/cluster.sh down
+
+.PHONY: images
+images: ## build the kind node image and add-on images (cached by content)
+	bash scripts/node-image.sh
+
+.PHONY: lint
+lint: setup ## rustfmt, clippy, and helm lint --strict of every chart x profile
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	E2E_TIERS=render $(CARGO) test -p e2e --test e2e --locked -- /render/lint
+
+.PHONY: openapi
+openapi: ## regenerate crates/checks/openapi/<version>.json from the k8s.io/kubernetes module
+	bash scripts/openapi.sh
+
+.PHONY: bench
+bench: setup ## record timings and memory into bench/results.md
+	bash bench/render.sh
+
+.PHONY: clean
+clean: ## remove build output and results (keeps the shared cache)
+	$(CARGO) clean
+	rm -rf target/e2e
+	find charts -path '*/charts/*.tgz' -delete

@@ -1,0 +1,71 @@
+//! Where things are and which tiers run: the workspace root, the helm to
+//! use, `E2E_TIERS`, and the output directory.
+
+use std::path::{Path, PathBuf};
+
+/// The tiers a run can include. `E2E_TIERS` narrows a run on purpose; the
+/// default is every tier this build implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    Unit,
+    Render,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 2] = [Tier::Unit, Tier::Render];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Unit => "unit",
+            Tier::Render => "render",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "E2E_TIERS: unknown tier `{0}` (known: unit, render; images and cluster are not built yet)"
+)]
+pub struct UnknownTier(pub String);
+
+pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {
+    match std::env::var("E2E_TIERS") {
+        Err(_) => Ok(Tier::ALL.to_vec()),
+        Ok(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                Tier::ALL
+                    .into_iter()
+                    .find(|t| t.name() == s)
+                    .ok_or_else(|| UnknownTier(s.to_string()))
+            })
+            .collect(),
+    }
+}
+
+/// The workspace root (the `e2e` package lives in `<root>/suites`).
+pub fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Where runs write results, render caches and fixtures' values.
+pub fn out_dir() -> PathBuf {
+    std::env::var_os("E2E_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/e2e"))
+}
+
+/// `E2E_HELM`, else the pinned build in `.bin/` (from `make setup`), else PATH.
+pub fn helm() -> Result<vitals_helm::Helm, vitals_helm::Error> {
+    if std::env::var_os("E2E_HELM").is_some() {
+        return vitals_helm::Helm::discover();
+    }
+    let pinned = root().join(".bin/helm");
+    if pinned.exists() {
+        return vitals_helm::Helm::at(pinned);
+    }
+    vitals_helm::Helm::discover()
+}

@@ -1,0 +1,148 @@
+//! Tests of the harness itself: a small correct chart (`fixtures/sample`)
+//! must pass every render check, and each file in `fixtures/broken/` breaks
+//! one promise of it through values; the named check must fail, and its
+//! message must mention the object, the field and the fix. A check that
+//! cannot fail is a defect.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use vitals_checks::render::invariants::Invariant;
+use vitals_helm::Helm;
+
+use crate::render::{self, Cell};
+use crate::spec::{Profile, Suite};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    /// What the fixture breaks, in one sentence.
+    pub breaks: String,
+    /// Values merged over the sample chart's values.yaml.
+    pub values: serde_json::Value,
+    #[serde(default)]
+    pub invariants: Vec<Invariant>,
+    pub catches: Catch,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catch {
+    /// Check name after `<chart>/<profile>/`, e.g. `render/probes/deployment/sample-web`.
+    pub trial: String,
+    /// Substrings the failure message must contain.
+    pub mentions: Vec<String>,
+}
+
+pub fn dir() -> PathBuf {
+    crate::env::root().join("suites/fixtures")
+}
+
+fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
+    let chart_dir = dir().join("sample");
+    Cell {
+        suite: Arc::new(Suite {
+            spec_file: None,
+            chart_dir,
+            name: "sample".into(),
+            release: "sample".into(),
+            profiles: Vec::new(),
+            invariants,
+        }),
+        profile: Profile {
+            name: "prod".into(),
+            values,
+            prod: true,
+        },
+    }
+}
+
+/// Every check of the clean sample passes (no check cries wolf).
+pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<(), String> {
+    let cell = sample_cell(Vec::new(), Vec::new());
+    let failed: Vec<String> = render::checks(helm, &cell)
+        .iter()
+        .map(|c| (c.name.clone(), (c.run)()))
+        .filter(|(_, v)| v.failed())
+        .map(|(n, v)| format!("{n}:\n{v}"))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the clean sample chart fails checks it should pass:\n{}",
+            failed.join("\n")
+        ))
+    }
+}
+
+pub fn load(path: &Path) -> Result<Fixture, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("fixture `{}` cannot be read: {e}", path.display()))?;
+    let de = serde_yaml::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        format!(
+            "fixture `{}`: field `{}`: {}",
+            path.display(),
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+/// The broken fixture is caught by the check it names, with a message that
+/// carries every expected mention.
+pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<(), String> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fx = load(path)?;
+    let values = render::write_values(&name, &fx.values)
+        .map_err(|e| format!("cannot write values of `{name}`: {e}"))?;
+    let cell = sample_cell(vec![values], fx.invariants);
+    let checks = render::checks(helm, &cell);
+    let Some(check) = checks.iter().find(|c| c.name == fx.catches.trial) else {
+        let names: Vec<_> = checks.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "fixture `{name}` ({}) expected check `{}`, which was not derived; checks were:\n  {}",
+            fx.breaks,
+            fx.catches.trial,
+            names.join("\n  ")
+        ));
+    };
+    let v = (check.run)();
+    if !v.failed() {
+        return Err(format!(
+            "fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}",
+            fx.breaks, fx.catches.trial
+        ));
+    }
+    let text = v.to_string();
+    let missing: Vec<_> = fx
+        .catches
+        .mentions
+        .iter()
+        .filter(|m| !text.contains(m.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}",
+            fx.catches.trial
+        ));
+    }
+    Ok(())
+}
+
+pub fn broken() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join("broken"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}

@@ -1,0 +1,313 @@
+//! The render tier for one cell (chart x profile): render once (cached on
+//! disk by content, so the one-process-per-trial model of nextest does not
+//! re-run helm for every trial), then one check per fact.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vitals_checks::render::openapi::OpenApi;
+use vitals_checks::render::policy::{self, PolicyCx};
+use vitals_checks::render::schema;
+use vitals_checks::values::ValuesSet;
+use vitals_checks::{Evidence, Manifests, Verdict};
+use vitals_helm::{Chart, Helm, TemplateOpts};
+
+use crate::spec::{Profile, Suite};
+
+/// A check that runs when its trial runs.
+pub struct Check {
+    /// `render/<check>/<subject>`, appended to `<chart>/<profile>/`.
+    pub name: String,
+    pub run: Box<dyn Fn() -> Verdict + Send + Sync>,
+}
+
+impl Check {
+    fn new(name: impl Into<String>, run: impl Fn() -> Verdict + Send + Sync + 'static) -> Check {
+        Check {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+
+    fn ready(name: impl Into<String>, v: Verdict) -> Check {
+        Check::new(name, move || v.clone())
+    }
+}
+
+/// A chart x profile.
+#[derive(Clone)]
+pub struct Cell {
+    pub suite: Arc<Suite>,
+    pub profile: Profile,
+}
+
+impl Cell {
+    pub fn prefix(&self) -> String {
+        format!("{}/{}", self.suite.name, self.profile.name)
+    }
+
+    /// The namespace this cell installs into (and renders for).
+    pub fn namespace(&self) -> String {
+        format!("{}-{}", self.suite.name, self.profile.name)
+    }
+}
+
+fn hash_tree(dir: &Path, h: &mut DefaultHasher) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        let name = e.file_name();
+        if name.to_string_lossy().ends_with(".tgz") || name == "Chart.lock" {
+            continue;
+        }
+        if p.is_dir() {
+            hash_tree(&p, h);
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            name.hash(h);
+            bytes.hash(h);
+        }
+    }
+}
+
+/// Renders a cell, reusing an earlier render of identical inputs.
+pub fn render(helm: &Helm, cell: &Cell) -> Result<String, vitals_helm::Error> {
+    let chart = Chart::open(&cell.suite.chart_dir)?;
+    let mut h = DefaultHasher::new();
+    helm.version().raw.hash(&mut h);
+    cell.suite.release.hash(&mut h);
+    cell.namespace().hash(&mut h);
+    for c in chart.local_dependency_order()? {
+        hash_tree(&c.dir, &mut h);
+    }
+    for v in &cell.profile.values {
+        std::fs::read(v).unwrap_or_default().hash(&mut h);
+    }
+    let cache = crate::env::out_dir()
+        .join("render-cache")
+        .join(format!("{:016x}.yaml", h.finish()));
+    if let Ok(text) = std::fs::read_to_string(&cache) {
+        return Ok(text);
+    }
+    helm.dependency_build(&chart)?;
+    let opts =
+        TemplateOpts::default().kube_version(OpenApi::pinned().version().trim_start_matches('v'));
+    let text = helm.template(
+        &chart,
+        &cell.suite.release,
+        &cell.namespace(),
+        &cell.profile.values,
+        &opts,
+    )?;
+    if let Some(dir) = cache.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        // Write then rename, so a parallel reader never sees half a file.
+        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &text).is_ok() {
+            let _ = std::fs::rename(&tmp, &cache);
+        }
+    }
+    Ok(text)
+}
+
+fn error_verdict(subject: &str, expected: &str, e: &(dyn std::error::Error + 'static)) -> Verdict {
+    if let Some(vitals_helm::Error::Exited { argv, code, stderr }) =
+        e.downcast_ref::<vitals_helm::Error>()
+    {
+        return Verdict::fail(subject, expected, format!("helm exited with {code}")).with_evidence(
+            Evidence::Command {
+                argv: argv.clone(),
+                exit: *code,
+                stderr: stderr.clone(),
+            },
+        );
+    }
+    let mut chain = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        chain.push_str(&format!("\n  caused by: {s}"));
+        src = s.source();
+    }
+    Verdict::fail(subject, expected, chain)
+}
+
+/// Every render-tier check of one cell. Rendering happens now (the checks'
+/// names come from the manifests); the checks themselves run later.
+pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check> {
+    let mut out = Vec::new();
+    let subject = cell.prefix();
+    let helm = match helm {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            let v = error_verdict(&subject, "helm is available to render the chart", e);
+            out.push(Check::ready("render/lint", v.clone()));
+            out.push(Check::ready("render/template", v));
+            return out;
+        }
+    };
+
+    // lint runs in its trial: it is the slowest call and needs no listing.
+    {
+        let helm = helm.clone();
+        let cell = cell.clone();
+        out.push(Check::new("render/lint", move || lint(&helm, &cell)));
+    }
+
+    let values = match ValuesSet::load(&cell.profile.all_values(&cell.suite.chart_dir)) {
+        Ok(v) => v,
+        Err(e) => {
+            out.push(Check::ready(
+                "render/template",
+                error_verdict(&subject, "the values files load", &e),
+            ));
+            return out;
+        }
+    };
+    {
+        let dir = cell.suite.chart_dir.clone();
+        let values = values.clone();
+        out.push(Check::new("render/schema/values", move || {
+            schema::check(&dir, &values)
+        }));
+    }
+
+    let manifests = match render(&helm, cell)
+        .map_err(|e| error_verdict(&subject, "helm template renders the chart", &e))
+        .and_then(|text| {
+            Manifests::parse(&text).map_err(|e| {
+                Verdict::fail(
+                    &subject,
+                    "the rendered output parses as YAML",
+                    e.to_string(),
+                )
+            })
+        }) {
+        Ok(m) => Arc::new(m),
+        Err(v) => {
+            out.push(Check::ready("render/template", v));
+            return out;
+        }
+    };
+    out.push(Check::ready(
+        "render/template",
+        Verdict::pass(
+            &subject,
+            "helm template renders the chart",
+            format!("{} objects", manifests.objects.len()),
+        ),
+    ));
+
+    for (i, obj) in manifests.objects.iter().enumerate() {
+        let m = manifests.clone();
+        out.push(Check::new(
+            format!("render/openapi/{}", obj.id().slug()),
+            move || OpenApi::pinned().validate(&m.objects[i]),
+        ));
+    }
+
+    let cx = PolicyCx {
+        manifests: &manifests,
+        values: &values,
+        prod: cell.profile.prod,
+    };
+    for pv in policy::run_all(&cx) {
+        let mut v = pv.verdict;
+        if v.failed() {
+            if let Some(src) = source_of(&manifests, &pv.subject) {
+                v = v.with_evidence(Evidence::Note {
+                    text: format!("rendered from {src}"),
+                });
+            }
+        }
+        out.push(Check::ready(
+            format!("render/{}/{}", pv.policy, pv.subject),
+            v,
+        ));
+    }
+
+    for inv in cell
+        .suite
+        .invariants
+        .iter()
+        .filter(|i| i.applies_to(&cell.profile.name))
+    {
+        let m = manifests.clone();
+        let inv = inv.clone();
+        out.push(Check::new(
+            format!("render/invariant/{}", inv.name),
+            move || inv.check(&m),
+        ));
+    }
+    out
+}
+
+fn source_of(m: &Manifests, slug: &str) -> Option<String> {
+    m.objects
+        .iter()
+        .find(|o| o.id().slug() == slug)
+        .map(|o| o.source.clone())
+        .filter(|s| !s.is_empty())
+}
+
+fn lint(helm: &Helm, cell: &Cell) -> Verdict {
+    let subject = cell.prefix();
+    let expected = "helm lint --strict reports no error or warning";
+    let chart = match Chart::open(&cell.suite.chart_dir) {
+        Ok(c) => c,
+        Err(e) => return error_verdict(&subject, expected, &e),
+    };
+    if let Err(e) = helm.dependency_build(&chart) {
+        return error_verdict(&subject, "helm dependency build succeeds", &e);
+    }
+    match helm.lint(&chart, &cell.profile.values, true) {
+        Err(e) => error_verdict(&subject, expected, &e),
+        Ok(report) => {
+            let failures: Vec<_> = report.failures().cloned().collect();
+            if report.passed && failures.is_empty() {
+                return Verdict::pass(
+                    subject,
+                    expected,
+                    format!("{} info message(s)", report.findings.len()),
+                );
+            }
+            let findings = failures
+                .iter()
+                .map(|f| vitals_checks::Finding {
+                    object: format!("{:?}", f.severity).to_lowercase(),
+                    field: if f.path.is_empty() {
+                        "chart".into()
+                    } else {
+                        f.path.clone()
+                    },
+                    problem: f.message.clone(),
+                    fix: "see the message; `helm lint --strict` fails on warnings too".into(),
+                })
+                .collect();
+            let mut v = Verdict::from_findings(subject, expected, findings);
+            if !v.failed() {
+                v = Verdict::fail(
+                    &v.subject,
+                    expected,
+                    "helm lint failed without a parsable finding",
+                );
+            }
+            v
+        }
+    }
+}
+
+/// Values of a fixture written where helm can read them; the file name
+/// carries the fixture's name so messages that name the file are readable.
+pub fn write_values(name: &str, values: &serde_json::Value) -> std::io::Result<PathBuf> {
+    let dir = crate::env::out_dir().join("fixtures");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.values.yaml"));
+    let text = serde_yaml::to_string(values).map_err(std::io::Error::other)?;
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
