@@ -311,3 +311,29 @@ pub fn write_values(name: &str, values: &serde_json::Value) -> std::io::Result<P
     std::fs::write(&path, text)?;
     Ok(path)
 }
+
+/// The chart's values.yaml and those of its directory subcharts (packaged
+/// `.tgz` dependencies are someone else's), labelled for trial names:
+/// `values` for the chart's own, the subchart's name for the others.
+pub fn values_files(chart_dir: &Path, label: &str) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let own = chart_dir.join("values.yaml");
+    if own.is_file() {
+        out.push((label.to_string(), own));
+    }
+    if let Ok(rd) = std::fs::read_dir(chart_dir.join("charts")) {
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        for s in subs {
+            let name = s
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.extend(values_files(&s, &name));
+        }
+    }
+    out
+}

@@ -101,6 +101,19 @@ fn main() -> ExitCode {
     if tiers.contains(&Tier::Render) {
         for s in suites {
             let suite = Arc::new(s);
+            // Values documentation is a property of the chart, not a profile:
+            // the chart's values.yaml and each directory subchart's.
+            for (label, file) in e2e::render::values_files(&suite.chart_dir, "values") {
+                let name = format!("{}/-/render/docs/{label}", suite.name);
+                trials.push(Trial::test(name, move || {
+                    let v = vitals_checks::render::docs::check(&file);
+                    if v.failed() {
+                        Err(Failed::from(v.to_string()))
+                    } else {
+                        Ok(())
+                    }
+                }));
+            }
             for p in &suite.profiles {
                 let cell = Cell {
                     suite: suite.clone(),

@@ -43,6 +43,22 @@ RULES = {
     "global.logFormat": {"enum": ["json", "text"]},
     "global.database.sslMode": {"enum": ["disable", "require", "verify-ca", "verify-full"]},
     "dependencies": {"items": {"type": "string", "enum": ["database", "redis", "rest-api"]}},
+    "global.networkPolicy.externalEgress": {"items": {
+        "type": "object",
+        "required": ["cidr", "ports"],
+        "additionalProperties": False,
+        "properties": {
+            "cidr": {"type": "string", "pattern": "^[0-9a-fA-F:.]+/[0-9]{1,3}$", "not": {"enum": ["0.0.0.0/0", "::/0"]},
+                     "description": "Destination CIDR outside the cluster (never 0.0.0.0/0 or ::/0)"},
+            "except": {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-fA-F:.]+/[0-9]{1,3}$"},
+                       "description": "CIDRs cut out of cidr"},
+            "ports": {"type": "array", "minItems": 1, "description": "Destination ports",
+                      "items": {"type": "object", "required": ["port"], "additionalProperties": False,
+                                "properties": {
+                                    "port": {"type": ["integer", "string"], "description": "Port number or name"},
+                                    "protocol": {"type": "string", "enum": ["TCP", "UDP", "SCTP"], "description": "Protocol (default TCP)"},
+                                    "endPort": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Last port of a range"}}}},
+        }}},
     "terminationGracePeriodSeconds": {"minimum": 0},
     "persistence.size": {"pattern": "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)$"},
     "tmpSizeLimit": {"pattern": "^[0-9]+(Ki|Mi|Gi)$"},

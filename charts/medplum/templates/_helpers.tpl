@@ -27,7 +27,7 @@ Usage: {{ include "medplum.baseUrl" . }}
 
 {{/*
 Database connection facts: host, port, name, user, Secret name and key.
-Usage: {{ include "medplum.db.host" . }} (likewise .port .name .user .secretName .secretKey)
+Usage: {{ include "medplum.db.host" . }} (likewise .port .name .user .secretName .passwordKey)
 */}}
 {{- define "medplum.db.host" -}}
 {{- if .Values.postgresql.enabled -}}
@@ -52,13 +52,13 @@ Usage: {{ include "medplum.db.host" . }} (likewise .port .name .user .secretName
 {{- default (include "vitals.names.component" (dict "context" . "component" "external-db")) .Values.externalDatabase.existingSecret -}}
 {{- end -}}
 {{- end -}}
-{{- define "medplum.db.secretKey" -}}
-{{- ternary .Values.postgresql.auth.secretKey .Values.externalDatabase.secretKey .Values.postgresql.enabled -}}
+{{- define "medplum.db.passwordKey" -}}
+{{- ternary .Values.postgresql.auth.existingSecretPasswordKey .Values.externalDatabase.existingSecretPasswordKey .Values.postgresql.enabled -}}
 {{- end -}}
 
 {{/*
 Redis connection facts: host, port, Secret name and key.
-Usage: {{ include "medplum.redis.host" . }} (likewise .port .secretName .secretKey)
+Usage: {{ include "medplum.redis.host" . }} (likewise .port .secretName .passwordKey)
 */}}
 {{- define "medplum.redis.host" -}}
 {{- if .Values.redis.enabled -}}
@@ -77,8 +77,8 @@ Usage: {{ include "medplum.redis.host" . }} (likewise .port .secretName .secretK
 {{- default (include "vitals.names.component" (dict "context" . "component" "external-redis")) .Values.externalRedis.existingSecret -}}
 {{- end -}}
 {{- end -}}
-{{- define "medplum.redis.secretKey" -}}
-{{- ternary .Values.redis.auth.secretKey .Values.externalRedis.secretKey .Values.redis.enabled -}}
+{{- define "medplum.redis.passwordKey" -}}
+{{- ternary .Values.redis.auth.existingSecretPasswordKey .Values.externalRedis.existingSecretPasswordKey .Values.redis.enabled -}}
 {{- end -}}
 
 {{/*
@@ -136,7 +136,7 @@ env:
   valueFrom:
     secretKeyRef:
       name: {{ include "medplum.db.secretName" $ctx }}
-      key: {{ include "medplum.db.secretKey" $ctx }}
+      key: {{ include "medplum.db.passwordKey" $ctx }}
 - name: MEDPLUM_DATABASE_RUN_MIGRATIONS
   value: {{ .runMigrations | toString | quote }}
 - name: MEDPLUM_REDIS_HOST
@@ -147,7 +147,7 @@ env:
   valueFrom:
     secretKeyRef:
       name: {{ include "medplum.redis.secretName" $ctx }}
-      key: {{ include "medplum.redis.secretKey" $ctx }}
+      key: {{ include "medplum.redis.passwordKey" $ctx }}
 {{- range $k, $v := $ctx.Values.server.config }}
 - name: {{ printf "MEDPLUM_%s" ($k | snakecase | upper) }}
   value: {{ $v | toString | quote }}
@@ -177,7 +177,7 @@ env:
   valueFrom:
     secretKeyRef:
       name: {{ include "medplum.db.secretName" . }}
-      key: {{ include "medplum.db.secretKey" . }}
+      key: {{ include "medplum.db.passwordKey" . }}
 {{- end -}}
 
 {{/*

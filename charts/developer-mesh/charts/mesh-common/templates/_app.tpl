@@ -367,9 +367,12 @@ global.networkPolicy.enabled (the umbrella renders the release-wide default
 deny). Ingress on "http": the ingress controller namespace
 (networkPolicy.allowIngressController), the monitoring namespace, the helm test
 pod, networkPolicy.allowedClients components, or every release pod
-(networkPolicy.allowAllReleasePods). Egress: each of .Values.dependencies on its
-port (an external database/Redis through global.networkPolicy.externalCidr), and
-HTTPS 443 outside the cluster when global.networkPolicy.allowExternalHttps.
+(networkPolicy.allowAllReleasePods). Egress: each in-release dependency of
+.Values.dependencies on its port, plus one rule per
+global.networkPolicy.externalEgress entry (destinations outside the cluster:
+a managed database/Redis, HTTPS APIs); nothing external when that list is
+empty. An external dependency (global.database.host / global.redis.host) with
+an empty externalEgress fails, since the policy would block it.
 Usage:
 {{ include "developer-mesh.app.networkPolicy" $ }}
 */}}
@@ -394,33 +397,66 @@ Usage:
 {{- $from = append $from (dict "peers" $clients "ports" $httpPorts) -}}
 {{- end -}}
 {{- $to := list -}}
+{{- $external := list -}}
 {{- range (.Values.dependencies | default list) -}}
 {{- $dep := include "developer-mesh.dependency" (dict "context" $ctx "name" .) | fromYaml -}}
-{{- $peer := dict "component" (ternary "postgresql" . (eq . "database")) -}}
 {{- if $dep.external -}}
-{{- $peer = include "developer-mesh.externalPeer" $ctx | fromYaml -}}
-{{- end -}}
+{{- $external = append $external . -}}
+{{- else -}}
+{{- $peer := dict "component" (ternary "postgresql" . (eq . "database")) -}}
 {{- $to = append $to (dict "peers" (list $peer) "ports" (list (dict "port" (int $dep.port)))) -}}
 {{- end -}}
-{{- if $np.allowExternalHttps -}}
-{{- $to = append $to (dict "peers" (list (include "developer-mesh.externalPeer" $ctx | fromYaml)) "ports" (list (dict "port" 443))) -}}
 {{- end -}}
+{{- $extRules := include "developer-mesh.externalEgress" $ctx | fromYamlArray -}}
+{{- if and $external (not $extRules) -}}
+{{- fail (printf "VALUES VALIDATION:\n%s: dependencies %s are outside the cluster but global.networkPolicy.externalEgress is empty, so the NetworkPolicy would block them: set global.networkPolicy.externalEgress (e.g. `--set global.networkPolicy.externalEgress[0].cidr=10.0.0.0/16,global.networkPolicy.externalEgress[0].ports[0].port=5432`)" $component (join ", " $external)) -}}
+{{- end -}}
+{{- $to = concat $to $extRules -}}
 {{- include "vitals.networkPolicy.allow" (dict "context" . "component" $component "name" (include "vitals.names.fullname" .) "from" $from "to" $to) -}}
 {{- end -}}
 {{- end -}}
 
 {{/*
-NetworkPolicy peer for destinations outside the cluster: ipBlock
-global.networkPolicy.externalCidr minus global.networkPolicy.externalExcept
-(e.g. the pod and service CIDRs), as YAML.
+Egress rules to destinations outside the cluster, one per
+global.networkPolicy.externalEgress entry {cidr, except, ports}: peer ipBlock
+cidr minus except, on the entry's ports ({port, protocol, endPort}). An empty
+list renders no rule. A CIDR matching every address (0.0.0.0/0, ::/0) fails:
+name the real destinations. Optional "port" keeps only entries that list it
+(or list no ports). As a YAML list of vitals.networkPolicy.allow rules.
 Usage:
-{{- $peer := include "developer-mesh.externalPeer" $ | fromYaml }}
+{{- $rules := include "developer-mesh.externalEgress" $ | fromYamlArray }}
+{{- $rules := include "developer-mesh.externalEgress" (dict "context" $ "port" 5432) | fromYamlArray }}
 */}}
-{{- define "developer-mesh.externalPeer" -}}
-{{- $np := (.Values.global | default dict).networkPolicy | default dict -}}
-{{- $block := dict "cidr" ($np.externalCidr | default "0.0.0.0/0") -}}
-{{- with $np.externalExcept -}}
+{{- define "developer-mesh.externalEgress" -}}
+{{- $ctx := . -}}
+{{- $only := 0 -}}
+{{- if hasKey . "context" -}}
+{{- $ctx = .context -}}
+{{- $only = int (.port | default 0) -}}
+{{- end -}}
+{{- $np := ($ctx.Values.global | default dict).networkPolicy | default dict -}}
+{{- $rules := list -}}
+{{- range $i, $e := ($np.externalEgress | default list) -}}
+{{- if or (not $e.cidr) (has $e.cidr (list "0.0.0.0/0" "::/0")) -}}
+{{- fail (printf "VALUES VALIDATION:\nglobal.networkPolicy.externalEgress[%d].cidr is %q: name the external destination's CIDR, not every address (e.g. `--set global.networkPolicy.externalEgress[%d].cidr=10.0.0.0/16`)" $i (toString $e.cidr) $i) -}}
+{{- end -}}
+{{- $block := dict "cidr" $e.cidr -}}
+{{- with $e.except -}}
 {{- $_ := set $block "except" . -}}
 {{- end -}}
-{{- toYaml (dict "ipBlock" $block) -}}
+{{- $ports := $e.ports | default list -}}
+{{- $keep := not $only -}}
+{{- if and $only (not $ports) -}}
+{{- $keep = true -}}
+{{- end -}}
+{{- range $ports -}}
+{{- if eq (toString .port) (toString $only) -}}
+{{- $keep = true -}}
+{{- end -}}
+{{- end -}}
+{{- if $keep -}}
+{{- $rules = append $rules (dict "peers" (list (dict "ipBlock" $block)) "ports" $ports) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
 {{- end -}}
