@@ -21,6 +21,8 @@ hash() { sha256sum | cut -c1-12; }
 
 docker=$("$here/scripts/docker.sh" | tail -n1)
 docker() { "$docker" "$@"; }
+# The legacy builder (no buildx here) prints a deprecation banner on stderr.
+quiet_build() { docker build "$@" 2> >(grep -v -e DEPRECATED -e 'BuildKit is' -e 'environment-variable' -e '^$' >&2); }
 
 need_pkgs=""
 command -v mmdebstrap >/dev/null || need_pkgs="$need_pkgs mmdebstrap"
@@ -94,7 +96,7 @@ component() {
     local ba=() a
     for a in "${args[@]}"; do ba+=(--build-arg "$a"); done
     log "building $ref"
-    docker build -q --label "vitals.key=$key" "${ba[@]}" -t "$ref" "$ctx" >/dev/null
+    quiet_build -q --label "vitals.key=$key" "${ba[@]}" -t "$ref" "$ctx" >/dev/null
     docker save -o "$tar.tmp" "$ref"
     mv "$tar.tmp" "$tar"
     rm -rf "$ctx"
@@ -102,7 +104,7 @@ component() {
   echo "$tar"
 }
 C="$node_src/components"
-busybox_version=$(dpkg-query -W -f '${Version}' busybox-static | sed 's/[^A-Za-z0-9_.-]/_/g')
+busybox_version=$(dpkg-query -W -f '${source:Upstream-Version}' busybox-static | sed 's/[^A-Za-z0-9_.-]/_/g')
 NETD_IMAGE="vitals.local/vitals-netd:$(basename "$(dirname "$netd")" | sed 's/^vitals-netd-local-//')"
 NETPOL_IMAGE="vitals.local/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION"
 LPP_IMAGE="vitals.local/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
@@ -147,7 +149,7 @@ else
     "$ctx/files/kind/manifests/"*.yaml
   sed -i "s|@PAUSE_VERSION@|$PAUSE_VERSION|g" "$ctx/files/etc/containerd/config.toml"
   log "building $ref"
-  docker build -q --label "vitals.key=$node_key" --build-arg "ROOTFS=$node_rootfs" -t "$ref" "$ctx" >/dev/null
+  quiet_build -q --label "vitals.key=$node_key" --build-arg "ROOTFS=$node_rootfs" -t "$ref" "$ctx" >/dev/null
   rm -rf "$ctx"
   if [ "${VITALS_SAVE_NODE_IMAGE:-1}" = 1 ]; then
     log "saving $ref to $tar"

@@ -315,3 +315,60 @@ Usage: {{ include "ohe.secrets.value" (dict "context" $ "value" .Values.x.passwo
 {{- end -}}
 {{- include "vitals.errors.fail" (dict "validations" $msgs) -}}
 {{- end -}}
+
+{{/* ---------- Network policy ---------- */}}
+
+{{/*
+Egress rules to destinations outside the cluster, one per
+networkPolicy.externalEgress entry {cidr, except, ports}: peer ipBlock cidr
+minus except, on the entry's ports. An empty list renders no rule. A CIDR
+matching every address (0.0.0.0/0, ::/0) fails: name the real destinations.
+Optional "port" keeps only the entries that list that port (used for an
+external database/Redis). Returns a YAML list of vitals.networkPolicy.allow rules.
+Usage:
+{{- $rules := include "ohe.networkPolicy.externalEgress" (dict "context" $) | fromYamlArray }}
+{{- $rules := include "ohe.networkPolicy.externalEgress" (dict "context" $ "port" 5432) | fromYamlArray }}
+*/}}
+{{- define "ohe.networkPolicy.externalEgress" -}}
+{{- $only := int (.port | default 0) -}}
+{{- $rules := list -}}
+{{- range $i, $e := (.context.Values.networkPolicy.externalEgress | default list) -}}
+{{- if or (not $e.cidr) (has $e.cidr (list "0.0.0.0/0" "::/0")) -}}
+{{- fail (printf "VALUES VALIDATION:\nnetworkPolicy.externalEgress[%d].cidr is %q: name the external destination's CIDR, not every address (e.g. `--set networkPolicy.externalEgress[%d].cidr=10.0.0.0/16`)" $i (toString $e.cidr) $i) -}}
+{{- end -}}
+{{- $block := dict "cidr" $e.cidr -}}
+{{- with $e.except -}}
+{{- $_ := set $block "except" . -}}
+{{- end -}}
+{{- $keep := not $only -}}
+{{- range ($e.ports | default list) -}}
+{{- if eq (toString .port) (toString $only) -}}
+{{- $keep = true -}}
+{{- end -}}
+{{- end -}}
+{{- if $keep -}}
+{{- $rules = append $rules (dict "peers" (list (dict "ipBlock" $block)) "ports" ($e.ports | default list)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/*
+Egress rules to one data service: its pods when the chart runs it ("inRelease"
+true, "component", "containerPort"), else the networkPolicy.externalEgress
+entries that carry its "port"; fails when an external one has none, since the
+policy would block it. "valueKey" names the external host value in the message.
+Usage:
+{{- $toDb := include "ohe.networkPolicy.dataEgress" (dict "context" $ "inRelease" .Values.postgresql.enabled "component" "postgresql" "containerPort" .Values.postgresql.containerPorts.postgresql "port" 5432 "valueKey" "externalDatabase.host") | fromYamlArray }}
+*/}}
+{{- define "ohe.networkPolicy.dataEgress" -}}
+{{- if .inRelease -}}
+{{- toYaml (list (dict "peers" (list (dict "component" .component)) "ports" (list (dict "port" .containerPort)))) -}}
+{{- else -}}
+{{- $rules := include "ohe.networkPolicy.externalEgress" (dict "context" .context "port" .port) | fromYamlArray -}}
+{{- if not $rules -}}
+{{- fail (printf "VALUES VALIDATION:\nthe host in %s is outside the cluster but no networkPolicy.externalEgress entry allows port %d, so the NetworkPolicy would block it: set networkPolicy.externalEgress (e.g. `--set networkPolicy.externalEgress[0].cidr=10.0.0.0/16,networkPolicy.externalEgress[0].ports[0].port=%d`)" .valueKey (int .port) (int .port)) -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+{{- end -}}
