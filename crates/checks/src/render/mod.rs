@@ -7,3 +7,11 @@ pub mod invariants;
 pub mod openapi;
 pub mod policy;
 pub mod schema;
+
+/// The key a JSON Schema `additionalProperties: false` error rejects:
+/// "Additional properties are not allowed ('foo' was unexpected)".
+fn unexpected_key(message: &str) -> Option<String> {
+    let start = message.find("('")? + 2;
+    let end = message[start..].find('\'')? + start;
+    message.contains("not allowed").then(|| message[start..end].to_string())
+}

@@ -135,7 +135,7 @@ impl OpenApi {
                 let pointer = e.instance_path().to_string();
                 let field = dotted(&pointer);
                 let message = e.to_string();
-                let (problem, fix) = if let Some(unknown) = unexpected_field(&message) {
+                let (problem, fix) = if let Some(unknown) = super::unexpected_key(&message) {
                     (
                         format!("unknown field `{unknown}` (not in {} {})", obj.kind, self.version),
                         "remove it, or fix its spelling or indentation (it may belong one level up or down)".to_string(),
@@ -211,15 +211,6 @@ pub fn dotted(pointer: &str) -> String {
         }
     }
     out
-}
-
-fn unexpected_field(message: &str) -> Option<String> {
-    // "Additional properties are not allowed ('foo' was unexpected)"
-    let start = message.find("('")? + 2;
-    let end = message[start..].find('\'')? + start;
-    message
-        .contains("not allowed")
-        .then(|| message[start..end].to_string())
 }
 
 #[cfg(test)]

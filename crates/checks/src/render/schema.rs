@@ -56,7 +56,7 @@ pub fn check(chart_dir: &Path, values: &ValuesSet) -> Verdict {
                 .map(|s| s.replace("~1", "/").replace("~0", "~"))
                 .collect();
             let message = e.to_string();
-            let (problem, fix) = match unexpected_key(&message) {
+            let (problem, fix) = match super::unexpected_key(&message) {
                 Some(key) => {
                     path.push(key.clone());
                     (
@@ -84,14 +84,6 @@ pub fn check(chart_dir: &Path, values: &ValuesSet) -> Verdict {
         })
         .collect();
     Verdict::from_findings(subject, expected, findings)
-}
-
-fn unexpected_key(message: &str) -> Option<String> {
-    let start = message.find("('")? + 2;
-    let end = message[start..].find('\'')? + start;
-    message
-        .contains("not allowed")
-        .then(|| message[start..end].to_string())
 }
 
 #[cfg(test)]
