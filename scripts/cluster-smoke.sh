@@ -6,7 +6,8 @@
 #   4 a PVC binds at its requested size (StorageClass standard)
 #   5 kubectl top pods -A answers (metrics-server APIService Available)
 #   6 a default-deny NetworkPolicy blocks a TCP flow that worked, an allow
-#     policy opens it again
+#     policy opens it again (client and server on different nodes when the
+#     cluster has more than one schedulable node)
 # Env: VITALS_CLUSTER (default vitals), KUBECONFIG (default: the cluster's).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$here/.bin:$PATH" DOCKER_BUILDKIT=0
 name=${VITALS_CLUSTER:-vitals}
 export KUBECONFIG=${KUBECONFIG:-$VITALS_CACHE/kubeconfig-$name}
-ns=vitals-smoke
+ns=vitals-smoke-$(date +%s)
 t0=$(date +%s)
 step() { echo "--- $* (+$(( $(date +%s) - t0 ))s)"; }
 ok() { echo "ok: $*"; }
@@ -34,9 +35,16 @@ step "1 nodes Ready"
 kubectl wait --for=condition=Ready nodes --all --timeout=60s >/dev/null || fail "nodes not Ready: $(kubectl get nodes --no-headers 2>&1 | tr '\n' ';')"
 ok "$(kubectl get nodes --no-headers | wc -l) node(s) Ready"
 
-kubectl delete namespace "$ns" --ignore-not-found --wait=true --timeout=60s >/dev/null
+# Earlier runs' namespaces go away in the background (kept ones too: rerun = fresh evidence).
+kubectl get namespaces -o name | grep '^namespace/vitals-smoke-' | xargs -r kubectl delete --wait=false >/dev/null 2>&1 || true
 kubectl create namespace "$ns" >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=baseline >/dev/null
+
+nodes=$(kubectl get nodes --no-headers -l '!node-role.kubernetes.io/control-plane' 2>/dev/null | wc -l)
+spread=""
+if [ "$nodes" -gt 1 ]; then
+  spread='  affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{labelSelector: {matchLabels: {smoke: pair}}, topologyKey: kubernetes.io/hostname}]}}'
+fi
 
 step "3 locally built image via kind load"
 docker=$("$here/scripts/docker.sh" | tail -n1)
@@ -54,8 +62,9 @@ kind load docker-image --name "$name" "$smoke_image" >/dev/null || fail "kind lo
 cat <<YAML | k apply -f - >/dev/null
 apiVersion: v1
 kind: Pod
-metadata: {name: server, labels: {app: server}}
+metadata: {name: server, labels: {app: server, smoke: pair}}
 spec:
+$spread
   containers:
   - name: httpd
     image: $smoke_image
@@ -73,8 +82,9 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: client, labels: {app: client}}
+metadata: {name: client, labels: {app: client, smoke: pair}}
 spec:
+$spread
   containers:
   - name: sh
     image: $smoke_image
@@ -82,7 +92,7 @@ spec:
     command: ["sleep", "3600"]
 YAML
 k wait --for=condition=Ready pod/server pod/client --timeout=120s >/dev/null || fail "pods from $smoke_image not Ready"
-ok "pods from locally built $smoke_image are Ready"
+ok "pods from locally built $smoke_image are Ready (server on $(k get pod server -o jsonpath='{.spec.nodeName}'), client on $(k get pod client -o jsonpath='{.spec.nodeName}'))"
 
 step "2 CoreDNS resolves kubernetes.default from a pod"
 out=$(k exec client -- nslookup kubernetes.default.svc.cluster.local 2>&1) || fail "nslookup kubernetes.default failed: $out"
@@ -90,7 +100,8 @@ echo "$out" | grep -q 'Address.*10\.96\.0\.1' || fail "kubernetes.default did no
 ok "kubernetes.default.svc.cluster.local -> 10.96.0.1"
 
 step "6a TCP client -> server works before any policy"
-fetch() { k exec client -- wget -q -T 3 -O - "http://server.$ns.svc.cluster.local/" 2>&1; }
+# (busybox-static 1.35 wget segfaults with -T; use timeout instead)
+fetch() { k exec client -- timeout 5 wget -q -O - "http://server.$ns.svc.cluster.local/" 2>&1; }
 out=$(fetch) || fail "client could not reach server before any NetworkPolicy: $out"
 [ "$out" = hello-vitals ] || fail "unexpected answer from server: $out"
 ok "client reaches server through its Service"

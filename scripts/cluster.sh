@@ -8,7 +8,10 @@
 #   status: nodes and system pods; exit 1 when there is no such cluster.
 # Env: VITALS_CLUSTER (default vitals), VITALS_KIND_CONFIG (default
 # kind-config/single-node.yaml), VITALS_NODE_IMAGE (e.g. kindest/node:v1.34.x
-# for online users: skips the local node image build).
+# for online users: skips the local node image build), VITALS_KEEP=1 (keep a
+# cluster whose creation failed).
+# A running cluster is reused as it is: after changing the node image recipe
+# or versions, `down` then `up` to pick the new image.
 # The kubeconfig goes to kind's default (~/.kube/config) and to
 # $VITALS_CACHE/kubeconfig-<name>.
 set -euo pipefail
@@ -23,6 +26,22 @@ t0=$(date +%s)
 log() { echo "INFO: cluster $name: $* (+$(( $(date +%s) - t0 ))s)" >&2; }
 die() { echo "error: cluster $name: $*" >&2; exit 1; }
 
+# `go install k8s.io/kubernetes/cmd/kubectl@v` is refused (kubernetes' go.mod
+# has replace directives), so kubectl comes from images/node/build-k8s.sh,
+# which links it where tools.sh looks.
+ensure_kubectl() {
+  [ -x "$VITALS_CACHE/tools/kubectl-$KUBERNETES_VERSION/kubectl" ] || "$here/images/node/build-k8s.sh" >/dev/null
+}
+
+# A failed create keeps its evidence (kind export logs) and, unless
+# VITALS_KEEP=1, deletes the cluster so the next `up` starts clean.
+failed() {
+  local dir="$VITALS_CACHE/kind-logs/$name-$(date +%Y%m%d-%H%M%S)"
+  kind export logs --name "$name" "$dir" >/dev/null 2>&1 || true
+  if [ "${VITALS_KEEP:-0}" != 1 ]; then kind delete cluster --name "$name" >/dev/null 2>&1 || true; fi
+  die "$1 (node logs: $dir; VITALS_KEEP=1 keeps the cluster)"
+}
+
 exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }
 write_kubeconfig() { kind get kubeconfig --name "$name" >"$kubeconfig.tmp" && mv "$kubeconfig.tmp" "$kubeconfig"; }
 nodes_ready() {
@@ -31,6 +50,7 @@ nodes_ready() {
 
 up() {
   "$here/scripts/docker.sh" >/dev/null
+  ensure_kubectl
   "$here/scripts/tools.sh" kind kubectl
   exec 9>"$VITALS_CACHE/cluster-$name.lock"
   flock 9
@@ -51,12 +71,11 @@ up() {
   [ -f "$config" ] || die "kind config \`$config\` not found (known: $(ls "$here/kind-config" | tr '\n' ' '))"
   log "kind create cluster (image $image, config $config)"
   local tc=$(date +%s)
-  kind create cluster --name "$name" --image "$image" --config "$config" --retain >&2 || {
-    echo "error: kind create cluster failed; node logs: kind export logs --name $name; then scripts/cluster.sh down" >&2
-    exit 1; }
+  kind create cluster --name "$name" --image "$image" --config "$config" --retain >&2 ||
+    failed "kind create cluster failed"
   write_kubeconfig
   export KUBECONFIG=$kubeconfig
-  kubectl wait --for=condition=Ready nodes --all --timeout=300s >&2 || die "nodes not Ready within 300s"
+  kubectl wait --for=condition=Ready nodes --all --timeout=300s >&2 || failed "nodes not Ready within 300s"
   log "all nodes Ready $(( $(date +%s) - tc ))s after kind create started"
   kubectl -n kube-system rollout status deployment/coredns --timeout=180s >&2
   kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=180s >&2 || true

@@ -30,6 +30,7 @@ command -v mmdebstrap >/dev/null || need_pkgs="$need_pkgs mmdebstrap"
 command -v gcc >/dev/null || need_pkgs="$need_pkgs gcc libc6-dev"
 if [ -n "$need_pkgs" ]; then
   log "installing$need_pkgs"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need_pkgs >/dev/null
 fi
 
@@ -43,7 +44,8 @@ etcd=$("$B" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/serve
 coredns=$("$B" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns | tail -n1)
 crictl=$(LDFLAGS="-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRI_TOOLS_VERSION" \
   "$B" crictl sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl | tail -n1)
-netpol=$("$B" netpol sigs.k8s.io/kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" sigs.k8s.io/kube-network-policies/cmd | tail -n1)
+kube_router=$(LDFLAGS="-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+  "$B" kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router | tail -n1)
 netd=$("$B" vitals-netd local "$node_src/netd" . | tail -n1)
 lpp=$("$B" local-path-provisioner github.com/rancher/local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION" github.com/rancher/local-path-provisioner | tail -n1)
 
@@ -66,6 +68,7 @@ rootfs() {
     if [ ! -f "$tar" ]; then
       log "mmdebstrap $kind rootfs"
       "$node_src/rootfs.sh" "$kind" "$tar" >&2
+      for f in "$rootfs_dir/$kind-"*.tar; do [ "$f" = "$tar" ] || rm -f "$f"; done
     fi
     docker import "$tar" "$ref" >/dev/null
   fi
@@ -100,13 +103,17 @@ component() {
     docker save -o "$tar.tmp" "$ref"
     mv "$tar.tmp" "$tar"
     rm -rf "$ctx"
+    # keep one tarball per image repository
+    local repo f
+    repo=$(echo "${ref%:*}" | tr '/:' '__')
+    for f in "$imgs/${repo}_"*.tar; do [ "$f" = "$tar" ] || rm -f "$f"; done
   fi
   echo "$tar"
 }
 C="$node_src/components"
 busybox_version=$(dpkg-query -W -f '${source:Upstream-Version}' busybox-static | sed 's/[^A-Za-z0-9_.-]/_/g')
 NETD_IMAGE="vitals.local/vitals-netd:$(basename "$(dirname "$netd")" | sed 's/^vitals-netd-local-//')"
-NETPOL_IMAGE="vitals.local/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION"
+KUBE_ROUTER_IMAGE="vitals.local/kube-router:$KUBE_ROUTER_VERSION"
 LPP_IMAGE="vitals.local/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION"
 BUSYBOX_IMAGE="vitals.local/busybox:$busybox_version"
 ETCD_TAG="${ETCD_VERSION#v}-0"
@@ -115,17 +122,17 @@ tars=()
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
   tars+=("$(component "registry.k8s.io/$c:$KUBERNETES_VERSION" "$C/static.Dockerfile" "BIN=$c" -- "$k8s/$c")")
 done
-tars+=("$(component "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" "$C/kube-proxy.Dockerfile" "BASE=$ipt_rootfs" -- "$k8s/kube-proxy" "$C/kube-proxy-wrapper")")
+tars+=("$(component "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" "$C/kube-proxy.Dockerfile" "BASE=$ipt_rootfs" -- "$k8s/kube-proxy" "$C/iptables-wrapper")")
 tars+=("$(component "registry.k8s.io/etcd:$ETCD_TAG" "$C/static.Dockerfile" BIN=etcd -- "$etcd")")
 tars+=("$(component "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$C/coredns.Dockerfile" -- "$coredns")")
 tars+=("$(component "registry.k8s.io/pause:$PAUSE_VERSION" "$C/pause.Dockerfile" -- "$pause")")
 tars+=("$(component "$NETD_IMAGE" "$C/static.Dockerfile" BIN=vitals-netd -- "$netd")")
-tars+=("$(component "$NETPOL_IMAGE" "$C/static.Dockerfile" BIN=netpol -- "$netpol")")
+tars+=("$(component "$KUBE_ROUTER_IMAGE" "$C/kube-router.Dockerfile" "BASE=$ipt_rootfs" -- "$kube_router" "$C/iptables-wrapper")")
 tars+=("$(component "$LPP_IMAGE" "$C/static.Dockerfile" BIN=local-path-provisioner -- "$lpp")")
 tars+=("$(component "$BUSYBOX_IMAGE" "$here/images/busybox/Dockerfile" -- /bin/busybox)")
 
 # --- node image -------------------------------------------------------------
-node_key=$( { echo "$KUBERNETES_VERSION $node_rootfs $k8s $crictl ${tars[*]} $NETD_IMAGE $NETPOL_IMAGE $LPP_IMAGE $BUSYBOX_IMAGE $PAUSE_VERSION";
+node_key=$( { echo "$KUBERNETES_VERSION $node_rootfs $k8s $crictl ${tars[*]} $NETD_IMAGE $KUBE_ROUTER_IMAGE $LPP_IMAGE $BUSYBOX_IMAGE $PAUSE_VERSION";
   cat "$node_src/Dockerfile"; (cd "$node_src/files" && find . -type f | sort | xargs cat); } | hash)
 ref="vitals/kind-node:$KUBERNETES_VERSION-$node_key"
 stable="vitals/kind-node:$KUBERNETES_VERSION"
@@ -144,7 +151,7 @@ else
   cp "$crictl" "$ctx/bin/crictl"
   for t in "${tars[@]}"; do ln "$t" "$ctx/images/" 2>/dev/null || cp "$t" "$ctx/images/"; done
   echo "$KUBERNETES_VERSION" >"$ctx/files/kind/version"
-  sed -i -e "s|@NETD_IMAGE@|$NETD_IMAGE|g" -e "s|@NETPOL_IMAGE@|$NETPOL_IMAGE|g" \
+  sed -i -e "s|@NETD_IMAGE@|$NETD_IMAGE|g" -e "s|@KUBE_ROUTER_IMAGE@|$KUBE_ROUTER_IMAGE|g" \
     -e "s|@LPP_IMAGE@|$LPP_IMAGE|g" -e "s|@BUSYBOX_IMAGE@|$BUSYBOX_IMAGE|g" \
     "$ctx/files/kind/manifests/"*.yaml
   sed -i "s|@PAUSE_VERSION@|$PAUSE_VERSION|g" "$ctx/files/etc/containerd/config.toml"
@@ -159,6 +166,10 @@ else
   fi
 fi
 docker tag "$ref" "$stable"
+# Drop older node images (docker refuses while a cluster still uses one).
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' vitals/kind-node | grep -v -x -e "$ref" -e "$stable"); do
+  docker rmi "$old" >/dev/null 2>&1 || true
+done
 log "node image ready: $ref (also $stable)"
 echo "BUSYBOX_IMAGE=$BUSYBOX_IMAGE" >"$VITALS_CACHE/node-image.env"
 echo "NODE_IMAGE=$ref" >>"$VITALS_CACHE/node-image.env"

@@ -43,7 +43,11 @@ for t in $want; do
     helm)  tool helm  helm.sh/helm/v4/cmd/helm "$HELM_VERSION" version --short ;;
     helm3) tool helm3 helm.sh/helm/v3/cmd/helm "$HELM3_VERSION" version --short ;;
     kind)  tool kind  sigs.k8s.io/kind "$KIND_VERSION" version ;;
-    kubectl) tool kubectl k8s.io/kubernetes/cmd/kubectl "$KUBERNETES_VERSION" version --client ;;
+    # `go install k8s.io/kubernetes/cmd/kubectl@v` is refused (kubernetes'
+    # go.mod has replace directives); the node image's build links it.
+    kubectl)
+      [ -x "$VITALS_CACHE/tools/kubectl-$KUBERNETES_VERSION/kubectl" ] || bash "$here/images/node/build-k8s.sh" >/dev/null
+      ln -sf "$VITALS_CACHE/tools/kubectl-$KUBERNETES_VERSION/kubectl" "$bin/kubectl" ;;
     actionlint) tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" --version ;;
     *) echo "error: unknown tool \`$t\` (known: helm helm3 kind kubectl actionlint)" >&2; exit 2 ;;
   esac

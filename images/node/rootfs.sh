@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a Debian rootfs tarball with mmdebstrap (no image pulls).
 #   rootfs.sh node  OUT.tar   the kind node: systemd, containerd, runc, CNI plugins, iptables...
-#   rootfs.sh iptables OUT.tar  a small base for kube-proxy: iptables + conntrack
+#   rootfs.sh iptables OUT.tar  a small base for kube-proxy and kube-router: iptables, ipset, conntrack
 # The package lists below are part of the cache key (scripts/node-image.sh
 # hashes this file).
 set -euo pipefail
@@ -17,7 +17,7 @@ case $kind in
     ;;
   iptables)
     variant=minbase
-    pkgs="iptables,conntrack,nftables"
+    pkgs="iptables,conntrack,nftables,ipset"
     ;;
   *) echo "error: unknown rootfs \`$kind\` (known: node iptables)" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ pub mod manifest;
 pub mod quantity;
 pub mod record;
 pub mod render;
+pub mod runtime;
 pub mod values;
 pub mod verdict;
 

@@ -4,7 +4,12 @@
 //     portmap) once the controller-manager has allocated the podCIDR,
 //   - routes every other node's podCIDR via that node's InternalIP (nodes
 //     share one docker network, so pod-to-pod needs no encapsulation),
-//   - masquerades pod traffic leaving the cluster pod subnet (nftables).
+//   - masquerades pod traffic leaving the cluster pod subnet (nftables),
+//   - rejects traffic to the service CIDRs that kube-proxy did not DNAT (a
+//     service IP with no rules yet), so it never leaves the node: on some
+//     hosts the outer network answers any :443 (a transparent proxy), and a
+//     kept-alive connection from the aggregator to a not-yet-programmed
+//     service IP then serves 404s for good.
 // NetworkPolicy is enforced by sigs.k8s.io/kube-network-policies, a separate
 // DaemonSet in the same manifest (/kind/manifests/default-cni.yaml).
 package main
@@ -57,11 +62,18 @@ func main() {
 	if err != nil {
 		log.Fatalf("POD_SUBNET %q: %v", podSubnet, err)
 	}
-	if err := ensureMasquerade(clusterNet); err != nil {
-		log.Printf("WARN: masquerade rule: %v", err)
-	}
 	log.Printf("vitals-netd on node %s, pod subnet %s", nodeName, podSubnet)
+	applied := "unset"
 	for {
+		svc := serviceCIDRs(cs)
+		if key := fmt.Sprint(svc); key != applied {
+			if err := ensureRules(clusterNet, svc); err != nil {
+				log.Printf("WARN: nftables rules: %v", err)
+			} else {
+				log.Printf("nftables: masquerade %s egress; reject un-DNATed traffic to %v", clusterNet, svc)
+				applied = key
+			}
+		}
 		if err := syncOnce(cs, nodeName, confDir, mtu); err != nil {
 			log.Printf("sync: %v", err)
 		}
@@ -168,9 +180,41 @@ func writeCNIConfig(dir, podCIDR, mtu string) error {
 	return os.Rename(tmp, path)
 }
 
-// ensureMasquerade: table ip vitals-netd { chain postrouting { type nat hook
-// postrouting priority srcnat; ip saddr POD_SUBNET ip daddr != POD_SUBNET masquerade } }
-func ensureMasquerade(cluster *net.IPNet) error {
+// serviceCIDRs lists the cluster's IPv4 service CIDRs (networking.k8s.io/v1
+// ServiceCIDR, GA in 1.33), falling back to $SERVICE_SUBNET.
+func serviceCIDRs(cs kubernetes.Interface) []*net.IPNet {
+	var out []*net.IPNet
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if l, err := cs.NetworkingV1().ServiceCIDRs().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, sc := range l.Items {
+			for _, c := range sc.Spec.CIDRs {
+				if _, n, err := net.ParseCIDR(c); err == nil && n.IP.To4() != nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		if _, n, err := net.ParseCIDR(os.Getenv("SERVICE_SUBNET")); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// ensureRules programs (atomically, replacing the previous content):
+//
+//	table ip vitals-netd {
+//	  chain postrouting { type nat hook postrouting priority srcnat;
+//	    ip saddr POD_SUBNET ip daddr != POD_SUBNET masquerade }
+//	  chain output  { type filter hook output priority filter;  ip daddr SVC reject }
+//	  chain forward { type filter hook forward priority filter; ip daddr SVC reject }
+//	}
+//
+// Filter hooks run after kube-proxy's DNAT, so only traffic to a service IP
+// without rules is still addressed to the service CIDR there.
+func ensureRules(cluster *net.IPNet, svc []*net.IPNet) error {
 	c, err := nftables.New()
 	if err != nil {
 		return err
@@ -193,5 +237,24 @@ func ensureMasquerade(cluster *net.IPNet) error {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ip4},
 		&expr.Masq{},
 	}})
+	for _, hook := range []*nftables.ChainHook{nftables.ChainHookOutput, nftables.ChainHookForward} {
+		name := "output"
+		if hook == nftables.ChainHookForward {
+			name = "forward"
+		}
+		fch := c.AddChain(&nftables.Chain{
+			Name: name, Table: t, Type: nftables.ChainTypeFilter,
+			Hooknum: hook, Priority: nftables.ChainPriorityFilter,
+		})
+		for _, n := range svc {
+			c.AddRule(&nftables.Rule{Table: t, Chain: fch, Exprs: []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: []byte(n.Mask), Xor: zero},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: n.IP.To4()},
+				// ICMP port unreachable: the caller gets "connection refused" at once.
+				&expr.Reject{Type: 0, Code: 3},
+			}})
+		}
+	}
 	return c.Flush()
 }
