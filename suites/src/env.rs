@@ -9,22 +9,24 @@ use std::path::{Path, PathBuf};
 pub enum Tier {
     Unit,
     Render,
+    Cluster,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 2] = [Tier::Unit, Tier::Render];
+    pub const ALL: [Tier; 3] = [Tier::Unit, Tier::Render, Tier::Cluster];
 
     pub fn name(self) -> &'static str {
         match self {
             Tier::Unit => "unit",
             Tier::Render => "render",
+            Tier::Cluster => "cluster",
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "E2E_TIERS: unknown tier `{0}` (known: unit, render; images and cluster are not built yet)"
+    "E2E_TIERS: unknown tier `{0}` (known: unit, render, cluster)"
 )]
 pub struct UnknownTier(pub String);
 

@@ -24,14 +24,14 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: impl Into<String>, run: impl Fn() -> Verdict + Send + Sync + 'static) -> Check {
+    pub fn new(name: impl Into<String>, run: impl Fn() -> Verdict + Send + Sync + 'static) -> Check {
         Check {
             name: name.into(),
             run: Box::new(run),
         }
     }
 
-    fn ready(name: impl Into<String>, v: Verdict) -> Check {
+    pub fn ready(name: impl Into<String>, v: Verdict) -> Check {
         Check::new(name, move || v.clone())
     }
 }

@@ -98,12 +98,12 @@ fn main() -> ExitCode {
         }
     }
 
-    if tiers.contains(&Tier::Render) {
+    if tiers.contains(&Tier::Render) || tiers.contains(&Tier::Cluster) {
         for s in suites {
             let suite = Arc::new(s);
             // Values documentation is a property of the chart, not a profile:
             // the chart's values.yaml and each directory subchart's.
-            for (label, file) in e2e::render::values_files(&suite.chart_dir, "values") {
+            for (label, file) in e2e::render::values_files(&suite.chart_dir, "values").into_iter().filter(|_| tiers.contains(&Tier::Render)) {
                 let name = format!("{}/-/render/docs/{label}", suite.name);
                 trials.push(Trial::test(name, move || {
                     let v = vitals_checks::render::docs::check(&file);
@@ -126,10 +126,19 @@ fn main() -> ExitCode {
                         continue;
                     }
                 }
-                for check in render::checks(&helm, &cell) {
-                    let check = Arc::new(check);
-                    let name = format!("{}/{}", cell.prefix(), check.name);
-                    trials.push(trial_from_verdict(name, &cell, "render", check));
+                if tiers.contains(&Tier::Render) {
+                    for check in render::checks(&helm, &cell) {
+                        let check = Arc::new(check);
+                        let name = format!("{}/{}", cell.prefix(), check.name);
+                        trials.push(trial_from_verdict(name, &cell, "render", check));
+                    }
+                }
+                if tiers.contains(&Tier::Cluster) {
+                    for check in e2e::cluster::checks(&helm, &cell) {
+                        let check = Arc::new(check);
+                        let name = format!("{}/{}", cell.prefix(), check.name);
+                        trials.push(trial_from_verdict(name, &cell, "cluster", check));
+                    }
                 }
             }
         }
@@ -151,5 +160,9 @@ fn main() -> ExitCode {
         }
     }
 
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    if tiers.contains(&Tier::Cluster) && !args.list {
+        e2e::cluster::cleanup();
+    }
+    conclusion.exit_code()
 }

@@ -40,10 +40,28 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
     match status.phase.as_deref() {
         Some("Succeeded") => return PodState::Succeeded,
         Some("Failed") => {
+            // The container that ended it says why (exit code, StartError...).
+            let ended = status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .chain(status.container_statuses.iter().flatten())
+                .find_map(|cs| {
+                    let t = cs.state.as_ref()?.terminated.as_ref()?;
+                    (t.exit_code != 0).then(|| {
+                        format!(
+                            "container `{}` exited {} ({}){}",
+                            cs.name,
+                            t.exit_code,
+                            t.reason.clone().unwrap_or_default(),
+                            t.message.clone().map(|m| format!(": {}", m.trim())).unwrap_or_default()
+                        )
+                    })
+                });
             return PodState::Terminal(format!(
                 "Pod {name} Failed <- {}",
-                status.message.clone().or(status.reason.clone()).unwrap_or_else(|| "a container exited non-zero".into())
-            ))
+                ended.or(status.message.clone()).or(status.reason.clone()).unwrap_or_else(|| "a container exited non-zero".into())
+            ));
         }
         _ => {}
     }

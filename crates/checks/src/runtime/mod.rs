@@ -1,6 +1,11 @@
 //! Runtime tier: checks against a live cluster, over kube-rs watches.
 
+pub mod dns;
+pub mod exec;
 pub mod explain;
+pub mod probes;
+pub mod pvcs;
+pub mod rbac;
 pub mod ready;
 pub mod view;
 pub mod wait;

@@ -1,0 +1,78 @@
+//! Running a command in a container (the client pod's agent, a probe's exec
+//! command, a shell in a data service) and reading its output and exit.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::AttachParams;
+use kube::{Api, Client};
+use tokio::io::AsyncReadExt;
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub exit: i32,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec `{argv}` in pod {pod}: {source}")]
+    Kube {
+        pod: String,
+        argv: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("exec `{argv}` in pod {pod}: no answer within {secs}s")]
+    Timeout { pod: String, argv: String, secs: u64 },
+}
+
+/// Runs `argv` in the pod (optionally a named container) with a deadline.
+pub async fn exec(client: &Client, ns: &str, pod: &str, container: Option<&str>, argv: &[String], timeout: Duration) -> Result<ExecOutput, ExecError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let joined = argv.join(" ");
+    let mut ap = AttachParams::default().stdout(true).stderr(true).stdin(false);
+    if let Some(c) = container {
+        ap = ap.container(c);
+    }
+    let start = Instant::now();
+    let run = async {
+        let mut proc = api.exec(pod, argv.to_vec(), &ap).await.map_err(|source| ExecError::Kube { pod: pod.into(), argv: joined.clone(), source })?;
+        let mut out = String::new();
+        let mut err = String::new();
+        let status = proc.take_status();
+        if let Some(mut s) = proc.stdout() {
+            let _ = s.read_to_string(&mut out).await;
+        }
+        if let Some(mut s) = proc.stderr() {
+            let _ = s.read_to_string(&mut err).await;
+        }
+        let status = match status {
+            Some(f) => f.await,
+            None => None,
+        };
+        let _ = proc.join().await;
+        let exit = match status {
+            Some(st) if st.status.as_deref() == Some("Success") => 0,
+            Some(st) => st
+                .details
+                .and_then(|d| d.causes)
+                .into_iter()
+                .flatten()
+                .find(|c| c.reason.as_deref() == Some("ExitCode"))
+                .and_then(|c| c.message)
+                .and_then(|m| m.parse().ok())
+                .unwrap_or(-1),
+            None => -1,
+        };
+        Ok(ExecOutput { stdout: out, stderr: err, exit, elapsed: start.elapsed() })
+    };
+    tokio::time::timeout(timeout, run).await.unwrap_or_else(|_| Err(ExecError::Timeout { pod: pod.into(), argv: joined, secs: timeout.as_secs() }))
+}
+
+/// The agent's one JSON line, typed.
+pub fn agent_report(out: &ExecOutput) -> Option<vitals_agent::report::Report> {
+    out.stdout.lines().rev().find_map(|l| serde_json::from_str(l.trim()).ok())
+}

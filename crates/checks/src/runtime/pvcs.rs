@@ -1,0 +1,77 @@
+//! Every claim the chart asks for is Bound at (at least) the requested size
+//! with the requested access modes.
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::quantity;
+use crate::verdict::{Finding, Verdict};
+
+/// A claim the manifests imply: a PVC object, or template x replica.
+#[derive(Debug, Clone)]
+pub struct ClaimSpec {
+    pub name: String,
+    pub storage: String,
+    pub access_modes: Vec<String>,
+}
+
+/// Claims implied by the rendered objects.
+pub fn derive(m: &crate::Manifests) -> Vec<ClaimSpec> {
+    let mut out = Vec::new();
+    let spec_of = |name: String, spec: &Value| ClaimSpec {
+        name,
+        storage: spec.pointer("/resources/requests/storage").map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default(),
+        access_modes: spec.get("accessModes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect(),
+    };
+    for o in &m.objects {
+        match o.kind.as_str() {
+            "PersistentVolumeClaim" if o.hooks().is_empty() => out.push(spec_of(o.name.clone(), o.doc.get("spec").unwrap_or(&Value::Null))),
+            "StatefulSet" => {
+                let replicas = o.doc.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+                for t in o.doc.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).into_iter().flatten() {
+                    let tname = t.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("data");
+                    for i in 0..replicas {
+                        out.push(spec_of(format!("{tname}-{}-{i}", o.name), t.get("spec").unwrap_or(&Value::Null)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
+    let subject = format!("PersistentVolumeClaim/{}", c.name);
+    let expected = format!("Bound with >= {} and modes {:?}", c.storage, c.access_modes);
+    let pvc = match Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns).get(&c.name).await {
+        Ok(p) => p,
+        Err(e) => return Verdict::fail(subject, expected, format!("not found: {e}")),
+    };
+    let status = pvc.status.unwrap_or_default();
+    let phase = status.phase.clone().unwrap_or_default();
+    let cap = status.capacity.as_ref().and_then(|c| c.get("storage")).map(|q| q.0.clone()).unwrap_or_default();
+    let modes = status.access_modes.clone().unwrap_or_default();
+    let mut findings = Vec::new();
+    if phase != "Bound" {
+        findings.push(Finding { object: subject.clone(), field: "status.phase".into(), problem: format!("{phase}, not Bound"), fix: "check the StorageClass and the provisioner's events".into() });
+    }
+    if let (Some(have), Some(want)) = (quantity::parse(&cap), quantity::parse(&c.storage)) {
+        if have < want {
+            findings.push(Finding { object: subject.clone(), field: "status.capacity.storage".into(), problem: format!("{cap} is less than the {} requested", c.storage), fix: "use a StorageClass that provisions the requested size".into() });
+        }
+    } else if phase == "Bound" {
+        findings.push(Finding { object: subject.clone(), field: "status.capacity.storage".into(), problem: format!("capacity `{cap}` is unreadable"), fix: "-".into() });
+    }
+    for m in &c.access_modes {
+        if phase == "Bound" && !modes.contains(m) {
+            findings.push(Finding { object: subject.clone(), field: "status.accessModes".into(), problem: format!("{modes:?} lacks {m}"), fix: "use a StorageClass that supports the requested access mode".into() });
+        }
+    }
+    let mut v = Verdict::from_findings(&subject, expected, findings);
+    if !v.failed() {
+        v.observed = format!("Bound, {cap}, {modes:?}");
+    }
+    v
+}

@@ -1,0 +1,483 @@
+//! The cluster tier: one leased cluster per run, one namespace per cell
+//! (chart x profile), installed once (in-process `OnceCell`, cross-process
+//! lock + stamp for nextest), then one trial per derived fact.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde::Deserialize;
+use tokio::runtime::Runtime;
+use tokio::sync::OnceCell;
+use vitals_checks::runtime::view::NamespaceView;
+use vitals_checks::runtime::{dns, probes, pvcs, rbac, ready};
+use vitals_checks::{Evidence, Manifests, Object, Verdict};
+use vitals_cluster::{ClusterHandle, Provider};
+use vitals_helm::{Chart, Helm, InstallOpts};
+
+use crate::render::{self, Cell, Check};
+
+const CLIENT_POD: &str = "vitals-client";
+const READY_TIMEOUT: Duration = Duration::from_secs(360);
+
+pub fn rt() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("a tokio runtime"))
+}
+
+/// The leased cluster and a client to it, shared by every trial of a process.
+pub struct ClusterEnv {
+    pub provider: Provider,
+    pub handle: ClusterHandle,
+    pub client: Client,
+    /// `name=ref` of the locally built images (`scripts/images.sh`).
+    pub images: BTreeMap<String, String>,
+}
+
+fn images_env() -> (PathBuf, BTreeMap<String, String>) {
+    let cache = std::env::var_os("VITALS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/vitals"));
+    let file = cache.join("images.env");
+    let map = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect();
+    (file, map)
+}
+
+fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
+    let root = crate::env::root();
+    let provider = Provider::from_env(&root).map_err(|e| e.to_string())?;
+    if let Provider::Kind { .. } = provider {
+        let host = provider.preflight();
+        if !host.docker {
+            return Err("no Docker daemon answers (hint: `make setup-cluster` starts one; or E2E_CLUSTER=existing with a kubeconfig)".into());
+        }
+    }
+    let handle = provider.ensure().map_err(|e| e.to_string())?;
+    let (file, images) = images_env();
+    if let Provider::Kind { .. } = provider {
+        if images.is_empty() {
+            return Err(format!("no local images listed in `{}` (hint: `scripts/images.sh build`)", file.display()));
+        }
+        // kind skips images a node already has, so this is cheap when warm.
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/images.sh"))
+            .arg("load")
+            .env("VITALS_CLUSTER", &handle.name)
+            .output()
+            .map_err(|e| format!("scripts/images.sh load: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("scripts/images.sh load failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    let kubeconfig = handle.kubeconfig.clone();
+    let client = rt().block_on(async {
+        let kc = Kubeconfig::read_from(&kubeconfig).map_err(|e| format!("kubeconfig `{}`: {e}", kubeconfig.display()))?;
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(|e| e.to_string())?;
+        Client::try_from(cfg).map_err(|e| e.to_string())
+    })?;
+    Ok(Arc::new(ClusterEnv { provider, handle, client, images }))
+}
+
+pub fn cluster() -> Result<Arc<ClusterEnv>, String> {
+    static ENV: OnceLock<Result<Arc<ClusterEnv>, String>> = OnceLock::new();
+    ENV.get_or_init(setup_cluster).clone()
+}
+
+/// The overlay and Secrets list a chart's cluster cells use.
+pub fn overlay(chart: &str) -> (Option<PathBuf>, Option<PathBuf>) {
+    let dir = crate::env::root().join("suites/overlays");
+    let o = dir.join(format!("{chart}.yaml"));
+    let s = dir.join(format!("{chart}.secrets.yaml"));
+    (o.is_file().then_some(o), s.is_file().then_some(s))
+}
+
+#[derive(Debug, Deserialize)]
+struct SecretSpec {
+    name: String,
+    keys: Vec<String>,
+}
+
+/// A cell as the cluster sees it: the profile's values plus the overlay.
+pub fn cluster_cell(cell: &Cell) -> Cell {
+    let mut c = cell.clone();
+    if let (Some(o), _) = overlay(&cell.suite.name) {
+        c.profile.values.push(o);
+    }
+    c
+}
+
+/// A cell after install: its namespace view and each object's readiness.
+pub struct Installed {
+    pub namespace: String,
+    pub release: String,
+    pub view: NamespaceView,
+    pub install: Verdict,
+    pub ready: HashMap<String, Verdict>,
+    pub client_pod: Result<String, String>,
+}
+
+fn random(n: usize) -> String {
+    // Random enough for throwaway test credentials, without a crate.
+    let mut h = DefaultHasher::new();
+    std::time::SystemTime::now().hash(&mut h);
+    std::process::id().hash(&mut h);
+    let mut out = String::new();
+    let mut x = h.finish();
+    let alphabet = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+    }
+    out
+}
+
+async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), String> {
+    let mut labels = serde_json::json!({ "vitals.dev/cell": ns, "pod-security.kubernetes.io/warn": "restricted" });
+    if prod {
+        labels["pod-security.kubernetes.io/enforce"] = "restricted".into();
+    }
+    let patch = serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": labels } });
+    Api::<Namespace>::all(client.clone())
+        .patch(ns, &PatchParams::apply("vitals").force(), &Patch::Apply(&patch))
+        .await
+        .map(drop)
+        .map_err(|e| format!("namespace {ns}: {e}"))
+}
+
+async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Result<(), String> {
+    let Some(list) = list else { return Ok(()) };
+    let text = std::fs::read_to_string(list).map_err(|e| format!("`{}`: {e}", list.display()))?;
+    let specs: Vec<SecretSpec> = serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", list.display()))?;
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for s in specs {
+        if api.get_opt(&s.name).await.map_err(|e| e.to_string())?.is_some() {
+            continue;
+        }
+        let data: BTreeMap<String, String> = s.keys.iter().map(|k| (k.clone(), random(24))).collect();
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta { name: Some(s.name.clone()), ..Default::default() },
+            string_data: Some(data),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &secret).await.map_err(|e| format!("secret {}: {e}", s.name))?;
+    }
+    Ok(())
+}
+
+async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result<String, String> {
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": { "name": CLIENT_POD, "labels": { "app.kubernetes.io/name": CLIENT_POD } },
+        "spec": {
+            "automountServiceAccountToken": false,
+            "securityContext": { "runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": { "type": "RuntimeDefault" } },
+            "containers": [{
+                "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["serve", "--port", "8080"],
+                "resources": { "requests": { "cpu": "5m", "memory": "16Mi" }, "limits": { "cpu": "500m", "memory": "64Mi" } },
+                "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] } }
+            }]
+        }
+    }))
+    .map_err(|e| e.to_string())?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    if api.get_opt(CLIENT_POD).await.map_err(|e| e.to_string())?.is_none() {
+        api.create(&PostParams::default(), &pod).await.map_err(|e| format!("client pod: {e}"))?;
+    }
+    kube::runtime::wait::await_condition(api, CLIENT_POD, kube::runtime::conditions::is_pod_running())
+        .await
+        .map_err(|e| format!("client pod: {e}"))?;
+    Ok(CLIENT_POD.to_string())
+}
+
+/// What was installed: the namespace and every rendered object, so a
+/// changed chart or values file reinstalls and an unchanged one is reused.
+fn stamp(cell: &Cell, manifests: &Manifests) -> String {
+    let mut h = DefaultHasher::new();
+    cell.namespace().hash(&mut h);
+    for o in &manifests.objects {
+        o.doc.to_string().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifests) -> Installed {
+    let ns = cell.namespace();
+    let client = &env.client;
+    let subject = format!("release {} in namespace {ns}", cell.suite.release);
+    let expected = "helm upgrade --install succeeds (hooks included)";
+    let (_, secrets) = overlay(&cell.suite.name);
+    let mut install = Verdict::pass(&subject, expected, "installed");
+    let prep = async {
+        ensure_namespace(client, &ns, cell.profile.prod).await?;
+        ensure_secrets(client, &ns, secrets.as_deref()).await
+    }
+    .await;
+    if let Err(e) = prep {
+        install = Verdict::fail(&subject, expected, e);
+    }
+    let view = NamespaceView::start(client.clone(), &ns).await;
+    if !install.failed() {
+        // One installer per cell across processes; the others reuse.
+        let cells = crate::env::out_dir().join("cells");
+        let _ = std::fs::create_dir_all(&cells);
+        let lock = std::fs::File::create(cells.join(format!("{ns}.lock"))).ok();
+        if let Some(l) = &lock {
+            let _ = l.lock();
+        }
+        let stamp_file = cells.join(format!("{ns}.stamp"));
+        let want = stamp(cell, manifests);
+        let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
+        if !fresh {
+            let chart = Chart::open(&cell.suite.chart_dir);
+            let res = match chart {
+                Err(e) => Err(e),
+                Ok(chart) => helm.dependency_build(&chart).and_then(|_| {
+                    let opts = InstallOpts::default().timeout(Duration::from_secs(600)).kubeconfig(&env.handle.kubeconfig);
+                    helm.upgrade_install(&chart, &cell.suite.release, &ns, &cell.profile.values, &opts)
+                }),
+            };
+            match res {
+                Ok(()) => {
+                    let _ = std::fs::write(&stamp_file, &want);
+                }
+                Err(vitals_helm::Error::Exited { argv, code, stderr }) => {
+                    install = Verdict::fail(&subject, expected, format!("helm exited with {code}")).with_evidence(Evidence::Command { argv, exit: code, stderr });
+                }
+                Err(e) => install = Verdict::fail(&subject, expected, e.to_string()),
+            }
+        }
+    }
+    let client_pod = match env.images.get("agent") {
+        Some(img) => ensure_client_pod(client, &ns, img).await,
+        None => Err("no agent image in images.env".into()),
+    };
+    if install.failed() {
+        // Say why in the cluster's own words: each pod that will not recover.
+        for p in view.pods.state() {
+            if let vitals_checks::runtime::explain::PodState::Terminal(chain) = vitals_checks::runtime::explain::pod_state(&p, &view) {
+                install = install.with_evidence(Evidence::Note { text: chain });
+            }
+        }
+    }
+    // Objects created before a failing hook still get judged, on a short
+    // deadline, so the trials say what did and did not come up.
+    let deadline = if install.failed() { Duration::from_secs(20) } else { READY_TIMEOUT };
+    let waits: Vec<&Object> = manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty()).collect();
+    let results = join_all(waits.iter().map(|o| async {
+        let r = match ready::wait_ready(client, &view, o, deadline).await {
+            Ok(s) => Verdict::pass(o.id().to_string(), "ready", s),
+            Err(e) => Verdict::fail(o.id().to_string(), "ready", e.to_string()),
+        };
+        (o.id().slug(), r)
+    }))
+    .await;
+    Installed { namespace: ns, release: cell.suite.release.clone(), view, install, ready: results.into_iter().collect(), client_pod }
+}
+
+fn cells() -> &'static Mutex<HashMap<String, Arc<OnceCell<Arc<Installed>>>>> {
+    static CELLS: OnceLock<Mutex<HashMap<String, Arc<OnceCell<Arc<Installed>>>>>> = OnceLock::new();
+    CELLS.get_or_init(Default::default)
+}
+
+/// Installs the cell once per process (and once per run across processes).
+pub fn installed(env: &Arc<ClusterEnv>, helm: &Helm, cell: &Cell, manifests: &Arc<Manifests>) -> Arc<Installed> {
+    let once = cells().lock().unwrap_or_else(|p| p.into_inner()).entry(cell.prefix()).or_default().clone();
+    rt().block_on(once.get_or_init(|| async { Arc::new(install(env, helm, cell, manifests).await) })).clone()
+}
+
+/// Cells with at least one failed cluster trial keep their namespace.
+pub fn failed_cells() -> &'static Mutex<BTreeMap<String, bool>> {
+    static F: OnceLock<Mutex<BTreeMap<String, bool>>> = OnceLock::new();
+    F.get_or_init(Default::default)
+}
+
+/// Deletes the namespaces of cells whose cluster trials all passed, unless
+/// `E2E_KEEP` is set; failed ones stay for a person to look at.
+pub fn cleanup() {
+    if std::env::var_os("E2E_KEEP").is_some() {
+        return;
+    }
+    let Ok(env) = cluster() else { return };
+    let cells: Vec<(String, bool)> = failed_cells().lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default();
+    rt().block_on(async {
+        for (ns, failed) in cells {
+            if !failed {
+                let _ = Api::<Namespace>::all(env.client.clone()).delete(&ns, &DeleteParams::default()).await;
+                let _ = std::fs::remove_file(crate::env::out_dir().join("cells").join(format!("{ns}.stamp")));
+            } else {
+                eprintln!("kept namespace {ns} for inspection (diagnostics under target/e2e/bundles/{ns})");
+            }
+        }
+    });
+}
+
+/// Writes the diagnostics bundle of a failed cell once: events, pod states
+/// and logs (current and previous), `helm get all`, with a "why" on top.
+pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> PathBuf {
+    let dir = crate::env::out_dir().join("bundles").join(&inst.namespace);
+    if dir.join("WHY.txt").exists() {
+        return dir;
+    }
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("WHY.txt"), format!("{why}\n"));
+    let mut events = String::new();
+    for e in inst.view.events.state() {
+        events.push_str(&format!(
+            "{} {}/{} {}: {}\n",
+            e.type_.clone().unwrap_or_default(),
+            e.involved_object.kind.clone().unwrap_or_default(),
+            e.involved_object.name.clone().unwrap_or_default(),
+            e.reason.clone().unwrap_or_default(),
+            e.message.clone().unwrap_or_default().trim()
+        ));
+    }
+    let _ = std::fs::write(dir.join("events.txt"), events);
+    let client = env.client.clone();
+    let ns = inst.namespace.clone();
+    let pods = inst.view.pods.state();
+    let logs_dir = dir.join("logs");
+    let _ = std::fs::create_dir_all(&logs_dir);
+    let mut summary = String::new();
+    rt().block_on(async {
+        let api: Api<Pod> = Api::namespaced(client, &ns);
+        for p in &pods {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let state = match vitals_checks::runtime::explain::pod_state(p, &inst.view) {
+                vitals_checks::runtime::explain::PodState::Ready => format!("Pod {name} Ready"),
+                vitals_checks::runtime::explain::PodState::Succeeded => format!("Pod {name} Succeeded"),
+                vitals_checks::runtime::explain::PodState::Pending(s) | vitals_checks::runtime::explain::PodState::Terminal(s) => s,
+            };
+            summary.push_str(&format!("{state}\n"));
+            for c in p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter())) {
+                for previous in [false, true] {
+                    let lp = kube::api::LogParams { container: Some(c.name.clone()), previous, tail_lines: Some(300), ..Default::default() };
+                    if let Ok(text) = api.logs(&name, &lp).await {
+                        let suffix = if previous { ".previous" } else { "" };
+                        let _ = std::fs::write(logs_dir.join(format!("{name}.{}{suffix}.log", c.name)), text);
+                    }
+                }
+            }
+        }
+    });
+    let _ = std::fs::write(dir.join("pods.txt"), summary);
+    let helm_out = std::process::Command::new(crate::env::root().join(".bin/helm"))
+        .args(["get", "all", &cell.suite.release, "-n", &inst.namespace, "--kubeconfig"])
+        .arg(&env.handle.kubeconfig)
+        .output();
+    if let Ok(o) = helm_out {
+        let _ = std::fs::write(dir.join("helm-get-all.txt"), [o.stdout, o.stderr].concat());
+    }
+    dir
+}
+
+/// Every cluster-tier check of one cell, derived from its rendered manifests.
+pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<Check> {
+    let ccell = cluster_cell(cell);
+    let helm_ok = match helm.as_ref() {
+        Ok(h) => h.clone(),
+        Err(e) => return vec![Check::ready("cluster/install", Verdict::fail(cell.prefix(), "helm is available", e.to_string()))],
+    };
+    let manifests = match render::render(&helm_ok, &ccell).map_err(|e| e.to_string()).and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string())) {
+        Ok(m) => Arc::new(m),
+        Err(e) => return vec![Check::ready("cluster/install", Verdict::fail(cell.prefix(), "the chart renders with the test overlay", e))],
+    };
+    let mut out = Vec::new();
+    let ctx = Arc::new((helm_ok, ccell, manifests.clone()));
+    // Each check: get the cluster, install once, then judge.
+    let with = |name: String, f: Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>| {
+        let ctx = ctx.clone();
+        Check::new(name.clone(), move || {
+            let (helm, cell, m) = &*ctx;
+            let env = match cluster() {
+                Ok(e) => e,
+                Err(e) => return Verdict::fail(cell.prefix(), "a cluster to run on", e),
+            };
+            let inst = installed(&env, helm, cell, m);
+            let mut v = f(&env, &inst, m);
+            let mut failed = failed_cells().lock().unwrap_or_else(|p| p.into_inner());
+            let entry = failed.entry(inst.namespace.clone()).or_insert(false);
+            if v.failed() {
+                *entry = true;
+                drop(failed);
+                let dir = bundle(&env, cell, &inst, &format!("{name}: {}", v.observed));
+                v = v.with_hint(format!("diagnostics: {}", dir.display()));
+            }
+            v
+        })
+    };
+    out.push(with("cluster/install".into(), Box::new(|_, inst, _| inst.install.clone())));
+    for o in manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty()) {
+        let slug = o.id().slug();
+        out.push(with(format!("cluster/ready/{slug}"), Box::new(move |_, inst, _| inst.ready.get(&slug).cloned().unwrap_or_else(|| Verdict::fail(&slug, "ready", "never waited for")))));
+    }
+    for claim in pvcs::derive(&manifests) {
+        let name = format!("cluster/pvc/{}", claim.name);
+        out.push(with(name, Box::new(move |env, inst, _| rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim)))));
+    }
+    for svc in manifests.of_kind("Service").filter(|s| s.hooks().is_empty()) {
+        let svc_name = svc.name.clone();
+        out.push(with(format!("cluster/dns/{svc_name}"), Box::new(move |env, inst, _| {
+            let pod = match &inst.client_pod {
+                Ok(p) => p.clone(),
+                Err(e) => return Verdict::fail(format!("Service/{svc_name}"), "a client pod to resolve from", e.clone()),
+            };
+            let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod };
+            rt().block_on(dns::check(&c, &svc_name))
+        })));
+    }
+    for w in manifests.workloads().filter(|w| w.is_long_running()) {
+        for c in w.containers().into_iter().filter(|c| !c.init) {
+            for kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
+                let Some(probe) = c.spec.get(kind).filter(|p| p.is_object()).cloned() else { continue };
+                let spec = probes::ProbeSpec { container: c.name.clone(), kind: kind.into(), probe, ports: c.ports() };
+                let selector = w.object.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+                let short = kind.trim_end_matches("Probe");
+                out.push(with(format!("cluster/probe/{}/{}/{short}", w.object.name, c.name), Box::new(move |env, inst, _| {
+                    let pod = inst.view.pods.state().into_iter().find(|p| {
+                        let labels = p.metadata.labels.clone().unwrap_or_default();
+                        p.metadata.deletion_timestamp.is_none() && vitals_checks::manifest::selector_matches(&selector, &labels)
+                    });
+                    match pod {
+                        Some(p) => rt().block_on(probes::check(&env.client, &inst.namespace, &p, &spec)),
+                        None => Verdict::fail(&spec.container, "a pod to probe", "no pod of the workload exists"),
+                    }
+                })));
+            }
+        }
+    }
+    for sa in manifests.of_kind("ServiceAccount") {
+        let sa_name = sa.name.clone();
+        out.push(with(format!("cluster/rbac/{sa_name}"), Box::new(move |env, inst, m| {
+            let asks = rbac::derive(m, &sa_name, &inst.namespace);
+            rt().block_on(rbac::check(&env.client, &inst.namespace, &sa_name, &asks))
+        })));
+    }
+    out.push(with("cluster/helm-test".into(), Box::new(|env, inst, _| {
+        let out = std::process::Command::new(crate::env::root().join(".bin/helm"))
+            .args(["test", &inst.release, "-n", &inst.namespace, "--logs", "--timeout", "5m", "--kubeconfig"])
+            .arg(&env.handle.kubeconfig)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Verdict::pass("helm test", "every test hook pod succeeds", "passed"),
+            Ok(o) => Verdict::fail("helm test", "every test hook pod succeeds", format!("exit {}", o.status.code().unwrap_or(-1)))
+                .with_evidence(Evidence::Command { argv: "helm test --logs".into(), exit: o.status.code().unwrap_or(-1), stderr: format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)) }),
+            Err(e) => Verdict::fail("helm test", "every test hook pod succeeds", e.to_string()),
+        }
+    })));
+    out
+}
