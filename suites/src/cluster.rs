@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 use vitals_checks::runtime::view::NamespaceView;
-use vitals_checks::runtime::{dns, probes, pvcs, rbac, ready};
+use vitals_checks::runtime::{dns, netpol, probes, pvcs, rbac, ready};
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
 use vitals_cluster::{ClusterHandle, Provider};
 use vitals_helm::{Chart, Helm, InstallOpts};
@@ -436,7 +436,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 Ok(p) => p.clone(),
                 Err(e) => return Verdict::fail(format!("Service/{svc_name}"), "a client pod to resolve from", e.clone()),
             };
-            let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod };
+            let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod, container: None };
             rt().block_on(dns::check(&c, &svc_name))
         })));
     }
@@ -467,6 +467,84 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             rt().block_on(rbac::check(&env.client, &inst.namespace, &sa_name, &asks))
         })));
     }
+    let has_policies = manifests.of_kind("NetworkPolicy").next().is_some();
+    if has_policies {
+        out.push(with("cluster/netpol/canary".into(), Box::new(|env, _, _| canary(env))));
+        // Data services behind an ingress policy: nobody outside the
+        // release's allowed clients may reach them.
+        let governed: Vec<&Object> = manifests.of_kind("Service").filter(|svc| {
+            let sel = svc.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+            manifests.workloads().any(|w| w.object.kind == "StatefulSet" && vitals_checks::manifest::selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels()))
+                && svc.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None")
+        }).collect();
+        for svc in governed {
+            let Some(port) = svc.doc.pointer("/spec/ports/0/port").and_then(|v| v.as_i64()) else { continue };
+            let name = svc.name.clone();
+            let n2 = name.clone();
+            out.push(with(format!("cluster/netpol/denied/unlabelled-pod-to-{name}"), Box::new(move |env, inst, _| {
+                if let Some(v) = canary_failed(env) { return v; }
+                let f = netpol::Flow { from_ns: inst.namespace.clone(), from_pod: CLIENT_POD.into(), from_container: None, from_label: format!("unlabelled pod in {}", inst.namespace), host: n2.clone(), port: port as u16, allowed: false };
+                rt().block_on(netpol::check(&env.client, &f))
+            })));
+            out.push(with(format!("cluster/netpol/denied/other-namespace-to-{name}"), Box::new(move |env, inst, _| {
+                if let Some(v) = canary_failed(env) { return v; }
+                let Some(img) = env.images.get("agent") else { return Verdict::fail("outsider", "an agent image", "none") };
+                if let Err(e) = rt().block_on(netpol::ensure_agent_pod(&env.client, "vitals-outsider", "outsider", img, serde_json::json!({"app": "outsider"}))) {
+                    return Verdict::fail("outsider", "a pod in another namespace", e);
+                }
+                let f = netpol::Flow { from_ns: "vitals-outsider".into(), from_pod: "outsider".into(), from_container: None, from_label: "pod in namespace vitals-outsider".into(), host: format!("{name}.{}.svc.cluster.local", inst.namespace), port: port as u16, allowed: false };
+                rt().block_on(netpol::check(&env.client, &f))
+            })));
+        }
+        // What the chart wires must still work under its own policies.
+        for (src, svc, port) in vitals_checks::render::policy::network::wired_flows(&manifests) {
+            let Some(w) = manifests.workloads().find(|w| w.object.name == src) else { continue };
+            let selector = w.object.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+            let agent_container = w.containers().into_iter().filter(|c| !c.init).find(|c| c.spec.get("image").and_then(|i| i.as_str()).is_some_and(|i| i.contains("vitals/agent"))).map(|c| c.name.clone());
+            let sel2 = selector.clone();
+            let ac2 = agent_container.clone();
+            out.push(with(format!("cluster/netpol/allowed/{src}-to-{svc}"), Box::new(move |env, inst, _| {
+                if let Some(v) = canary_failed(env) { return v; }
+                let Some(container) = agent_container.clone() else {
+                    return Verdict::skip(format!("{src} -> {svc}"), "the source runs no agent binary to connect from (not an app stand-in)");
+                };
+                let Some(pod) = first_pod(inst, &selector) else { return Verdict::fail(&src, "a source pod", "none running") };
+                let f = netpol::Flow { from_ns: inst.namespace.clone(), from_pod: pod, from_container: Some(container), from_label: format!("{src} (its own pod)"), host: svc.clone(), port: port as u16, allowed: true };
+                rt().block_on(netpol::check(&env.client, &f))
+            })));
+            let src2 = w.object.name.clone();
+            out.push(with(format!("cluster/netpol/dns/{src2}"), Box::new(move |env, inst, _| {
+                let Some(container) = ac2.clone() else {
+                    return Verdict::skip(format!("{src2} DNS"), "the source runs no agent binary (not an app stand-in)");
+                };
+                let Some(pod) = first_pod(inst, &sel2) else { return Verdict::fail(&src2, "a source pod", "none running") };
+                let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod, container: Some(&container) };
+                rt().block_on(dns::resolves(&c, "kubernetes.default.svc.cluster.local"))
+            })));
+        }
+    }
+    for hpa in manifests.of_kind("HorizontalPodAutoscaler") {
+        let name = hpa.name.clone();
+        let min = hpa.doc.pointer("/spec/minReplicas").and_then(|v| v.as_i64()).unwrap_or(1) as i32;
+        let max = hpa.doc.pointer("/spec/maxReplicas").and_then(|v| v.as_i64()).unwrap_or(1) as i32;
+        let target = vitals_checks::render::policy::autoscaling::target(&manifests, &hpa.doc).cloned();
+        let svc_port = target.as_ref().and_then(|t| {
+            let w = t.as_workload()?;
+            let is_agent = w.containers().iter().any(|c| c.spec.get("image").and_then(|i| i.as_str()).is_some_and(|i| i.contains("vitals/agent")));
+            let svc = manifests.of_kind("Service").find(|s| {
+                let sel = s.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+                s.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None") && vitals_checks::manifest::selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels())
+            })?;
+            let port = svc.doc.pointer("/spec/ports/0/port").and_then(|v| v.as_i64())?;
+            is_agent.then(|| (svc.name.clone(), port))
+        });
+        out.push(with(format!("cluster/hpa/{name}"), Box::new(move |env, inst, _| {
+            let Some((svc, port)) = svc_port.clone() else {
+                return Verdict::skip(format!("HorizontalPodAutoscaler/{name}"), "its target is not an HTTP app stand-in the load generator can drive");
+            };
+            rt().block_on(drive_hpa(env, &inst.namespace, &name, min, max, &svc, port))
+        })));
+    }
     out.push(with("cluster/helm-test".into(), Box::new(|env, inst, _| {
         let out = std::process::Command::new(crate::env::root().join(".bin/helm"))
             .args(["test", &inst.release, "-n", &inst.namespace, "--logs", "--timeout", "5m", "--kubeconfig"])
@@ -480,4 +558,59 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         }
     })));
     out
+}
+
+fn first_pod(inst: &Installed, selector: &serde_json::Value) -> Option<String> {
+    inst.view
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none() && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .find(|p| vitals_checks::manifest::selector_matches(selector, &p.metadata.labels.clone().unwrap_or_default()))
+        .and_then(|p| p.metadata.name.clone())
+}
+
+/// The enforcement canary, once per process.
+fn canary(env: &ClusterEnv) -> Verdict {
+    static CANARY: OnceLock<Verdict> = OnceLock::new();
+    CANARY
+        .get_or_init(|| match env.images.get("agent") {
+            Some(img) => rt().block_on(netpol::canary(&env.client, img)),
+            None => Verdict::fail("NetworkPolicy enforcement", "an agent image for the canary", "none in images.env"),
+        })
+        .clone()
+}
+
+fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {
+    let c = canary(env);
+    c.failed().then(|| Verdict::fail(&c.subject, "the CNI enforces NetworkPolicy (canary)", c.observed.clone()))
+}
+
+/// Load comes from the namespace the charts admit traffic from
+/// (ingress-nginx), as a real client would, through the app's Service.
+async fn drive_hpa(env: &ClusterEnv, ns: &str, hpa: &str, min: i32, max: i32, svc: &str, port: i64) -> Verdict {
+    let Some(img) = env.images.get("agent") else { return Verdict::fail(hpa, "an agent image to load from", "none") };
+    let load_ns = "ingress-nginx";
+    let pod = format!("vitals-load-{ns}");
+    if let Err(e) = netpol::ensure_agent_pod(&env.client, load_ns, &pod, img, serde_json::json!({"app": "vitals-load"})).await {
+        return Verdict::fail(hpa, "a load generator pod", e);
+    }
+    let url = format!("http://{svc}.{ns}.svc.cluster.local:{port}/burn?ms=20");
+    let argv: Vec<String> = ["agent", "load", "--url", &url, "--rate", "8", "--duration", "60s", "--concurrency", "4", "--timeout", "5s"].iter().map(|s| s.to_string()).collect();
+    let client = env.client.clone();
+    let load = async move {
+        let out = vitals_checks::runtime::exec::exec(&client, load_ns, &pod, None, &argv, Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
+        match vitals_checks::runtime::exec::agent_report(&out) {
+            Some(vitals_agent::report::Report::Load(r)) => Ok(format!("{} requests to {url}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms", r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99)),
+            _ => Err(format!("no load report (exit {}): {}", out.exit, out.stderr.trim())),
+        }
+    };
+    // The way down takes the HPA's own scale-down window, plus a margin.
+    let window = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(env.client.clone(), ns)
+        .get(hpa)
+        .await
+        .ok()
+        .and_then(|h| h.spec?.behavior?.scale_down?.stabilization_window_seconds)
+        .unwrap_or(300) as u64;
+    vitals_checks::runtime::hpa::check(&env.client, ns, hpa, min, max, Duration::from_secs(120), Duration::from_secs(window.min(600) + 90), load).await
 }

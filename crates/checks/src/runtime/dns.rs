@@ -20,11 +20,23 @@ pub struct ClientPod<'a> {
     pub client: &'a Client,
     pub namespace: &'a str,
     pub pod: &'a str,
+    /// The container with the agent binary (default: the pod's first).
+    pub container: Option<&'a str>,
+}
+
+/// A name resolves at all from the pod (its DNS egress works).
+pub async fn resolves(c: &ClientPod<'_>, name: &str) -> Verdict {
+    let subject = format!("DNS from pod {}", c.pod);
+    let expected = format!("{name} resolves");
+    match resolve(c, name).await {
+        Ok((ips, desc)) => Verdict::pass(subject, expected, format!("{ips:?} ({desc})")),
+        Err(e) => Verdict::fail(subject, expected, e).with_hint("the pod's egress policy must allow UDP and TCP 53 to kube-dns in kube-system"),
+    }
 }
 
 async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), String> {
     let argv: Vec<String> = ["agent", "dns", "--name", name, "--type", "A", "--timeout", "5s"].iter().map(|s| s.to_string()).collect();
-    let out = exec(c.client, c.namespace, c.pod, None, &argv, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
+    let out = exec(c.client, c.namespace, c.pod, c.container, &argv, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
     match agent_report(&out) {
         Some(Report::Dns(r)) => {
             let desc = format!("{:?} in {:.1}ms via {}", r.kind, r.elapsed_ms, r.resolver.nameservers.join(","));

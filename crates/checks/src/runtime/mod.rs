@@ -3,6 +3,8 @@
 pub mod dns;
 pub mod exec;
 pub mod explain;
+pub mod hpa;
+pub mod netpol;
 pub mod probes;
 pub mod pvcs;
 pub mod rbac;
