@@ -41,7 +41,12 @@ pub struct SmokeReport {
 
 impl fmt::Display for SmokeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: ok in {:.1}s", self.image, self.elapsed.as_secs_f64())?;
+        writeln!(
+            f,
+            "{}: ok in {:.1}s",
+            self.image,
+            self.elapsed.as_secs_f64()
+        )?;
         for c in &self.checks {
             writeln!(f, "  - {c}")?;
         }
@@ -124,19 +129,28 @@ pub fn catalog() -> Vec<ImageSpec> {
                 ("POSTGRES_PASSWORD", PG_PASSWORD),
                 ("POSTGRES_DB", PG_DB),
                 ("PGDATA", "/var/lib/postgresql/data/pgdata"),
-                ("POSTGRES_INITDB_ARGS", "--auth-host=scram-sha-256 --data-checksums"),
+                (
+                    "POSTGRES_INITDB_ARGS",
+                    "--auth-host=scram-sha-256 --data-checksums",
+                ),
             ]),
         ),
         spec(
             "postgres-exporter",
             &[9187],
-            env(&[("DATA_SOURCE_USER", PG_USER), ("DATA_SOURCE_PASS", PG_PASSWORD)]),
+            env(&[
+                ("DATA_SOURCE_USER", PG_USER),
+                ("DATA_SOURCE_PASS", PG_PASSWORD),
+            ]),
         ),
         spec("redis", &[6379], env(&[("REDIS_PASSWORD", REDIS_PASSWORD)])),
         spec(
             "redis-exporter",
             &[9121],
-            env(&[("REDIS_PASSWORD", REDIS_PASSWORD), ("REDIS_EXPORTER_WEB_LISTEN_ADDRESS", ":9121")]),
+            env(&[
+                ("REDIS_PASSWORD", REDIS_PASSWORD),
+                ("REDIS_EXPORTER_WEB_LISTEN_ADDRESS", ":9121"),
+            ]),
         ),
         spec(
             "rabbitmq",
@@ -150,7 +164,10 @@ pub fn catalog() -> Vec<ImageSpec> {
         spec(
             "minio",
             &[9000, 9001],
-            env(&[("MINIO_ROOT_USER", MINIO_USER), ("MINIO_ROOT_PASSWORD", MINIO_PASSWORD)]),
+            env(&[
+                ("MINIO_ROOT_USER", MINIO_USER),
+                ("MINIO_ROOT_PASSWORD", MINIO_PASSWORD),
+            ]),
         ),
         spec("agent", &[8080], Vec::new()),
     ]
@@ -160,7 +177,8 @@ pub fn catalog() -> Vec<ImageSpec> {
 /// `unix://...` or /var/run/docker.sock).
 pub async fn docker_reachable() -> Result<(), SmokeError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let unreachable = |detail: String| SmokeError::DockerUnreachable {
         endpoint: host.clone(),
         detail,
@@ -171,7 +189,8 @@ pub async fn docker_reachable() -> Result<(), SmokeError> {
     };
     let fut = async {
         let mut s = tokio::net::UnixStream::connect(path).await?;
-        s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").await?;
+        s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            .await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
@@ -179,7 +198,9 @@ pub async fn docker_reachable() -> Result<(), SmokeError> {
     match tokio::time::timeout(Duration::from_secs(10), fut).await {
         Err(_) => Err(unreachable("no answer to GET /_ping in 10s".into())),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
-        Ok(Ok(resp)) if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") => Ok(()),
+        Ok(Ok(resp)) if resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200") => {
+            Ok(())
+        }
         Ok(Ok(resp)) => Err(unreachable(format!(
             "GET /_ping answered {:?}",
             resp.lines().next().unwrap_or("")
@@ -222,7 +243,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn fail(&self, check: &str, expected: impl Into<String>, observed: impl fmt::Display) -> SmokeError {
+    fn fail(
+        &self,
+        check: &str,
+        expected: impl Into<String>,
+        observed: impl fmt::Display,
+    ) -> SmokeError {
         SmokeError::Check {
             image: self.image.clone(),
             check: check.to_string(),
@@ -261,8 +287,15 @@ async fn start(
         })
 }
 
-async fn host_port(ctx: &Ctx, c: &ContainerAsync<GenericImage>, port: u16) -> Result<(String, u16), SmokeError> {
-    let host = c.get_host().await.map_err(|e| ctx.fail("host", "a host", e))?;
+async fn host_port(
+    ctx: &Ctx,
+    c: &ContainerAsync<GenericImage>,
+    port: u16,
+) -> Result<(String, u16), SmokeError> {
+    let host = c
+        .get_host()
+        .await
+        .map_err(|e| ctx.fail("host", "a host", e))?;
     let p = c
         .get_host_port_ipv4(port.tcp())
         .await
@@ -294,13 +327,19 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e) if Instant::now() >= deadline => return Err(format!("{e} (after {}s)", within.as_secs())),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("{e} (after {}s)", within.as_secs()))
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
 }
 
-async fn exec_ok(ctx: &Ctx, c: &ContainerAsync<GenericImage>, cmd: &[&str]) -> Result<String, SmokeError> {
+async fn exec_ok(
+    ctx: &Ctx,
+    c: &ContainerAsync<GenericImage>,
+    cmd: &[&str],
+) -> Result<String, SmokeError> {
     let mut res = c
         .exec(ExecCommand::new(cmd.iter().map(|s| s.to_string())))
         .await
@@ -338,13 +377,22 @@ async fn http_get(url: &str, auth: Option<(&str, &str)>) -> Result<(u16, String)
 }
 
 /// GET until the status is 200 and the body contains `needle`.
-async fn http_expect(ctx: &Ctx, check: &str, url: &str, auth: Option<(&str, &str)>, needle: &str) -> Result<String, SmokeError> {
+async fn http_expect(
+    ctx: &Ctx,
+    check: &str,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    needle: &str,
+) -> Result<String, SmokeError> {
     let res = retry(Duration::from_secs(60), || async move {
         let (status, body) = http_get(url, auth).await?;
         if status == 200 && body.contains(needle) {
             Ok(body)
         } else {
-            Err(format!("{status} {}", body.chars().take(300).collect::<String>()))
+            Err(format!(
+                "{status} {}",
+                body.chars().take(300).collect::<String>()
+            ))
         }
     })
     .await;
@@ -353,7 +401,11 @@ async fn http_expect(ctx: &Ctx, check: &str, url: &str, auth: Option<(&str, &str
 
 // --- PostgreSQL -------------------------------------------------------------
 
-fn pg_request(spec_ref: &str, spec: &ImageSpec, user: Option<&str>) -> testcontainers::ContainerRequest<GenericImage> {
+fn pg_request(
+    spec_ref: &str,
+    spec: &ImageSpec,
+    user: Option<&str>,
+) -> testcontainers::ContainerRequest<GenericImage> {
     let img = image_for(
         spec_ref,
         &[5432],
@@ -388,7 +440,13 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     let (host, port) = host_port(ctx, &c, 5432).await?;
     let client = retry(Duration::from_secs(60), || pg_connect(&host, port))
         .await
-        .map_err(|e| ctx.fail("connect (tokio-postgres, scram)", format!("{PG_USER}@{PG_DB} on {host}:{port}"), e))?;
+        .map_err(|e| {
+            ctx.fail(
+                "connect (tokio-postgres, scram)",
+                format!("{PG_USER}@{PG_DB} on {host}:{port}"),
+                e,
+            )
+        })?;
     let one: i32 = client
         .query_one("SELECT 1", &[])
         .await
@@ -397,7 +455,9 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     if one != 1 {
         return Err(ctx.fail("SELECT 1", "1", one));
     }
-    ctx.ok(format!("initdb as uid 70 (POSTGRES_USER/PASSWORD/DB, scram), SELECT 1 over TCP {host}:{port}"));
+    ctx.ok(format!(
+        "initdb as uid 70 (POSTGRES_USER/PASSWORD/DB, scram), SELECT 1 over TCP {host}:{port}"
+    ));
     client
         .batch_execute("CREATE TABLE vitals_smoke (id int primary key, note text); INSERT INTO vitals_smoke VALUES (1, 'kept')")
         .await
@@ -409,7 +469,22 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
         .map_err(|e| ctx.fail("SHOW server_version", "a version", e))?
         .get(0);
     drop(client);
-    exec_ok(ctx, &c, &["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", PG_USER, "-d", PG_DB]).await?;
+    exec_ok(
+        ctx,
+        &c,
+        &[
+            "pg_isready",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "5432",
+            "-U",
+            PG_USER,
+            "-d",
+            PG_DB,
+        ],
+    )
+    .await?;
     // The backup CronJobs' tools, as the charts call them.
     exec_ok(
         ctx,
@@ -417,10 +492,18 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
         &["sh", "-c", "PGPASSWORD=\"$POSTGRES_PASSWORD\" pg_dump -h 127.0.0.1 -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" --format=custom -f /tmp/s.dump && pg_restore --list /tmp/s.dump >/dev/null && nc -z -w 2 127.0.0.1 5432"],
     )
     .await?;
-    ctx.ok("pg_dump | pg_restore --list and nc -z work (backup / wait-for-dependencies containers)");
-    ctx.ok(format!("pg_isready probe command answers (server {version})"));
-    c.stop().await.map_err(|e| ctx.fail("stop", "container stops", e))?;
-    c.start().await.map_err(|e| ctx.fail("restart", "container starts again", e))?;
+    ctx.ok(
+        "pg_dump | pg_restore --list and nc -z work (backup / wait-for-dependencies containers)",
+    );
+    ctx.ok(format!(
+        "pg_isready probe command answers (server {version})"
+    ));
+    c.stop()
+        .await
+        .map_err(|e| ctx.fail("stop", "container stops", e))?;
+    c.start()
+        .await
+        .map_err(|e| ctx.fail("restart", "container starts again", e))?;
     let (host, port) = host_port(ctx, &c, 5432).await?;
     let client = retry(Duration::from_secs(60), || pg_connect(&host, port))
         .await
@@ -428,7 +511,13 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     let row = client
         .query_one("SELECT note FROM vitals_smoke WHERE id = 1", &[])
         .await
-        .map_err(|e| ctx.fail("read after restart", "the row written before the restart", e))?;
+        .map_err(|e| {
+            ctx.fail(
+                "read after restart",
+                "the row written before the restart",
+                e,
+            )
+        })?;
     let note: String = row.get(0);
     if note != "kept" {
         return Err(ctx.fail("read after restart", "kept", note));
@@ -446,13 +535,27 @@ async fn postgres_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeE
             name: "postgres".into(),
             env_file: images_env_path().display().to_string(),
         })?;
-    let pg_spec = catalog().into_iter().find(|s| s.name == "postgres").expect("postgres in catalog");
+    let pg_spec = catalog()
+        .into_iter()
+        .find(|s| s.name == "postgres")
+        .expect("postgres in catalog");
     let net = smoke_network("pg");
-    let pg = start(ctx, pg_request(&pg_ref, &pg_spec, None).with_network(net.clone())).await?;
+    let pg = start(
+        ctx,
+        pg_request(&pg_ref, &pg_spec, None).with_network(net.clone()),
+    )
+    .await?;
     let ip = bridge_ip(ctx, &pg).await?;
-    let img = image_for(ctx.image.as_str(), &[9187], WaitFor::message_on_stderr("Listening on"));
+    let img = image_for(
+        ctx.image.as_str(),
+        &[9187],
+        WaitFor::message_on_stderr("Listening on"),
+    );
     let mut req = img
-        .with_env_var("DATA_SOURCE_URI", format!("{ip}:5432/{PG_DB}?sslmode=disable"))
+        .with_env_var(
+            "DATA_SOURCE_URI",
+            format!("{ip}:5432/{PG_DB}?sslmode=disable"),
+        )
         .with_cmd(["--web.listen-address=:9187"])
         .with_network(net);
     for (k, v) in &spec.env {
@@ -460,9 +563,23 @@ async fn postgres_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeE
     }
     let c = start(ctx, req).await?;
     let (host, port) = host_port(ctx, &c, 9187).await?;
-    http_expect(ctx, "GET /metrics", &format!("http://{host}:{port}/metrics"), None, "\npg_up 1").await?;
+    http_expect(
+        ctx,
+        "GET /metrics",
+        &format!("http://{host}:{port}/metrics"),
+        None,
+        "\npg_up 1",
+    )
+    .await?;
     ctx.ok(format!("/metrics has `pg_up 1` against {pg_ref}"));
-    http_expect(ctx, "GET / (the charts' probe path)", &format!("http://{host}:{port}/"), None, "").await?;
+    http_expect(
+        ctx,
+        "GET / (the charts' probe path)",
+        &format!("http://{host}:{port}/"),
+        None,
+        "",
+    )
+    .await?;
     ctx.ok("GET / answers 200 (chart probe)");
     Ok(())
 }
@@ -470,14 +587,31 @@ async fn postgres_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeE
 // --- Redis ------------------------------------------------------------------
 
 fn redis_request(reference: &str) -> testcontainers::ContainerRequest<GenericImage> {
-    image_for(reference, &[6379], WaitFor::message_on_stdout("Ready to accept connections"))
-        // The charts' form: redis-server args through the entrypoint.
-        .with_cmd(["--port", "6379", "--dir", "/data", "--appendonly", "yes", "--requirepass", REDIS_PASSWORD])
+    image_for(
+        reference,
+        &[6379],
+        WaitFor::message_on_stdout("Ready to accept connections"),
+    )
+    // The charts' form: redis-server args through the entrypoint.
+    .with_cmd([
+        "--port",
+        "6379",
+        "--dir",
+        "/data",
+        "--appendonly",
+        "yes",
+        "--requirepass",
+        REDIS_PASSWORD,
+    ])
 }
 
 async fn redis_conn(host: &str, port: u16) -> Result<redis::aio::MultiplexedConnection, String> {
-    let client = redis::Client::open(format!("redis://:{REDIS_PASSWORD}@{host}:{port}/0")).map_err(|e| e.to_string())?;
-    client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())
+    let client = redis::Client::open(format!("redis://:{REDIS_PASSWORD}@{host}:{port}/0"))
+        .map_err(|e| e.to_string())?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn redis_smoke(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError> {
@@ -495,8 +629,14 @@ async fn redis_smoke(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError>
     if pong != "PONG" {
         return Err(ctx.fail("PING", "PONG", pong));
     }
-    let _: () = con.set("vitals:smoke", "kept").await.map_err(|e| ctx.fail("SET", "OK", e))?;
-    let got: String = con.get("vitals:smoke").await.map_err(|e| ctx.fail("GET", "kept", e))?;
+    let _: () = con
+        .set("vitals:smoke", "kept")
+        .await
+        .map_err(|e| ctx.fail("SET", "OK", e))?;
+    let got: String = con
+        .get("vitals:smoke")
+        .await
+        .map_err(|e| ctx.fail("GET", "kept", e))?;
     if got != "kept" {
         return Err(ctx.fail("GET", "kept", got));
     }
@@ -507,8 +647,12 @@ async fn redis_smoke(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError>
     }
     ctx.ok("probe `redis-cli ping` answers PONG; valkey-cli and getent present");
     drop(con);
-    c.stop().await.map_err(|e| ctx.fail("stop", "container stops", e))?;
-    c.start().await.map_err(|e| ctx.fail("restart", "container starts again", e))?;
+    c.stop()
+        .await
+        .map_err(|e| ctx.fail("stop", "container stops", e))?;
+    c.start()
+        .await
+        .map_err(|e| ctx.fail("restart", "container starts again", e))?;
     let (host, port) = host_port(ctx, &c, 6379).await?;
     let con = retry(Duration::from_secs(30), || redis_conn(&host, port))
         .await
@@ -538,16 +682,36 @@ async fn redis_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeErro
     let net = smoke_network("redis");
     let r = start(ctx, redis_request(&redis_ref).with_network(net.clone())).await?;
     let ip = bridge_ip(ctx, &r).await?;
-    let img = image_for(ctx.image.as_str(), &[9121], WaitFor::message_on_stderr("Providing metrics"));
-    let mut req = img.with_env_var("REDIS_ADDR", format!("redis://{ip}:6379")).with_network(net);
+    let img = image_for(
+        ctx.image.as_str(),
+        &[9121],
+        WaitFor::message_on_stderr("Providing metrics"),
+    );
+    let mut req = img
+        .with_env_var("REDIS_ADDR", format!("redis://{ip}:6379"))
+        .with_network(net);
     for (k, v) in &spec.env {
         req = req.with_env_var(k.clone(), v.clone());
     }
     let c = start(ctx, req).await?;
     let (host, port) = host_port(ctx, &c, 9121).await?;
-    http_expect(ctx, "GET /metrics", &format!("http://{host}:{port}/metrics"), None, "\nredis_up 1").await?;
+    http_expect(
+        ctx,
+        "GET /metrics",
+        &format!("http://{host}:{port}/metrics"),
+        None,
+        "\nredis_up 1",
+    )
+    .await?;
     ctx.ok(format!("/metrics has `redis_up 1` against {redis_ref}"));
-    http_expect(ctx, "GET /health (chart probe)", &format!("http://{host}:{port}/health"), None, "").await?;
+    http_expect(
+        ctx,
+        "GET /health (chart probe)",
+        &format!("http://{host}:{port}/health"),
+        None,
+        "",
+    )
+    .await?;
     ctx.ok("/health answers 200 (chart probe)");
     Ok(())
 }
@@ -558,7 +722,11 @@ async fn rabbitmq(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
     use lapin::types::FieldTable;
     use lapin::{BasicProperties, Connection, ConnectionProperties};
-    let img = image_for(ctx.image.as_str(), &[5672, 15672, 15692], WaitFor::message_on_stdout("Server startup complete"));
+    let img = image_for(
+        ctx.image.as_str(),
+        &[5672, 15672, 15692],
+        WaitFor::message_on_stdout("Server startup complete"),
+    );
     let mut req = img.with_env_var("RABBITMQ_NODE_PORT", "5672");
     for (k, v) in &spec.env {
         req = req.with_env_var(k.clone(), v.clone());
@@ -566,18 +734,45 @@ async fn rabbitmq(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     let c = start(ctx, req).await?;
     let (host, port) = host_port(ctx, &c, 5672).await?;
     let uri = format!("amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{host}:{port}/%2f");
-    let conn = retry(Duration::from_secs(60), || Connection::connect(&uri, ConnectionProperties::default()))
+    let conn = retry(Duration::from_secs(60), || {
+        Connection::connect(&uri, ConnectionProperties::default())
+    })
+    .await
+    .map_err(|e| {
+        ctx.fail(
+            "AMQP connect (lapin)",
+            format!("{RABBIT_USER}@{host}:{port} (RABBITMQ_DEFAULT_USER/PASS)"),
+            e,
+        )
+    })?;
+    let ch = conn
+        .create_channel()
         .await
-        .map_err(|e| ctx.fail("AMQP connect (lapin)", format!("{RABBIT_USER}@{host}:{port} (RABBITMQ_DEFAULT_USER/PASS)"), e))?;
-    let ch = conn.create_channel().await.map_err(|e| ctx.fail("channel", "a channel", e))?;
-    ch.queue_declare("vitals-smoke", QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
-        .await
-        .map_err(|e| ctx.fail("queue.declare", "declare-ok", e))?;
-    ch.basic_publish("", "vitals-smoke", BasicPublishOptions::default(), b"hello", BasicProperties::default())
-        .await
-        .map_err(|e| ctx.fail("basic.publish", "published", e))?;
+        .map_err(|e| ctx.fail("channel", "a channel", e))?;
+    ch.queue_declare(
+        "vitals-smoke",
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .map_err(|e| ctx.fail("queue.declare", "declare-ok", e))?;
+    ch.basic_publish(
+        "",
+        "vitals-smoke",
+        BasicPublishOptions::default(),
+        b"hello",
+        BasicProperties::default(),
+    )
+    .await
+    .map_err(|e| ctx.fail("basic.publish", "published", e))?;
     let msg = retry(Duration::from_secs(10), || async {
-        match ch.basic_get("vitals-smoke", BasicGetOptions { no_ack: true }).await {
+        match ch
+            .basic_get("vitals-smoke", BasicGetOptions { no_ack: true })
+            .await
+        {
             Ok(Some(m)) => Ok(m.delivery.data.clone()),
             Ok(None) => Err("queue empty".to_string()),
             Err(e) => Err(e.to_string()),
@@ -588,13 +783,29 @@ async fn rabbitmq(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     if msg != b"hello" {
         return Err(ctx.fail("basic.get", "hello", String::from_utf8_lossy(&msg)));
     }
-    ctx.ok(format!("AMQP as {RABBIT_USER}: declare, publish, get on {host}:{port}"));
+    ctx.ok(format!(
+        "AMQP as {RABBIT_USER}: declare, publish, get on {host}:{port}"
+    ));
     let _ = conn.close(200, "bye").await;
     let (h, p) = host_port(ctx, &c, 15672).await?;
-    http_expect(ctx, "management API", &format!("http://{h}:{p}/api/overview"), Some((RABBIT_USER, RABBIT_PASSWORD)), "rabbitmq_version").await?;
+    http_expect(
+        ctx,
+        "management API",
+        &format!("http://{h}:{p}/api/overview"),
+        Some((RABBIT_USER, RABBIT_PASSWORD)),
+        "rabbitmq_version",
+    )
+    .await?;
     ctx.ok("management plugin: /api/overview (15672)");
     let (h, p) = host_port(ctx, &c, 15692).await?;
-    http_expect(ctx, "prometheus plugin", &format!("http://{h}:{p}/metrics"), None, "rabbitmq_").await?;
+    http_expect(
+        ctx,
+        "prometheus plugin",
+        &format!("http://{h}:{p}/metrics"),
+        None,
+        "rabbitmq_",
+    )
+    .await?;
     ctx.ok("prometheus plugin: /metrics (15692)");
     exec_ok(ctx, &c, &["rabbitmq-diagnostics", "-q", "ping"]).await?;
     ctx.ok("rabbitmq-diagnostics ping (erlang cookie from RABBITMQ_ERLANG_COOKIE)");
@@ -606,9 +817,22 @@ async fn rabbitmq(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
 async fn minio(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     use s3::creds::Credentials;
     use s3::{Bucket, BucketConfiguration, Region};
-    let img = image_for(ctx.image.as_str(), &[9000, 9001], WaitFor::message_on_stderr("API:"));
+    let img = image_for(
+        ctx.image.as_str(),
+        &[9000, 9001],
+        WaitFor::message_on_stderr("API:"),
+    );
     // The chart's args (the `minio` is implied by the entrypoint).
-    let mut req = img.with_cmd(["server", "/data", "--address", ":9000", "--console-address", ":9001", "--certs-dir", "/tmp/certs"]);
+    let mut req = img.with_cmd([
+        "server",
+        "/data",
+        "--address",
+        ":9000",
+        "--console-address",
+        ":9001",
+        "--certs-dir",
+        "/tmp/certs",
+    ]);
     req = req.with_env_var("HOME", "/tmp");
     for (k, v) in &spec.env {
         req = req.with_env_var(k.clone(), v.clone());
@@ -616,8 +840,22 @@ async fn minio(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     let c = start(ctx, req).await?;
     let (host, port) = host_port(ctx, &c, 9000).await?;
     let base = format!("http://{host}:{port}");
-    http_expect(ctx, "GET /minio/health/live", &format!("{base}/minio/health/live"), None, "").await?;
-    http_expect(ctx, "GET /minio/health/ready", &format!("{base}/minio/health/ready"), None, "").await?;
+    http_expect(
+        ctx,
+        "GET /minio/health/live",
+        &format!("{base}/minio/health/live"),
+        None,
+        "",
+    )
+    .await?;
+    http_expect(
+        ctx,
+        "GET /minio/health/ready",
+        &format!("{base}/minio/health/ready"),
+        None,
+        "",
+    )
+    .await?;
     ctx.ok("/minio/health/live and /minio/health/ready answer 200 (chart probes)");
     let region = Region::Custom {
         region: "us-east-1".into(),
@@ -625,9 +863,14 @@ async fn minio(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     };
     let creds = Credentials::new(Some(MINIO_USER), Some(MINIO_PASSWORD), None, None, None)
         .map_err(|e| ctx.fail("credentials", "valid", e))?;
-    Bucket::create_with_path_style("vitals-smoke", region.clone(), creds.clone(), BucketConfiguration::default())
-        .await
-        .map_err(|e| ctx.fail("S3 CreateBucket", "200", e))?;
+    Bucket::create_with_path_style(
+        "vitals-smoke",
+        region.clone(),
+        creds.clone(),
+        BucketConfiguration::default(),
+    )
+    .await
+    .map_err(|e| ctx.fail("S3 CreateBucket", "200", e))?;
     let bucket = Bucket::new("vitals-smoke", region, creds)
         .map_err(|e| ctx.fail("bucket", "a bucket handle", e))?
         .with_path_style();
@@ -643,9 +886,19 @@ async fn minio(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
         .await
         .map_err(|e| ctx.fail("S3 GetObject", "200", e))?;
     if got.status_code() != 200 || got.bytes().as_ref() != b"kept by minio" {
-        return Err(ctx.fail("S3 GetObject", "200 `kept by minio`", format!("{} {:?}", got.status_code(), String::from_utf8_lossy(got.bytes()))));
+        return Err(ctx.fail(
+            "S3 GetObject",
+            "200 `kept by minio`",
+            format!(
+                "{} {:?}",
+                got.status_code(),
+                String::from_utf8_lossy(got.bytes())
+            ),
+        ));
     }
-    ctx.ok(format!("S3 (rust-s3, SigV4, path style): CreateBucket, PutObject, GetObject on {base}"));
+    ctx.ok(format!(
+        "S3 (rust-s3, SigV4, path style): CreateBucket, PutObject, GetObject on {base}"
+    ));
     Ok(())
 }
 
@@ -653,11 +906,30 @@ async fn minio(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
 
 async fn agent(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError> {
     let img = image_for(ctx.image.as_str(), &[8080], WaitFor::seconds(1));
-    let req = img.with_cmd(["serve", "--port=8080", "--live-path=/health", "--ready-path=/health"]);
+    let req = img.with_cmd([
+        "serve",
+        "--port=8080",
+        "--live-path=/health",
+        "--ready-path=/health",
+    ]);
     let c = start(ctx, req).await?;
     let (host, port) = host_port(ctx, &c, 8080).await?;
-    http_expect(ctx, "GET /health", &format!("http://{host}:{port}/health"), None, "").await?;
-    http_expect(ctx, "GET /metrics", &format!("http://{host}:{port}/metrics"), None, "agent_").await?;
+    http_expect(
+        ctx,
+        "GET /health",
+        &format!("http://{host}:{port}/health"),
+        None,
+        "",
+    )
+    .await?;
+    http_expect(
+        ctx,
+        "GET /metrics",
+        &format!("http://{host}:{port}/metrics"),
+        None,
+        "agent_",
+    )
+    .await?;
     ctx.ok("agent serve: /health 200, /metrics");
     Ok(())
 }

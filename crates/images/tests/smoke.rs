@@ -6,7 +6,10 @@ use vitals_images::{catalog, smoke, tier_enabled};
 
 async fn run(name: &str) {
     if !tier_enabled() {
-        eprintln!("images/{name}: not run: E2E_TIERS={} lacks `images`", std::env::var("E2E_TIERS").unwrap_or_default());
+        eprintln!(
+            "images/{name}: not run: E2E_TIERS={} lacks `images`",
+            std::env::var("E2E_TIERS").unwrap_or_default()
+        );
         return;
     }
     let spec = catalog()
