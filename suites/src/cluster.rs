@@ -277,7 +277,10 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     // Objects created before a failing hook still get judged, on a short
     // deadline, so the trials say what did and did not come up.
     let deadline = if install.failed() { Duration::from_secs(20) } else { READY_TIMEOUT };
-    let waits: Vec<&Object> = manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty()).collect();
+    // The gate every check waits behind: the workloads. Claims and HPAs are
+    // judged in their own trials, so an unused WaitForFirstConsumer claim
+    // (a backup volume before its first run) does not hold up the rest.
+    let waits: Vec<&Object> = manifests.objects.iter().filter(|o| gates(&o.kind) && o.hooks().is_empty()).collect();
     let results = join_all(waits.iter().map(|o| async {
         let r = match ready::wait_ready(client, &view, o, deadline).await {
             Ok(s) => Verdict::pass(o.id().to_string(), "ready", s),
@@ -421,9 +424,18 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         })
     };
     out.push(with("cluster/install".into(), Box::new(|_, inst, _| inst.install.clone())));
-    for o in manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty()) {
+    for o in manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty() && o.kind != "PersistentVolumeClaim") {
         let slug = o.id().slug();
-        out.push(with(format!("cluster/ready/{slug}"), Box::new(move |_, inst, _| inst.ready.get(&slug).cloned().unwrap_or_else(|| Verdict::fail(&slug, "ready", "never waited for")))));
+        let obj = o.clone();
+        out.push(with(format!("cluster/ready/{slug}"), Box::new(move |env, inst, _| {
+            if let Some(v) = inst.ready.get(&slug) {
+                return v.clone();
+            }
+            match rt().block_on(ready::wait_ready(&env.client, &inst.view, &obj, Duration::from_secs(180))) {
+                Ok(s) => Verdict::pass(obj.id().to_string(), "ready", s),
+                Err(e) => Verdict::fail(obj.id().to_string(), "ready", e.to_string()),
+            }
+        })));
     }
     for claim in pvcs::derive(&manifests) {
         let name = format!("cluster/pvc/{}", claim.name);
@@ -497,6 +509,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             })));
         }
         // What the chart wires must still work under its own policies.
+        let mut dns_done = std::collections::BTreeSet::new();
         for (src, svc, port) in vitals_checks::render::policy::network::wired_flows(&manifests) {
             let Some(w) = manifests.workloads().find(|w| w.object.name == src) else { continue };
             let selector = w.object.doc.pointer("/spec/selector").cloned().unwrap_or_default();
@@ -513,6 +526,9 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 rt().block_on(netpol::check(&env.client, &f))
             })));
             let src2 = w.object.name.clone();
+            if !dns_done.insert(src2.clone()) {
+                continue;
+            }
             out.push(with(format!("cluster/netpol/dns/{src2}"), Box::new(move |env, inst, _| {
                 let Some(container) = ac2.clone() else {
                     return Verdict::skip(format!("{src2} DNS"), "the source runs no agent binary (not an app stand-in)");
@@ -613,4 +629,24 @@ async fn drive_hpa(env: &ClusterEnv, ns: &str, hpa: &str, min: i32, max: i32, sv
         .and_then(|h| h.spec?.behavior?.scale_down?.stabilization_window_seconds)
         .unwrap_or(300) as u64;
     vitals_checks::runtime::hpa::check(&env.client, ns, hpa, min, max, Duration::from_secs(120), Duration::from_secs(window.min(600) + 90), load).await
+}
+
+/// Kinds every check waits for before it runs.
+fn gates(kind: &str) -> bool {
+    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Job")
+}
+
+/// A fixture cell that failed on purpose: delete its namespace and do not
+/// report it as a kept failure.
+pub fn forget(cell: &Cell) {
+    let ns = cell.namespace();
+    if let Ok(mut f) = failed_cells().lock() {
+        f.remove(&ns);
+    }
+    if let Ok(env) = cluster() {
+        rt().block_on(async {
+            let _ = Api::<Namespace>::all(env.client.clone()).delete(&ns, &DeleteParams::default()).await;
+        });
+    }
+    let _ = std::fs::remove_file(crate::env::out_dir().join("cells").join(format!("{ns}.stamp")));
 }

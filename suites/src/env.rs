@@ -9,16 +9,19 @@ use std::path::{Path, PathBuf};
 pub enum Tier {
     Unit,
     Render,
+    /// Image smoke tests: `cargo test -p vitals-images` reads E2E_TIERS too.
+    Images,
     Cluster,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 3] = [Tier::Unit, Tier::Render, Tier::Cluster];
+    pub const ALL: [Tier; 4] = [Tier::Unit, Tier::Render, Tier::Images, Tier::Cluster];
 
     pub fn name(self) -> &'static str {
         match self {
             Tier::Unit => "unit",
             Tier::Render => "render",
+            Tier::Images => "images",
             Tier::Cluster => "cluster",
         }
     }
@@ -26,7 +29,7 @@ impl Tier {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "E2E_TIERS: unknown tier `{0}` (known: unit, render, cluster)"
+    "E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster)"
 )]
 pub struct UnknownTier(pub String);
 

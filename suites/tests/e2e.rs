@@ -160,6 +160,13 @@ fn main() -> ExitCode {
         }
     }
 
+    if tiers.contains(&Tier::Cluster) {
+        for path in fixtures::broken_cluster() {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let h = helm.clone();
+            trials.push(Trial::test(format!("harness/-/cluster/catches/{name}"), move || fixtures::caught_on_cluster(&h, &path).map_err(Failed::from)));
+        }
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     if tiers.contains(&Tier::Cluster) && !args.list {
         e2e::cluster::cleanup();

@@ -198,6 +198,14 @@ pub struct HttpGetArgs {
     pub expect: Option<u16>,
     #[arg(long, value_parser = duration_arg, default_value = "5s")]
     pub timeout: Duration,
+    /// Keep retrying connection failures (refused, timeout, unresolvable)
+    /// this long. A pod that has just started is not yet in the
+    /// NetworkPolicy sets of iptables-based CNIs (about 2 s with
+    /// kube-router), so a `helm test` pod's first connection can be
+    /// rejected; an answer with the wrong status is never retried. `0s`
+    /// disables it.
+    #[arg(long, value_parser = duration_arg, default_value = "20s")]
+    pub retry_for: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -338,9 +346,19 @@ async fn dispatch(cmd: Command) -> i32 {
                     return print(&Report::HttpGet(r));
                 }
             };
-            print(&Report::HttpGet(
-                client::http_get(&a.url, &url, a.expect, a.timeout).await,
-            ))
+            let until = std::time::Instant::now() + a.retry_for;
+            let mut pace = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                pace.tick().await;
+                let r = client::http_get(&a.url, &url, a.expect, a.timeout).await;
+                let connection_failure = matches!(
+                    r.kind,
+                    crate::report::HttpKind::Refused | crate::report::HttpKind::Timeout | crate::report::HttpKind::Unresolvable
+                );
+                if !connection_failure || std::time::Instant::now() >= until {
+                    return print(&Report::HttpGet(r));
+                }
+            }
         }
         Command::Load(a) => {
             let url = match parse::http_url(&a.url) {

@@ -413,14 +413,20 @@ fn http_get_expect() {
     let (code, _, _) = agent(&["http-get", "--url", &s.url("/healthz"), "--expect", "204"]);
     assert_eq!(code, exit::UNEXPECTED_STATUS);
 
+    // A refusal is retried for --retry-for (a new pod's policy lag), then
+    // reported as refused.
+    let started = std::time::Instant::now();
     let (code, report, _) = agent(&[
         "http-get",
         "--url",
         &format!("http://127.0.0.1:{port}/"),
         "--expect",
         "200",
+        "--retry-for",
+        "1s",
     ]);
     assert_eq!(code, exit::REFUSED);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "refusals are retried for --retry-for");
     assert!(matches!(
         report,
         Report::HttpGet(HttpGetReport {

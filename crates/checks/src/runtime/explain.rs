@@ -109,6 +109,14 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
         // Nothing adds nodes or capacity to a test cluster.
         return if msg.contains("Insufficient") || msg.contains("didn't match") { PodState::Terminal(chain) } else { PodState::Pending(chain) };
     }
+    // A probe path that answers 404 again and again will not start existing:
+    // that is a wrong path in the chart, not a slow start.
+    let missing_path = view.events_for("Pod", &name).iter().rev().find(|e| {
+        e.reason.as_deref() == Some("Unhealthy") && e.message.as_deref().is_some_and(|m| m.contains("statuscode: 404")) && e.count.unwrap_or(1) >= 3
+    }).map(|e| e.message.clone().unwrap_or_default());
+    if let Some(m) = missing_path {
+        return PodState::Terminal(format!("Pod {name} Running, not Ready <- Unhealthy: {} (3+ times: the probe path does not exist)", m.trim()));
+    }
     let unhealthy = latest_event(view, "Pod", &name, &["Unhealthy", "BackOff", "Failed"]);
     PodState::Pending(format!(
         "Pod {name} {} not Ready{}",

@@ -54,6 +54,18 @@ pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
     let cap = status.capacity.as_ref().and_then(|c| c.get("storage")).map(|q| q.0.clone()).unwrap_or_default();
     let modes = status.access_modes.clone().unwrap_or_default();
     let mut findings = Vec::new();
+    // A WaitForFirstConsumer claim binds when a pod first mounts it; one no
+    // pod mounts yet (a backup volume before the CronJob's first run) is
+    // not a failure of the chart.
+    if phase == "Pending" {
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns).list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+        let mounted = pods.iter().any(|p| {
+            p.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(|v| v.persistent_volume_claim.as_ref().is_some_and(|claim| claim.claim_name == c.name))
+        });
+        if !mounted {
+            return Verdict::skip(subject, "Pending until a pod first mounts it (WaitForFirstConsumer); no pod does yet");
+        }
+    }
     if phase != "Bound" {
         findings.push(Finding { object: subject.clone(), field: "status.phase".into(), problem: format!("{phase}, not Bound"), fix: "check the StorageClass and the provisioner's events".into() });
     }
