@@ -7,7 +7,9 @@
 //!    `/healthcheck` answer like the readiness check). Ready implies started;
 //!    the body of a ready path is a [`ReadyBody`] naming each dependency;
 //! 3. `/burn?ms=N`: burns CPU for N ms on a blocking thread;
-//! 4. anything else: 200 with a [`PodInfo`].
+//! 4. `/`: 200 with a [`PodInfo`] (so a Service or Ingress in front answers);
+//! 5. anything else: 404 with a [`PodInfo`]. An app stand-in that answered
+//!    every path would hide a chart whose probe asks the wrong path.
 //!
 //! Dependencies are checked by a TCP connect, on each readiness request and
 //! every `check_interval` in the background (so the gauge and the logs stay
@@ -426,8 +428,9 @@ async fn handle(st: Arc<State>, port: u16, req: Request<Incoming>) -> Response<F
     }
     count(Kind::Other);
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let status = if path == "/" { StatusCode::OK } else { StatusCode::NOT_FOUND };
     json(
-        StatusCode::OK,
+        status,
         &PodInfo {
             hostname: st.hostname.clone(),
             path,
