@@ -49,7 +49,7 @@ fn trial_from_verdict(name: String, cell: &Cell, tier: &str, check: Arc<render::
 }
 
 fn main() -> ExitCode {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
     let tiers = match env::tiers() {
         Ok(t) => t,
         Err(e) => return setup_error(&e),
@@ -63,6 +63,11 @@ fn main() -> ExitCode {
         },
     };
     let helm = Arc::new(env::helm());
+    // Cluster trials mostly wait on watches; with one thread per core, two
+    // cells would install at a time and the rest would queue behind them.
+    if tiers.contains(&Tier::Cluster) && args.test_threads.is_none() {
+        args.test_threads = Some(32);
+    }
     let mut trials = Vec::new();
 
     if tiers.contains(&Tier::Unit) {
