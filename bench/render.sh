@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.bin:$PATH"
+# Render tier only: the cluster tier is measured from real runs (see below).
+export E2E_TIERS=unit,render
 cargo test -p e2e --test e2e --no-run --locked 2>/dev/null
 bin=$(cargo test -p e2e --test e2e --no-run --locked --message-format=json 2>/dev/null | python3 -c '
 import json,sys
