@@ -37,10 +37,27 @@ nextest: setup ## the same trials under cargo-nextest (one process per trial)
 render: setup ## only the render tier (E2E_TIERS=render), optionally one chart: make render CHART=medplum
 	E2E_TIERS=render $(CARGO) test -p e2e --test e2e --locked -- $(if $(CHART),$(CHART)/$(if $(PROFILE),$(PROFILE)/,),)
 
+CHARTS := medplum health-platform developer-mesh healthcare-backend open-health-exchange
+
 .PHONY: e2e
-e2e: setup cluster ## the main job: bring up the air-gapped kind cluster, smoke it, run the suites
+e2e: setup cluster images-load ## the main job: cluster + images, smoke, then every tier of every chart x profile
 	bash scripts/cluster-smoke.sh
-	$(CARGO) test -p e2e --test e2e --locked -- $(if $(CHART),$(CHART)/$(if $(PROFILE),$(PROFILE)/,),)
+ifneq ($(CHART),)
+	$(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
+else
+	# Render, unit and the harness fixtures, then all dev cells at once (they
+	# fit one 2-core node together), then each prod cell alone: a prod
+	# profile keeps its seed's replica floors (healthcare-backend: 10 API pods
+	# and a 6-node Redis cluster), and two of them do not fit one node.
+	E2E_TIERS=unit,render $(CARGO) test -p e2e --test e2e --locked
+	E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- harness/
+	E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- /dev/
+	set -e; for c in $(CHARTS); do E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- $$c/prod/; done
+endif
+
+.PHONY: images-load
+images-load: ## build the data-service and agent images (cached) and load them into the cluster
+	bash scripts/images.sh load
 
 .PHONY: cluster
 cluster: ## create (or reuse) the kind cluster `vitals` from locally built images
