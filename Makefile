@@ -72,8 +72,10 @@ cluster-down: ## delete the kind cluster
 	bash scripts/cluster.sh down
 
 .PHONY: images
-images: ## build the kind node image and add-on images (cached by content)
+images: ## build every image: kind node + add-ons, data services, agent (cached by content)
+	bash scripts/docker.sh >/dev/null
 	bash scripts/node-image.sh
+	bash scripts/images.sh build
 
 .PHONY: lint
 lint: setup ## rustfmt, clippy, and helm lint --strict of every chart x profile

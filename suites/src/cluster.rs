@@ -179,29 +179,9 @@ async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Resul
 }
 
 async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result<String, String> {
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": CLIENT_POD, "labels": { "app.kubernetes.io/name": CLIENT_POD } },
-        "spec": {
-            "automountServiceAccountToken": false,
-            "securityContext": { "runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": { "type": "RuntimeDefault" } },
-            "containers": [{
-                "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
-                "args": ["serve", "--port", "8080"],
-                "resources": { "requests": { "cpu": "5m", "memory": "16Mi" }, "limits": { "cpu": "500m", "memory": "64Mi" } },
-                "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] } }
-            }]
-        }
-    }))
-    .map_err(|e| e.to_string())?;
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    if api.get_opt(CLIENT_POD).await.map_err(|e| e.to_string())?.is_none() {
-        api.create(&PostParams::default(), &pod).await.map_err(|e| format!("client pod: {e}"))?;
-    }
-    kube::runtime::wait::await_condition(api, CLIENT_POD, kube::runtime::conditions::is_pod_running())
-        .await
-        .map_err(|e| format!("client pod: {e}"))?;
-    Ok(CLIENT_POD.to_string())
+    // Labelled with no release label, so no release policy selects it: it
+    // is the "unlabelled pod" of the denied flows, and its own egress is open.
+    vitals_checks::runtime::agent_pod::ensure_agent_pod(client, ns, CLIENT_POD, image, serde_json::json!({ "app.kubernetes.io/name": CLIENT_POD })).await.map(|_| CLIENT_POD.to_string())
 }
 
 /// What was installed: the namespace and every rendered object, so a
@@ -503,7 +483,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             out.push(with(format!("cluster/netpol/denied/other-namespace-to-{name}"), Box::new(move |env, inst, _| {
                 if let Some(v) = canary_failed(env) { return v; }
                 let Some(img) = env.images.get("agent") else { return Verdict::fail("outsider", "an agent image", "none") };
-                if let Err(e) = rt().block_on(netpol::ensure_agent_pod(&env.client, "vitals-outsider", "outsider", img, serde_json::json!({"app": "outsider"}))) {
+                if let Err(e) = rt().block_on(vitals_checks::runtime::agent_pod::ensure_agent_pod(&env.client, "vitals-outsider", "outsider", img, serde_json::json!({"app": "outsider"}))) {
                     return Verdict::fail("outsider", "a pod in another namespace", e);
                 }
                 let f = netpol::Flow { from_ns: "vitals-outsider".into(), from_pod: "outsider".into(), from_container: None, from_label: "pod in namespace vitals-outsider".into(), host: format!("{name}.{}.svc.cluster.local", inst.namespace), port: port as u16, allowed: false };
@@ -610,7 +590,7 @@ async fn drive_hpa(env: &ClusterEnv, ns: &str, hpa: &str, min: i32, max: i32, sv
     let Some(img) = env.images.get("agent") else { return Verdict::fail(hpa, "an agent image to load from", "none") };
     let load_ns = "ingress-nginx";
     let pod = format!("vitals-load-{ns}");
-    if let Err(e) = netpol::ensure_agent_pod(&env.client, load_ns, &pod, img, serde_json::json!({"app": "vitals-load"})).await {
+    if let Err(e) = vitals_checks::runtime::agent_pod::ensure_agent_pod(&env.client, load_ns, &pod, img, serde_json::json!({"app": "vitals-load"})).await {
         return Verdict::fail(hpa, "a load generator pod", e);
     }
     let url = format!("http://{svc}.{ns}.svc.cluster.local:{port}/burn?ms=20");

@@ -1,5 +1,6 @@
 //! Runtime tier: checks against a live cluster, over kube-rs watches.
 
+pub mod agent_pod;
 pub mod dns;
 pub mod exec;
 pub mod explain;

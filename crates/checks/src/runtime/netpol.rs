@@ -10,12 +10,12 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
 
+use super::agent_pod::ensure_agent_pod;
 use super::exec::{agent_report, exec};
 use crate::verdict::{Evidence, Verdict};
 
@@ -52,42 +52,6 @@ pub async fn expect(client: &Client, ns: &str, pod: &str, container: Option<&str
         }
     }
     (false, seen)
-}
-
-fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": { "name": name, "labels": labels },
-        "spec": {
-            "automountServiceAccountToken": false,
-            "securityContext": { "runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": { "type": "RuntimeDefault" } },
-            "containers": [{
-                "name": "agent", "image": image, "imagePullPolicy": "IfNotPresent",
-                "args": ["serve", "--port", "8080"],
-                "ports": [{ "name": "http", "containerPort": 8080 }],
-                "resources": { "requests": { "cpu": "5m", "memory": "16Mi" }, "limits": { "cpu": "500m", "memory": "64Mi" } },
-                "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": { "drop": ["ALL"] } }
-            }]
-        }
-    }))
-    .expect("a valid pod")
-}
-
-/// Creates (or reuses) an agent pod and waits until it runs.
-pub async fn ensure_agent_pod(client: &Client, ns: &str, name: &str, image: &str, labels: serde_json::Value) -> Result<Pod, String> {
-    let nsapi: Api<Namespace> = Api::all(client.clone());
-    let patch = serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
-    nsapi.patch(ns, &PatchParams::apply("vitals"), &Patch::Apply(&patch)).await.map_err(|e| format!("namespace {ns}: {e}"))?;
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    if api.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
-        api.create(&PostParams::default(), &agent_pod(name, image, labels)).await.map_err(|e| format!("pod {ns}/{name}: {e}"))?;
-    }
-    let running = kube::runtime::wait::await_condition(api, name, kube::runtime::conditions::is_pod_running());
-    tokio::time::timeout(Duration::from_secs(120), running)
-        .await
-        .map_err(|_| format!("pod {ns}/{name} did not start within 120s"))?
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("pod {ns}/{name} vanished"))
 }
 
 /// The canary: a server behind a deny-all policy must become unreachable.
