@@ -146,6 +146,19 @@ fn random(n: usize) -> String {
 }
 
 async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), String> {
+    // A namespace left by an earlier run may still be terminating; applying
+    // into it fails, so wait (watched, with a deadline) until it is gone.
+    let nsapi: Api<Namespace> = Api::all(client.clone());
+    if let Some(old) = nsapi.get_opt(ns).await.map_err(|e| e.to_string())? {
+        if old.metadata.deletion_timestamp.is_some() {
+            let uid = old.metadata.uid.clone().unwrap_or_default();
+            let gone = kube::runtime::wait::await_condition(nsapi.clone(), ns, kube::runtime::conditions::is_deleted(&uid));
+            tokio::time::timeout(Duration::from_secs(300), gone)
+                .await
+                .map_err(|_| format!("namespace {ns} is still terminating after 300s (a finalizer stuck?)"))?
+                .map_err(|e| e.to_string())?;
+        }
+    }
     let mut labels = serde_json::json!({ "vitals.dev/cell": ns, "pod-security.kubernetes.io/warn": "restricted" });
     if prod {
         labels["pod-security.kubernetes.io/enforce"] = "restricted".into();
