@@ -30,7 +30,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(360);
 
 pub fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("a tokio runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
 }
 
 /// The leased cluster and a client to it, shared by every trial of a process.
@@ -45,12 +51,18 @@ pub struct ClusterEnv {
 fn images_env() -> (PathBuf, BTreeMap<String, String>) {
     let cache = std::env::var_os("VITALS_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/vitals"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/vitals")
+        });
     let file = cache.join("images.env");
     let map = std::fs::read_to_string(&file)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     (file, map)
 }
@@ -68,7 +80,10 @@ fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
     let (file, images) = images_env();
     if let Provider::Kind { .. } = provider {
         if images.is_empty() {
-            return Err(format!("no local images listed in `{}` (hint: `scripts/images.sh build`)", file.display()));
+            return Err(format!(
+                "no local images listed in `{}` (hint: `scripts/images.sh build`)",
+                file.display()
+            ));
         }
         // kind skips images a node already has, so this is cheap when warm.
         let out = std::process::Command::new("bash")
@@ -78,16 +93,27 @@ fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
             .output()
             .map_err(|e| format!("scripts/images.sh load: {e}"))?;
         if !out.status.success() {
-            return Err(format!("scripts/images.sh load failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "scripts/images.sh load failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
     }
     let kubeconfig = handle.kubeconfig.clone();
     let client = rt().block_on(async {
-        let kc = Kubeconfig::read_from(&kubeconfig).map_err(|e| format!("kubeconfig `{}`: {e}", kubeconfig.display()))?;
-        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(|e| e.to_string())?;
+        let kc = Kubeconfig::read_from(&kubeconfig)
+            .map_err(|e| format!("kubeconfig `{}`: {e}", kubeconfig.display()))?;
+        let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
         Client::try_from(cfg).map_err(|e| e.to_string())
     })?;
-    Ok(Arc::new(ClusterEnv { provider, handle, client, images }))
+    Ok(Arc::new(ClusterEnv {
+        provider,
+        handle,
+        client,
+        images,
+    }))
 }
 
 pub fn cluster() -> Result<Arc<ClusterEnv>, String> {
@@ -152,10 +178,16 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
     if let Some(old) = nsapi.get_opt(ns).await.map_err(|e| e.to_string())? {
         if old.metadata.deletion_timestamp.is_some() {
             let uid = old.metadata.uid.clone().unwrap_or_default();
-            let gone = kube::runtime::wait::await_condition(nsapi.clone(), ns, kube::runtime::conditions::is_deleted(&uid));
+            let gone = kube::runtime::wait::await_condition(
+                nsapi.clone(),
+                ns,
+                kube::runtime::conditions::is_deleted(&uid),
+            );
             tokio::time::timeout(Duration::from_secs(300), gone)
                 .await
-                .map_err(|_| format!("namespace {ns} is still terminating after 300s (a finalizer stuck?)"))?
+                .map_err(|_| {
+                    format!("namespace {ns} is still terminating after 300s (a finalizer stuck?)")
+                })?
                 .map_err(|e| e.to_string())?;
         }
     }
@@ -165,7 +197,11 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
     }
     let patch = serde_json::json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": labels } });
     Api::<Namespace>::all(client.clone())
-        .patch(ns, &PatchParams::apply("vitals").force(), &Patch::Apply(&patch))
+        .patch(
+            ns,
+            &PatchParams::apply("vitals").force(),
+            &Patch::Apply(&patch),
+        )
         .await
         .map(drop)
         .map_err(|e| format!("namespace {ns}: {e}"))
@@ -174,19 +210,31 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
 async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Result<(), String> {
     let Some(list) = list else { return Ok(()) };
     let text = std::fs::read_to_string(list).map_err(|e| format!("`{}`: {e}", list.display()))?;
-    let specs: Vec<SecretSpec> = serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", list.display()))?;
+    let specs: Vec<SecretSpec> =
+        serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", list.display()))?;
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     for s in specs {
-        if api.get_opt(&s.name).await.map_err(|e| e.to_string())?.is_some() {
+        if api
+            .get_opt(&s.name)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             continue;
         }
-        let data: BTreeMap<String, String> = s.keys.iter().map(|k| (k.clone(), random(24))).collect();
+        let data: BTreeMap<String, String> =
+            s.keys.iter().map(|k| (k.clone(), random(24))).collect();
         let secret = Secret {
-            metadata: kube::api::ObjectMeta { name: Some(s.name.clone()), ..Default::default() },
+            metadata: kube::api::ObjectMeta {
+                name: Some(s.name.clone()),
+                ..Default::default()
+            },
             string_data: Some(data),
             ..Default::default()
         };
-        api.create(&PostParams::default(), &secret).await.map_err(|e| format!("secret {}: {e}", s.name))?;
+        api.create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| format!("secret {}: {e}", s.name))?;
     }
     Ok(())
 }
@@ -194,7 +242,15 @@ async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Resul
 async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result<String, String> {
     // Labelled with no release label, so no release policy selects it: it
     // is the "unlabelled pod" of the denied flows, and its own egress is open.
-    vitals_checks::runtime::agent_pod::ensure_agent_pod(client, ns, CLIENT_POD, image, serde_json::json!({ "app.kubernetes.io/name": CLIENT_POD })).await.map(|_| CLIENT_POD.to_string())
+    vitals_checks::runtime::agent_pod::ensure_agent_pod(
+        client,
+        ns,
+        CLIENT_POD,
+        image,
+        serde_json::json!({ "app.kubernetes.io/name": CLIENT_POD }),
+    )
+    .await
+    .map(|_| CLIENT_POD.to_string())
 }
 
 /// What was installed: the namespace and every rendered object, so a
@@ -219,7 +275,12 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         ensure_namespace(client, &ns, cell.profile.prod).await?;
         // The list is what the prod profile expects to exist (existingSecret);
         // other profiles generate their own, and a pre-made one would clash.
-        ensure_secrets(client, &ns, secrets.as_deref().filter(|_| cell.profile.prod)).await
+        ensure_secrets(
+            client,
+            &ns,
+            secrets.as_deref().filter(|_| cell.profile.prod),
+        )
+        .await
     }
     .await;
     if let Err(e) = prep {
@@ -242,8 +303,16 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             let res = match chart {
                 Err(e) => Err(e),
                 Ok(chart) => helm.dependency_build(&chart).and_then(|_| {
-                    let opts = InstallOpts::default().timeout(Duration::from_secs(600)).kubeconfig(&env.handle.kubeconfig);
-                    helm.upgrade_install(&chart, &cell.suite.release, &ns, &cell.profile.values, &opts)
+                    let opts = InstallOpts::default()
+                        .timeout(Duration::from_secs(600))
+                        .kubeconfig(&env.handle.kubeconfig);
+                    helm.upgrade_install(
+                        &chart,
+                        &cell.suite.release,
+                        &ns,
+                        &cell.profile.values,
+                        &opts,
+                    )
                 }),
             };
             match res {
@@ -251,7 +320,12 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
                     let _ = std::fs::write(&stamp_file, &want);
                 }
                 Err(vitals_helm::Error::Exited { argv, code, stderr }) => {
-                    install = Verdict::fail(&subject, expected, format!("helm exited with {code}")).with_evidence(Evidence::Command { argv, exit: code, stderr });
+                    install = Verdict::fail(&subject, expected, format!("helm exited with {code}"))
+                        .with_evidence(Evidence::Command {
+                            argv,
+                            exit: code,
+                            stderr,
+                        });
                 }
                 Err(e) => install = Verdict::fail(&subject, expected, e.to_string()),
             }
@@ -264,18 +338,28 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     if install.failed() {
         // Say why in the cluster's own words: each pod that will not recover.
         for p in view.pods.state() {
-            if let vitals_checks::runtime::explain::PodState::Terminal(chain) = vitals_checks::runtime::explain::pod_state(&p, &view) {
+            if let vitals_checks::runtime::explain::PodState::Terminal(chain) =
+                vitals_checks::runtime::explain::pod_state(&p, &view)
+            {
                 install = install.with_evidence(Evidence::Note { text: chain });
             }
         }
     }
     // Objects created before a failing hook still get judged, on a short
     // deadline, so the trials say what did and did not come up.
-    let deadline = if install.failed() { Duration::from_secs(20) } else { READY_TIMEOUT };
+    let deadline = if install.failed() {
+        Duration::from_secs(20)
+    } else {
+        READY_TIMEOUT
+    };
     // The gate every check waits behind: the workloads. Claims and HPAs are
     // judged in their own trials, so an unused WaitForFirstConsumer claim
     // (a backup volume before its first run) does not hold up the rest.
-    let waits: Vec<&Object> = manifests.objects.iter().filter(|o| gates(&o.kind) && o.hooks().is_empty()).collect();
+    let waits: Vec<&Object> = manifests
+        .objects
+        .iter()
+        .filter(|o| gates(&o.kind) && o.hooks().is_empty())
+        .collect();
     let results = join_all(waits.iter().map(|o| async {
         let r = match ready::wait_ready(client, &view, o, deadline).await {
             Ok(s) => Verdict::pass(o.id().to_string(), "ready", s),
@@ -284,18 +368,40 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         (o.id().slug(), r)
     }))
     .await;
-    Installed { namespace: ns, release: cell.suite.release.clone(), view, install, ready: results.into_iter().collect(), client_pod }
+    Installed {
+        namespace: ns,
+        release: cell.suite.release.clone(),
+        view,
+        install,
+        ready: results.into_iter().collect(),
+        client_pod,
+    }
 }
 
-fn cells() -> &'static Mutex<HashMap<String, Arc<OnceCell<Arc<Installed>>>>> {
-    static CELLS: OnceLock<Mutex<HashMap<String, Arc<OnceCell<Arc<Installed>>>>>> = OnceLock::new();
+type Cells = Mutex<HashMap<String, Arc<OnceCell<Arc<Installed>>>>>;
+
+fn cells() -> &'static Cells {
+    static CELLS: OnceLock<Cells> = OnceLock::new();
     CELLS.get_or_init(Default::default)
 }
 
 /// Installs the cell once per process (and once per run across processes).
-pub fn installed(env: &Arc<ClusterEnv>, helm: &Helm, cell: &Cell, manifests: &Arc<Manifests>) -> Arc<Installed> {
-    let once = cells().lock().unwrap_or_else(|p| p.into_inner()).entry(cell.prefix()).or_default().clone();
-    rt().block_on(once.get_or_init(|| async { Arc::new(install(env, helm, cell, manifests).await) })).clone()
+pub fn installed(
+    env: &Arc<ClusterEnv>,
+    helm: &Helm,
+    cell: &Cell,
+    manifests: &Arc<Manifests>,
+) -> Arc<Installed> {
+    let once = cells()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(cell.prefix())
+        .or_default()
+        .clone();
+    rt().block_on(
+        once.get_or_init(|| async { Arc::new(install(env, helm, cell, manifests).await) }),
+    )
+    .clone()
 }
 
 /// Cells with at least one failed cluster trial keep their namespace.
@@ -311,7 +417,10 @@ pub fn cleanup() {
         return;
     }
     let Ok(env) = cluster() else { return };
-    let cells: Vec<(String, bool)> = failed_cells().lock().map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect()).unwrap_or_default();
+    let cells: Vec<(String, bool)> = failed_cells()
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), *v)).collect())
+        .unwrap_or_default();
     rt().block_on(async {
         for (ns, failed) in cells {
             if !failed {
@@ -357,16 +466,32 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
             let name = p.metadata.name.clone().unwrap_or_default();
             let state = match vitals_checks::runtime::explain::pod_state(p, &inst.view) {
                 vitals_checks::runtime::explain::PodState::Ready => format!("Pod {name} Ready"),
-                vitals_checks::runtime::explain::PodState::Succeeded => format!("Pod {name} Succeeded"),
-                vitals_checks::runtime::explain::PodState::Pending(s) | vitals_checks::runtime::explain::PodState::Terminal(s) => s,
+                vitals_checks::runtime::explain::PodState::Succeeded => {
+                    format!("Pod {name} Succeeded")
+                }
+                vitals_checks::runtime::explain::PodState::Pending(s)
+                | vitals_checks::runtime::explain::PodState::Terminal(s) => s,
             };
             summary.push_str(&format!("{state}\n"));
-            for c in p.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter())) {
+            for c in p.spec.iter().flat_map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(s.containers.iter())
+            }) {
                 for previous in [false, true] {
-                    let lp = kube::api::LogParams { container: Some(c.name.clone()), previous, tail_lines: Some(300), ..Default::default() };
+                    let lp = kube::api::LogParams {
+                        container: Some(c.name.clone()),
+                        previous,
+                        tail_lines: Some(300),
+                        ..Default::default()
+                    };
                     if let Ok(text) = api.logs(&name, &lp).await {
                         let suffix = if previous { ".previous" } else { "" };
-                        let _ = std::fs::write(logs_dir.join(format!("{name}.{}{suffix}.log", c.name)), text);
+                        let _ = std::fs::write(
+                            logs_dir.join(format!("{name}.{}{suffix}.log", c.name)),
+                            text,
+                        );
                     }
                 }
             }
@@ -374,7 +499,14 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
     });
     let _ = std::fs::write(dir.join("pods.txt"), summary);
     let helm_out = std::process::Command::new(crate::env::root().join(".bin/helm"))
-        .args(["get", "all", &cell.suite.release, "-n", &inst.namespace, "--kubeconfig"])
+        .args([
+            "get",
+            "all",
+            &cell.suite.release,
+            "-n",
+            &inst.namespace,
+            "--kubeconfig",
+        ])
         .arg(&env.handle.kubeconfig)
         .output();
     if let Ok(o) = helm_out {
@@ -388,16 +520,29 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     let ccell = cluster_cell(cell);
     let helm_ok = match helm.as_ref() {
         Ok(h) => h.clone(),
-        Err(e) => return vec![Check::ready("cluster/install", Verdict::fail(cell.prefix(), "helm is available", e.to_string()))],
+        Err(e) => {
+            return vec![Check::ready(
+                "cluster/install",
+                Verdict::fail(cell.prefix(), "helm is available", e.to_string()),
+            )]
+        }
     };
-    let manifests = match render::render(&helm_ok, &ccell).map_err(|e| e.to_string()).and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string())) {
+    let manifests = match render::render(&helm_ok, &ccell)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string()))
+    {
         Ok(m) => Arc::new(m),
-        Err(e) => return vec![Check::ready("cluster/install", Verdict::fail(cell.prefix(), "the chart renders with the test overlay", e))],
+        Err(e) => {
+            return vec![Check::ready(
+                "cluster/install",
+                Verdict::fail(cell.prefix(), "the chart renders with the test overlay", e),
+            )]
+        }
     };
     let mut out = Vec::new();
     let ctx = Arc::new((helm_ok, ccell, manifests.clone()));
     // Each check: get the cluster, install once, then judge.
-    let with = |name: String, f: Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>| {
+    let with = |name: String, f: Judge| {
         let ctx = ctx.clone();
         Check::new(name.clone(), move || {
             let (helm, cell, m) = &*ctx;
@@ -418,156 +563,377 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             v
         })
     };
-    out.push(with("cluster/install".into(), Box::new(|_, inst, _| inst.install.clone())));
-    for o in manifests.objects.iter().filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty() && o.kind != "PersistentVolumeClaim") {
+    out.push(with(
+        "cluster/install".into(),
+        Box::new(|_, inst, _| inst.install.clone()),
+    ));
+    for o in manifests.objects.iter().filter(|o| {
+        ready::waits_for(&o.kind) && o.hooks().is_empty() && o.kind != "PersistentVolumeClaim"
+    }) {
         let slug = o.id().slug();
         let obj = o.clone();
-        out.push(with(format!("cluster/ready/{slug}"), Box::new(move |env, inst, _| {
-            if let Some(v) = inst.ready.get(&slug) {
-                return v.clone();
-            }
-            match rt().block_on(ready::wait_ready(&env.client, &inst.view, &obj, Duration::from_secs(180))) {
-                Ok(s) => Verdict::pass(obj.id().to_string(), "ready", s),
-                Err(e) => Verdict::fail(obj.id().to_string(), "ready", e.to_string()),
-            }
-        })));
+        out.push(with(
+            format!("cluster/ready/{slug}"),
+            Box::new(move |env, inst, _| {
+                if let Some(v) = inst.ready.get(&slug) {
+                    return v.clone();
+                }
+                match rt().block_on(ready::wait_ready(
+                    &env.client,
+                    &inst.view,
+                    &obj,
+                    Duration::from_secs(180),
+                )) {
+                    Ok(s) => Verdict::pass(obj.id().to_string(), "ready", s),
+                    Err(e) => Verdict::fail(obj.id().to_string(), "ready", e.to_string()),
+                }
+            }),
+        ));
     }
     for claim in pvcs::derive(&manifests) {
         let name = format!("cluster/pvc/{}", claim.name);
-        out.push(with(name, Box::new(move |env, inst, _| rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim)))));
+        out.push(with(
+            name,
+            Box::new(move |env, inst, _| {
+                rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim))
+            }),
+        ));
     }
-    for svc in manifests.of_kind("Service").filter(|s| s.hooks().is_empty()) {
+    for svc in manifests
+        .of_kind("Service")
+        .filter(|s| s.hooks().is_empty())
+    {
         let svc_name = svc.name.clone();
-        out.push(with(format!("cluster/dns/{svc_name}"), Box::new(move |env, inst, _| {
-            let pod = match &inst.client_pod {
-                Ok(p) => p.clone(),
-                Err(e) => return Verdict::fail(format!("Service/{svc_name}"), "a client pod to resolve from", e.clone()),
-            };
-            let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod, container: None };
-            rt().block_on(dns::check(&c, &svc_name))
-        })));
+        out.push(with(
+            format!("cluster/dns/{svc_name}"),
+            Box::new(move |env, inst, _| {
+                let pod = match &inst.client_pod {
+                    Ok(p) => p.clone(),
+                    Err(e) => {
+                        return Verdict::fail(
+                            format!("Service/{svc_name}"),
+                            "a client pod to resolve from",
+                            e.clone(),
+                        )
+                    }
+                };
+                let c = dns::ClientPod {
+                    client: &env.client,
+                    namespace: &inst.namespace,
+                    pod: &pod,
+                    container: None,
+                };
+                rt().block_on(dns::check(&c, &svc_name))
+            }),
+        ));
     }
     for w in manifests.workloads().filter(|w| w.is_long_running()) {
         for c in w.containers().into_iter().filter(|c| !c.init) {
             for kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
-                let Some(probe) = c.spec.get(kind).filter(|p| p.is_object()).cloned() else { continue };
-                let spec = probes::ProbeSpec { container: c.name.clone(), kind: kind.into(), probe, ports: c.ports() };
-                let selector = w.object.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+                let Some(probe) = c.spec.get(kind).filter(|p| p.is_object()).cloned() else {
+                    continue;
+                };
+                let spec = probes::ProbeSpec {
+                    container: c.name.clone(),
+                    kind: kind.into(),
+                    probe,
+                    ports: c.ports(),
+                };
+                let selector = w
+                    .object
+                    .doc
+                    .pointer("/spec/selector")
+                    .cloned()
+                    .unwrap_or_default();
                 let short = kind.trim_end_matches("Probe");
-                out.push(with(format!("cluster/probe/{}/{}/{short}", w.object.name, c.name), Box::new(move |env, inst, _| {
-                    let pod = inst.view.pods.state().into_iter().find(|p| {
-                        let labels = p.metadata.labels.clone().unwrap_or_default();
-                        p.metadata.deletion_timestamp.is_none() && vitals_checks::manifest::selector_matches(&selector, &labels)
-                    });
-                    match pod {
-                        Some(p) => rt().block_on(probes::check(&env.client, &inst.namespace, &p, &spec)),
-                        None => Verdict::fail(&spec.container, "a pod to probe", "no pod of the workload exists"),
-                    }
-                })));
+                out.push(with(
+                    format!("cluster/probe/{}/{}/{short}", w.object.name, c.name),
+                    Box::new(move |env, inst, _| {
+                        let pod = inst.view.pods.state().into_iter().find(|p| {
+                            let labels = p.metadata.labels.clone().unwrap_or_default();
+                            p.metadata.deletion_timestamp.is_none()
+                                && vitals_checks::manifest::selector_matches(&selector, &labels)
+                        });
+                        match pod {
+                            Some(p) => rt().block_on(probes::check(
+                                &env.client,
+                                &inst.namespace,
+                                &p,
+                                &spec,
+                            )),
+                            None => Verdict::fail(
+                                &spec.container,
+                                "a pod to probe",
+                                "no pod of the workload exists",
+                            ),
+                        }
+                    }),
+                ));
             }
         }
     }
     for sa in manifests.of_kind("ServiceAccount") {
         let sa_name = sa.name.clone();
-        out.push(with(format!("cluster/rbac/{sa_name}"), Box::new(move |env, inst, m| {
-            let asks = rbac::derive(m, &sa_name, &inst.namespace);
-            rt().block_on(rbac::check(&env.client, &inst.namespace, &sa_name, &asks))
-        })));
+        out.push(with(
+            format!("cluster/rbac/{sa_name}"),
+            Box::new(move |env, inst, m| {
+                let asks = rbac::derive(m, &sa_name, &inst.namespace);
+                rt().block_on(rbac::check(&env.client, &inst.namespace, &sa_name, &asks))
+            }),
+        ));
     }
     let has_policies = manifests.of_kind("NetworkPolicy").next().is_some();
     if has_policies {
-        out.push(with("cluster/netpol/canary".into(), Box::new(|env, _, _| canary(env))));
+        out.push(with(
+            "cluster/netpol/canary".into(),
+            Box::new(|env, _, _| canary(env)),
+        ));
         // Data services behind an ingress policy: nobody outside the
         // release's allowed clients may reach them.
-        let governed: Vec<&Object> = manifests.of_kind("Service").filter(|svc| {
-            let sel = svc.doc.pointer("/spec/selector").cloned().unwrap_or_default();
-            manifests.workloads().any(|w| w.object.kind == "StatefulSet" && vitals_checks::manifest::selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels()))
-                && svc.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None")
-        }).collect();
+        let governed: Vec<&Object> = manifests
+            .of_kind("Service")
+            .filter(|svc| {
+                let sel = svc
+                    .doc
+                    .pointer("/spec/selector")
+                    .cloned()
+                    .unwrap_or_default();
+                manifests.workloads().any(|w| {
+                    w.object.kind == "StatefulSet"
+                        && vitals_checks::manifest::selector_matches(
+                            &serde_json::json!({"matchLabels": sel}),
+                            &w.pod_labels(),
+                        )
+                }) && svc.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None")
+            })
+            .collect();
         for svc in governed {
-            let Some(port) = svc.doc.pointer("/spec/ports/0/port").and_then(|v| v.as_i64()) else { continue };
+            let Some(port) = svc
+                .doc
+                .pointer("/spec/ports/0/port")
+                .and_then(|v| v.as_i64())
+            else {
+                continue;
+            };
             let name = svc.name.clone();
             let n2 = name.clone();
-            out.push(with(format!("cluster/netpol/denied/unlabelled-pod-to-{name}"), Box::new(move |env, inst, _| {
-                if let Some(v) = canary_failed(env) { return v; }
-                let f = netpol::Flow { from_ns: inst.namespace.clone(), from_pod: CLIENT_POD.into(), from_container: None, from_label: format!("unlabelled pod in {}", inst.namespace), host: n2.clone(), port: port as u16, allowed: false };
-                rt().block_on(netpol::check(&env.client, &f))
-            })));
-            out.push(with(format!("cluster/netpol/denied/other-namespace-to-{name}"), Box::new(move |env, inst, _| {
-                if let Some(v) = canary_failed(env) { return v; }
-                let Some(img) = env.images.get("agent") else { return Verdict::fail("outsider", "an agent image", "none") };
-                if let Err(e) = rt().block_on(vitals_checks::runtime::agent_pod::ensure_agent_pod(&env.client, "vitals-outsider", "outsider", img, serde_json::json!({"app": "outsider"}))) {
-                    return Verdict::fail("outsider", "a pod in another namespace", e);
-                }
-                let f = netpol::Flow { from_ns: "vitals-outsider".into(), from_pod: "outsider".into(), from_container: None, from_label: "pod in namespace vitals-outsider".into(), host: format!("{name}.{}.svc.cluster.local", inst.namespace), port: port as u16, allowed: false };
-                rt().block_on(netpol::check(&env.client, &f))
-            })));
+            out.push(with(
+                format!("cluster/netpol/denied/unlabelled-pod-to-{name}"),
+                Box::new(move |env, inst, _| {
+                    if let Some(v) = canary_failed(env) {
+                        return v;
+                    }
+                    let f = netpol::Flow {
+                        from_ns: inst.namespace.clone(),
+                        from_pod: CLIENT_POD.into(),
+                        from_container: None,
+                        from_label: format!("unlabelled pod in {}", inst.namespace),
+                        host: n2.clone(),
+                        port: port as u16,
+                        allowed: false,
+                    };
+                    rt().block_on(netpol::check(&env.client, &f))
+                }),
+            ));
+            out.push(with(
+                format!("cluster/netpol/denied/other-namespace-to-{name}"),
+                Box::new(move |env, inst, _| {
+                    if let Some(v) = canary_failed(env) {
+                        return v;
+                    }
+                    let Some(img) = env.images.get("agent") else {
+                        return Verdict::fail("outsider", "an agent image", "none");
+                    };
+                    if let Err(e) =
+                        rt().block_on(vitals_checks::runtime::agent_pod::ensure_agent_pod(
+                            &env.client,
+                            "vitals-outsider",
+                            "outsider",
+                            img,
+                            serde_json::json!({"app": "outsider"}),
+                        ))
+                    {
+                        return Verdict::fail("outsider", "a pod in another namespace", e);
+                    }
+                    let f = netpol::Flow {
+                        from_ns: "vitals-outsider".into(),
+                        from_pod: "outsider".into(),
+                        from_container: None,
+                        from_label: "pod in namespace vitals-outsider".into(),
+                        host: format!("{name}.{}.svc.cluster.local", inst.namespace),
+                        port: port as u16,
+                        allowed: false,
+                    };
+                    rt().block_on(netpol::check(&env.client, &f))
+                }),
+            ));
         }
         // What the chart wires must still work under its own policies.
         let mut dns_done = std::collections::BTreeSet::new();
         for (src, svc, port) in vitals_checks::render::policy::network::wired_flows(&manifests) {
-            let Some(w) = manifests.workloads().find(|w| w.object.name == src) else { continue };
-            let selector = w.object.doc.pointer("/spec/selector").cloned().unwrap_or_default();
-            let agent_container = w.containers().into_iter().filter(|c| !c.init).find(|c| c.spec.get("image").and_then(|i| i.as_str()).is_some_and(|i| i.contains("vitals/agent"))).map(|c| c.name.clone());
+            let Some(w) = manifests.workloads().find(|w| w.object.name == src) else {
+                continue;
+            };
+            let selector = w
+                .object
+                .doc
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or_default();
+            let agent_container = w
+                .containers()
+                .into_iter()
+                .filter(|c| !c.init)
+                .find(|c| {
+                    c.spec
+                        .get("image")
+                        .and_then(|i| i.as_str())
+                        .is_some_and(|i| i.contains("vitals/agent"))
+                })
+                .map(|c| c.name.clone());
             let sel2 = selector.clone();
             let ac2 = agent_container.clone();
-            out.push(with(format!("cluster/netpol/allowed/{src}-to-{svc}"), Box::new(move |env, inst, _| {
-                if let Some(v) = canary_failed(env) { return v; }
-                let Some(container) = agent_container.clone() else {
-                    return Verdict::skip(format!("{src} -> {svc}"), "the source runs no agent binary to connect from (not an app stand-in)");
-                };
-                let Some(pod) = first_pod(inst, &selector) else { return Verdict::fail(&src, "a source pod", "none running") };
-                let f = netpol::Flow { from_ns: inst.namespace.clone(), from_pod: pod, from_container: Some(container), from_label: format!("{src} (its own pod)"), host: svc.clone(), port: port as u16, allowed: true };
-                rt().block_on(netpol::check(&env.client, &f))
-            })));
+            out.push(with(
+                format!("cluster/netpol/allowed/{src}-to-{svc}"),
+                Box::new(move |env, inst, _| {
+                    if let Some(v) = canary_failed(env) {
+                        return v;
+                    }
+                    let Some(container) = agent_container.clone() else {
+                        return Verdict::skip(
+                            format!("{src} -> {svc}"),
+                            "the source runs no agent binary to connect from (not an app stand-in)",
+                        );
+                    };
+                    let Some(pod) = first_pod(inst, &selector) else {
+                        return Verdict::fail(&src, "a source pod", "none running");
+                    };
+                    let f = netpol::Flow {
+                        from_ns: inst.namespace.clone(),
+                        from_pod: pod,
+                        from_container: Some(container),
+                        from_label: format!("{src} (its own pod)"),
+                        host: svc.clone(),
+                        port: port as u16,
+                        allowed: true,
+                    };
+                    rt().block_on(netpol::check(&env.client, &f))
+                }),
+            ));
             let src2 = w.object.name.clone();
             if !dns_done.insert(src2.clone()) {
                 continue;
             }
-            out.push(with(format!("cluster/netpol/dns/{src2}"), Box::new(move |env, inst, _| {
-                let Some(container) = ac2.clone() else {
-                    return Verdict::skip(format!("{src2} DNS"), "the source runs no agent binary (not an app stand-in)");
-                };
-                let Some(pod) = first_pod(inst, &sel2) else { return Verdict::fail(&src2, "a source pod", "none running") };
-                let c = dns::ClientPod { client: &env.client, namespace: &inst.namespace, pod: &pod, container: Some(&container) };
-                rt().block_on(dns::resolves(&c, "kubernetes.default.svc.cluster.local"))
-            })));
+            out.push(with(
+                format!("cluster/netpol/dns/{src2}"),
+                Box::new(move |env, inst, _| {
+                    let Some(container) = ac2.clone() else {
+                        return Verdict::skip(
+                            format!("{src2} DNS"),
+                            "the source runs no agent binary (not an app stand-in)",
+                        );
+                    };
+                    let Some(pod) = first_pod(inst, &sel2) else {
+                        return Verdict::fail(&src2, "a source pod", "none running");
+                    };
+                    let c = dns::ClientPod {
+                        client: &env.client,
+                        namespace: &inst.namespace,
+                        pod: &pod,
+                        container: Some(&container),
+                    };
+                    rt().block_on(dns::resolves(&c, "kubernetes.default.svc.cluster.local"))
+                }),
+            ));
         }
     }
     for hpa in manifests.of_kind("HorizontalPodAutoscaler") {
         let name = hpa.name.clone();
-        let min = hpa.doc.pointer("/spec/minReplicas").and_then(|v| v.as_i64()).unwrap_or(1) as i32;
-        let max = hpa.doc.pointer("/spec/maxReplicas").and_then(|v| v.as_i64()).unwrap_or(1) as i32;
-        let target = vitals_checks::render::policy::autoscaling::target(&manifests, &hpa.doc).cloned();
+        let min = hpa
+            .doc
+            .pointer("/spec/minReplicas")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(1) as i32;
+        let max = hpa
+            .doc
+            .pointer("/spec/maxReplicas")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(1) as i32;
+        let target =
+            vitals_checks::render::policy::autoscaling::target(&manifests, &hpa.doc).cloned();
         let svc_port = target.as_ref().and_then(|t| {
             let w = t.as_workload()?;
-            let is_agent = w.containers().iter().any(|c| c.spec.get("image").and_then(|i| i.as_str()).is_some_and(|i| i.contains("vitals/agent")));
+            let is_agent = w.containers().iter().any(|c| {
+                c.spec
+                    .get("image")
+                    .and_then(|i| i.as_str())
+                    .is_some_and(|i| i.contains("vitals/agent"))
+            });
             let svc = manifests.of_kind("Service").find(|s| {
                 let sel = s.doc.pointer("/spec/selector").cloned().unwrap_or_default();
-                s.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None") && vitals_checks::manifest::selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels())
+                s.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None")
+                    && vitals_checks::manifest::selector_matches(
+                        &serde_json::json!({"matchLabels": sel}),
+                        &w.pod_labels(),
+                    )
             })?;
-            let port = svc.doc.pointer("/spec/ports/0/port").and_then(|v| v.as_i64())?;
+            let port = svc
+                .doc
+                .pointer("/spec/ports/0/port")
+                .and_then(|v| v.as_i64())?;
             is_agent.then(|| (svc.name.clone(), port))
         });
-        out.push(with(format!("cluster/hpa/{name}"), Box::new(move |env, inst, _| {
-            let Some((svc, port)) = svc_port.clone() else {
-                return Verdict::skip(format!("HorizontalPodAutoscaler/{name}"), "its target is not an HTTP app stand-in the load generator can drive");
-            };
-            rt().block_on(drive_hpa(env, &inst.namespace, &name, min, max, &svc, port))
-        })));
+        out.push(with(
+            format!("cluster/hpa/{name}"),
+            Box::new(move |env, inst, _| {
+                let Some((svc, port)) = svc_port.clone() else {
+                    return Verdict::skip(
+                        format!("HorizontalPodAutoscaler/{name}"),
+                        "its target is not an HTTP app stand-in the load generator can drive",
+                    );
+                };
+                rt().block_on(drive_hpa(env, &inst.namespace, &name, min, max, &svc, port))
+            }),
+        ));
     }
-    out.push(with("cluster/helm-test".into(), Box::new(|env, inst, _| {
-        let out = std::process::Command::new(crate::env::root().join(".bin/helm"))
-            .args(["test", &inst.release, "-n", &inst.namespace, "--logs", "--timeout", "5m", "--kubeconfig"])
-            .arg(&env.handle.kubeconfig)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Verdict::pass("helm test", "every test hook pod succeeds", "passed"),
-            Ok(o) => Verdict::fail("helm test", "every test hook pod succeeds", format!("exit {}", o.status.code().unwrap_or(-1)))
-                .with_evidence(Evidence::Command { argv: "helm test --logs".into(), exit: o.status.code().unwrap_or(-1), stderr: format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)) }),
-            Err(e) => Verdict::fail("helm test", "every test hook pod succeeds", e.to_string()),
-        }
-    })));
+    out.push(with(
+        "cluster/helm-test".into(),
+        Box::new(|env, inst, _| {
+            let out = std::process::Command::new(crate::env::root().join(".bin/helm"))
+                .args([
+                    "test",
+                    &inst.release,
+                    "-n",
+                    &inst.namespace,
+                    "--logs",
+                    "--timeout",
+                    "5m",
+                    "--kubeconfig",
+                ])
+                .arg(&env.handle.kubeconfig)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    Verdict::pass("helm test", "every test hook pod succeeds", "passed")
+                }
+                Ok(o) => Verdict::fail(
+                    "helm test",
+                    "every test hook pod succeeds",
+                    format!("exit {}", o.status.code().unwrap_or(-1)),
+                )
+                .with_evidence(Evidence::Command {
+                    argv: "helm test --logs".into(),
+                    exit: o.status.code().unwrap_or(-1),
+                    stderr: format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&o.stdout),
+                        String::from_utf8_lossy(&o.stderr)
+                    ),
+                }),
+                Err(e) => Verdict::fail("helm test", "every test hook pod succeeds", e.to_string()),
+            }
+        }),
+    ));
     out
 }
 
@@ -576,8 +942,16 @@ fn first_pod(inst: &Installed, selector: &serde_json::Value) -> Option<String> {
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none() && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .find(|p| vitals_checks::manifest::selector_matches(selector, &p.metadata.labels.clone().unwrap_or_default()))
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        })
+        .find(|p| {
+            vitals_checks::manifest::selector_matches(
+                selector,
+                &p.metadata.labels.clone().unwrap_or_default(),
+            )
+        })
         .and_then(|p| p.metadata.name.clone())
 }
 
@@ -587,43 +961,114 @@ fn canary(env: &ClusterEnv) -> Verdict {
     CANARY
         .get_or_init(|| match env.images.get("agent") {
             Some(img) => rt().block_on(netpol::canary(&env.client, img)),
-            None => Verdict::fail("NetworkPolicy enforcement", "an agent image for the canary", "none in images.env"),
+            None => Verdict::fail(
+                "NetworkPolicy enforcement",
+                "an agent image for the canary",
+                "none in images.env",
+            ),
         })
         .clone()
 }
 
 fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {
     let c = canary(env);
-    c.failed().then(|| Verdict::fail(&c.subject, "the CNI enforces NetworkPolicy (canary)", c.observed.clone()))
+    c.failed().then(|| {
+        Verdict::fail(
+            &c.subject,
+            "the CNI enforces NetworkPolicy (canary)",
+            c.observed.clone(),
+        )
+    })
 }
 
 /// Load comes from the namespace the charts admit traffic from
 /// (ingress-nginx), as a real client would, through the app's Service.
-async fn drive_hpa(env: &ClusterEnv, ns: &str, hpa: &str, min: i32, max: i32, svc: &str, port: i64) -> Verdict {
-    let Some(img) = env.images.get("agent") else { return Verdict::fail(hpa, "an agent image to load from", "none") };
+async fn drive_hpa(
+    env: &ClusterEnv,
+    ns: &str,
+    hpa: &str,
+    min: i32,
+    max: i32,
+    svc: &str,
+    port: i64,
+) -> Verdict {
+    let Some(img) = env.images.get("agent") else {
+        return Verdict::fail(hpa, "an agent image to load from", "none");
+    };
     let load_ns = "ingress-nginx";
     let pod = format!("vitals-load-{ns}");
-    if let Err(e) = vitals_checks::runtime::agent_pod::ensure_agent_pod(&env.client, load_ns, &pod, img, serde_json::json!({"app": "vitals-load"})).await {
+    if let Err(e) = vitals_checks::runtime::agent_pod::ensure_agent_pod(
+        &env.client,
+        load_ns,
+        &pod,
+        img,
+        serde_json::json!({"app": "vitals-load"}),
+    )
+    .await
+    {
         return Verdict::fail(hpa, "a load generator pod", e);
     }
     let url = format!("http://{svc}.{ns}.svc.cluster.local:{port}/burn?ms=20");
-    let argv: Vec<String> = ["agent", "load", "--url", &url, "--rate", "8", "--duration", "60s", "--concurrency", "4", "--timeout", "5s"].iter().map(|s| s.to_string()).collect();
+    let argv: Vec<String> = [
+        "agent",
+        "load",
+        "--url",
+        &url,
+        "--rate",
+        "8",
+        "--duration",
+        "60s",
+        "--concurrency",
+        "4",
+        "--timeout",
+        "5s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let client = env.client.clone();
     let load = async move {
-        let out = vitals_checks::runtime::exec::exec(&client, load_ns, &pod, None, &argv, Duration::from_secs(120)).await.map_err(|e| e.to_string())?;
+        let out = vitals_checks::runtime::exec::exec(
+            &client,
+            load_ns,
+            &pod,
+            None,
+            &argv,
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         match vitals_checks::runtime::exec::agent_report(&out) {
-            Some(vitals_agent::report::Report::Load(r)) => Ok(format!("{} requests to {url}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms", r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99)),
-            _ => Err(format!("no load report (exit {}): {}", out.exit, out.stderr.trim())),
+            Some(vitals_agent::report::Report::Load(r)) => Ok(format!(
+                "{} requests to {url}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
+                r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99
+            )),
+            _ => Err(format!(
+                "no load report (exit {}): {}",
+                out.exit,
+                out.stderr.trim()
+            )),
         }
     };
     // The way down takes the HPA's own scale-down window, plus a margin.
-    let window = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(env.client.clone(), ns)
-        .get(hpa)
-        .await
-        .ok()
-        .and_then(|h| h.spec?.behavior?.scale_down?.stabilization_window_seconds)
-        .unwrap_or(300) as u64;
-    vitals_checks::runtime::hpa::check(&env.client, ns, hpa, min, max, Duration::from_secs(120), Duration::from_secs(window.min(600) + 90), load).await
+    let window = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
+        env.client.clone(),
+        ns,
+    )
+    .get(hpa)
+    .await
+    .ok()
+    .and_then(|h| h.spec?.behavior?.scale_down?.stabilization_window_seconds)
+    .unwrap_or(300) as u64;
+    let target = vitals_checks::runtime::hpa::Target {
+        namespace: ns.into(),
+        name: hpa.into(),
+        min,
+        max,
+        up_deadline: Duration::from_secs(120),
+        down_deadline: Duration::from_secs(window.min(600) + 90),
+    };
+    vitals_checks::runtime::hpa::check(&env.client, &target, load).await
 }
 
 /// Kinds every check waits for before it runs.
@@ -640,8 +1085,17 @@ pub fn forget(cell: &Cell) {
     }
     if let Ok(env) = cluster() {
         rt().block_on(async {
-            let _ = Api::<Namespace>::all(env.client.clone()).delete(&ns, &DeleteParams::default()).await;
+            let _ = Api::<Namespace>::all(env.client.clone())
+                .delete(&ns, &DeleteParams::default())
+                .await;
         });
     }
-    let _ = std::fs::remove_file(crate::env::out_dir().join("cells").join(format!("{ns}.stamp")));
+    let _ = std::fs::remove_file(
+        crate::env::out_dir()
+            .join("cells")
+            .join(format!("{ns}.stamp")),
+    );
 }
+
+/// One cluster check, given the cluster, the installed cell and its manifests.
+type Judge = Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>;

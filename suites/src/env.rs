@@ -28,9 +28,7 @@ impl Tier {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster)"
-)]
+#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster)")]
 pub struct UnknownTier(pub String);
 
 pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {

@@ -151,20 +151,35 @@ pub fn broken() -> Vec<PathBuf> {
 /// `fixtures/cluster-sample`, installed into its own namespace.
 pub fn broken_cluster() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join("broken-cluster"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
 }
 
-pub fn caught_on_cluster(helm: &Arc<Result<Helm, vitals_helm::Error>>, path: &Path) -> Result<(), String> {
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+pub fn caught_on_cluster(
+    helm: &Arc<Result<Helm, vitals_helm::Error>>,
+    path: &Path,
+) -> Result<(), String> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let fx = load(path)?;
     let env = crate::cluster::cluster()?;
-    let agent = env.images.get("agent").cloned().ok_or("no agent image in images.env")?;
+    let agent = env
+        .images
+        .get("agent")
+        .cloned()
+        .ok_or("no agent image in images.env")?;
     let mut values = fx.values.clone();
     values["image"] = serde_json::Value::String(agent);
-    let file = render::write_values(&format!("cluster-{name}"), &values).map_err(|e| e.to_string())?;
+    let file =
+        render::write_values(&format!("cluster-{name}"), &values).map_err(|e| e.to_string())?;
     let cell = Cell {
         suite: Arc::new(Suite {
             spec_file: None,
@@ -174,22 +189,41 @@ pub fn caught_on_cluster(helm: &Arc<Result<Helm, vitals_helm::Error>>, path: &Pa
             profiles: Vec::new(),
             invariants: Vec::new(),
         }),
-        profile: Profile { name: name.clone(), values: vec![file], prod: false },
+        profile: Profile {
+            name: name.clone(),
+            values: vec![file],
+            prod: false,
+        },
     };
     let checks = crate::cluster::checks(helm, &cell);
     let Some(check) = checks.iter().find(|c| c.name == fx.catches.trial) else {
         let names: Vec<_> = checks.iter().map(|c| c.name.as_str()).collect();
-        return Err(format!("fixture `{name}` expected check `{}`, which was not derived; checks were:\n  {}", fx.catches.trial, names.join("\n  ")));
+        return Err(format!(
+            "fixture `{name}` expected check `{}`, which was not derived; checks were:\n  {}",
+            fx.catches.trial,
+            names.join("\n  ")
+        ));
     };
     let v = (check.run)();
     crate::cluster::forget(&cell);
     if !v.failed() {
-        return Err(format!("fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}", fx.breaks, fx.catches.trial));
+        return Err(format!(
+            "fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}",
+            fx.breaks, fx.catches.trial
+        ));
     }
     let text = v.to_string();
-    let missing: Vec<_> = fx.catches.mentions.iter().filter(|m| !text.contains(m.as_str())).collect();
+    let missing: Vec<_> = fx
+        .catches
+        .mentions
+        .iter()
+        .filter(|m| !text.contains(m.as_str()))
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}", fx.catches.trial));
+        return Err(format!(
+            "fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}",
+            fx.catches.trial
+        ));
     }
     Ok(())
 }

@@ -24,7 +24,10 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn new(name: impl Into<String>, run: impl Fn() -> Verdict + Send + Sync + 'static) -> Check {
+    pub fn new(
+        name: impl Into<String>,
+        run: impl Fn() -> Verdict + Send + Sync + 'static,
+    ) -> Check {
         Check {
             name: name.into(),
             run: Box::new(run),
@@ -177,19 +180,25 @@ pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check
     }
 
     let manifests = match render(&helm, cell)
-        .map_err(|e| error_verdict(&subject, "helm template renders the chart", &e))
+        .map_err(|e| {
+            Box::new(error_verdict(
+                &subject,
+                "helm template renders the chart",
+                &e,
+            ))
+        })
         .and_then(|text| {
             Manifests::parse(&text).map_err(|e| {
-                Verdict::fail(
+                Box::new(Verdict::fail(
                     &subject,
                     "the rendered output parses as YAML",
                     e.to_string(),
-                )
+                ))
             })
         }) {
         Ok(m) => Arc::new(m),
         Err(v) => {
-            out.push(Check::ready("render/template", v));
+            out.push(Check::ready("render/template", *v));
             return out;
         }
     };

@@ -108,7 +108,10 @@ fn main() -> ExitCode {
             let suite = Arc::new(s);
             // Values documentation is a property of the chart, not a profile:
             // the chart's values.yaml and each directory subchart's.
-            for (label, file) in e2e::render::values_files(&suite.chart_dir, "values").into_iter().filter(|_| tiers.contains(&Tier::Render)) {
+            for (label, file) in e2e::render::values_files(&suite.chart_dir, "values")
+                .into_iter()
+                .filter(|_| tiers.contains(&Tier::Render))
+            {
                 let name = format!("{}/-/render/docs/{label}", suite.name);
                 trials.push(Trial::test(name, move || {
                     let v = vitals_checks::render::docs::check(&file);
@@ -167,9 +170,15 @@ fn main() -> ExitCode {
 
     if tiers.contains(&Tier::Cluster) {
         for path in fixtures::broken_cluster() {
-            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let h = helm.clone();
-            trials.push(Trial::test(format!("harness/-/cluster/catches/{name}"), move || fixtures::caught_on_cluster(&h, &path).map_err(Failed::from)));
+            trials.push(Trial::test(
+                format!("harness/-/cluster/catches/{name}"),
+                move || fixtures::caught_on_cluster(&h, &path).map_err(Failed::from),
+            ));
         }
     }
     let conclusion = libtest_mimic::run(&args, trials);

@@ -353,7 +353,9 @@ async fn dispatch(cmd: Command) -> i32 {
                 let r = client::http_get(&a.url, &url, a.expect, a.timeout).await;
                 let connection_failure = matches!(
                     r.kind,
-                    crate::report::HttpKind::Refused | crate::report::HttpKind::Timeout | crate::report::HttpKind::Unresolvable
+                    crate::report::HttpKind::Refused
+                        | crate::report::HttpKind::Timeout
+                        | crate::report::HttpKind::Unresolvable
                 );
                 if !connection_failure || std::time::Instant::now() >= until {
                     return print(&Report::HttpGet(r));

@@ -428,7 +428,11 @@ async fn handle(st: Arc<State>, port: u16, req: Request<Incoming>) -> Response<F
     }
     count(Kind::Other);
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let status = if path == "/" { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let status = if path == "/" {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
     json(
         status,
         &PodInfo {

@@ -168,7 +168,11 @@ fn liveness_custom_paths_and_pod_info() {
     );
     assert_eq!(s.get("/healthz").status, 200);
     assert_eq!(s.get("/healthcheck").status, 200);
-    assert_eq!(s.get("/").status, 200, "the root answers, for a Service or Ingress in front");
+    assert_eq!(
+        s.get("/").status,
+        200,
+        "the root answers, for a Service or Ingress in front"
+    );
     // An unknown path is a 404: a stand-in that answered every path would
     // hide a chart whose probe asks the wrong one.
     let r = s.get("/api/anything?x=1");
@@ -429,7 +433,10 @@ fn http_get_expect() {
         "1s",
     ]);
     assert_eq!(code, exit::REFUSED);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "refusals are retried for --retry-for");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "refusals are retried for --retry-for"
+    );
     assert!(matches!(
         report,
         Report::HttpGet(HttpGetReport {

@@ -15,7 +15,11 @@ pub enum Error {
     Preflight(String),
 
     #[error("`{argv}` failed (exit {code}); last lines:\n{tail}")]
-    Command { argv: String, code: i32, tail: String },
+    Command {
+        argv: String,
+        code: i32,
+        tail: String,
+    },
 
     #[error("could not run `{argv}`")]
     Spawn {

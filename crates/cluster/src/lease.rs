@@ -16,28 +16,40 @@ pub struct Lease {
 
 impl Lease {
     fn open(dir: &Path, name: &str) -> Result<(File, PathBuf)> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Lease { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Lease {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join(format!("{name}.lock"));
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::Lease { path: path.clone(), source })?;
+            .map_err(|source| Error::Lease {
+                path: path.clone(),
+                source,
+            })?;
         Ok((file, path))
     }
 
     /// Exclusive: for creating or deleting.
     pub fn exclusive(dir: &Path, name: &str) -> Result<Lease> {
         let (file, path) = Lease::open(dir, name)?;
-        file.lock().map_err(|source| Error::Lease { path: path.clone(), source })?;
+        file.lock().map_err(|source| Error::Lease {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Lease { file, path })
     }
 
     /// Shared: for using a cluster that exists.
     pub fn shared(dir: &Path, name: &str) -> Result<Lease> {
         let (file, path) = Lease::open(dir, name)?;
-        file.lock_shared().map_err(|source| Error::Lease { path: path.clone(), source })?;
+        file.lock_shared().map_err(|source| Error::Lease {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Lease { file, path })
     }
 
@@ -45,7 +57,10 @@ impl Lease {
     pub fn downgrade(self) -> Result<Lease> {
         let Lease { file, path } = self;
         // flock converts atomically; a gap would let a deleter slip in.
-        file.lock_shared().map_err(|source| Error::Lease { path: path.clone(), source })?;
+        file.lock_shared().map_err(|source| Error::Lease {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Lease { file, path })
     }
 
@@ -64,7 +79,10 @@ mod tests {
         let a = Lease::shared(dir.path(), "c").unwrap();
         let b = Lease::shared(dir.path(), "c").unwrap();
         let (probe, _) = Lease::open(dir.path(), "c").unwrap();
-        assert!(probe.try_lock().is_err(), "an exclusive lock must wait while users hold it");
+        assert!(
+            probe.try_lock().is_err(),
+            "an exclusive lock must wait while users hold it"
+        );
         drop((a, b));
         assert!(probe.try_lock().is_ok());
     }

@@ -25,7 +25,11 @@ pub struct ClusterHandle {
 pub enum Provider {
     /// A kind cluster made (or reused) by `scripts/cluster.sh` from images
     /// built on this machine.
-    Kind { name: String, root: PathBuf, cache: PathBuf },
+    Kind {
+        name: String,
+        root: PathBuf,
+        cache: PathBuf,
+    },
     /// Any cluster behind a kubeconfig: release gating against staging.
     Existing { kubeconfig: PathBuf },
 }
@@ -37,13 +41,20 @@ fn tail(text: &str, n: usize) -> String {
 
 fn run(cmd: &mut Command) -> Result<String> {
     let argv = format!("{cmd:?}").replace('"', "");
-    let out = cmd.output().map_err(|source| Error::Spawn { argv: argv.clone(), source })?;
+    let out = cmd.output().map_err(|source| Error::Spawn {
+        argv: argv.clone(),
+        source,
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if out.status.success() {
         Ok(stdout)
     } else {
         let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-        Err(Error::Command { argv, code: out.status.code().unwrap_or(-1), tail: tail(&all, 30) })
+        Err(Error::Command {
+            argv,
+            code: out.status.code().unwrap_or(-1),
+            tail: tail(&all, 30),
+        })
     }
 }
 
@@ -53,7 +64,10 @@ impl Provider {
     pub fn from_env(root: &Path) -> Result<Provider> {
         let cache = std::env::var_os("VITALS_CACHE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cache/vitals"));
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                    .join(".cache/vitals")
+            });
         match std::env::var("E2E_CLUSTER").as_deref().unwrap_or("kind") {
             "kind" => Ok(Provider::Kind {
                 name: std::env::var("VITALS_CLUSTER").unwrap_or_else(|_| "vitals".into()),
@@ -61,9 +75,12 @@ impl Provider {
                 cache,
             }),
             "existing" => {
-                let kc = std::env::var_os("E2E_KUBECONFIG").or_else(|| std::env::var_os("KUBECONFIG")).ok_or(Error::NoKubeconfig)?;
+                let kc = std::env::var_os("E2E_KUBECONFIG")
+                    .or_else(|| std::env::var_os("KUBECONFIG"))
+                    .ok_or(Error::NoKubeconfig)?;
                 let kubeconfig = PathBuf::from(kc);
-                std::fs::metadata(&kubeconfig).map_err(|e| Error::KubeconfigUnreadable(kubeconfig.clone(), e))?;
+                std::fs::metadata(&kubeconfig)
+                    .map_err(|e| Error::KubeconfigUnreadable(kubeconfig.clone(), e))?;
                 Ok(Provider::Existing { kubeconfig })
             }
             other => Err(Error::UnknownProvider(other.to_string())),
@@ -78,12 +95,19 @@ impl Provider {
     }
 
     pub fn preflight(&self) -> HostInfo {
-        let docker = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().is_ok_and(|o| o.status.success());
+        let docker = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output()
+            .is_ok_and(|o| o.status.success());
         let kind = match self {
             Provider::Kind { root, .. } => Some(root.join(".bin/kind")).filter(|p| p.exists()),
             Provider::Existing { .. } => None,
         };
-        HostInfo { docker, cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(), kind }
+        HostInfo {
+            docker,
+            cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            kind,
+        }
     }
 
     /// Creates or reuses the cluster and returns it under a shared lease.
@@ -101,7 +125,10 @@ impl Provider {
                 let leases = cache.join("leases");
                 let lease = Lease::exclusive(&leases, name)?;
                 let script = root.join("scripts/cluster.sh");
-                run(Command::new("bash").arg(&script).arg("up").env("VITALS_CLUSTER", name))?;
+                run(Command::new("bash")
+                    .arg(&script)
+                    .arg("up")
+                    .env("VITALS_CLUSTER", name))?;
                 let lease = lease.downgrade()?;
                 Ok(ClusterHandle {
                     name: name.clone(),
@@ -116,18 +143,28 @@ impl Provider {
     /// Makes locally built images available to the nodes (kind only; an
     /// existing cluster pulls from wherever its overlay points).
     pub fn load_images(&self, refs: &[String]) -> Result<()> {
-        let Provider::Kind { name, root, .. } = self else { return Ok(()) };
+        let Provider::Kind { name, root, .. } = self else {
+            return Ok(());
+        };
         if refs.is_empty() {
             return Ok(());
         }
         let kind = root.join(".bin/kind");
-        run(Command::new(kind).args(["load", "docker-image", "--name", name]).args(refs)).map(drop)
+        run(Command::new(kind)
+            .args(["load", "docker-image", "--name", name])
+            .args(refs))
+        .map(drop)
     }
 
     /// Node logs for the diagnostics bundle.
     pub fn export_logs(&self, dir: &Path) -> Result<()> {
-        let Provider::Kind { name, root, .. } = self else { return Ok(()) };
-        run(Command::new(root.join(".bin/kind")).args(["export", "logs", "--name", name]).arg(dir)).map(drop)
+        let Provider::Kind { name, root, .. } = self else {
+            return Ok(());
+        };
+        run(Command::new(root.join(".bin/kind"))
+            .args(["export", "logs", "--name", name])
+            .arg(dir))
+        .map(drop)
     }
 }
 
@@ -144,7 +181,9 @@ mod tests {
 
     #[test]
     fn a_failing_command_names_its_argv_and_exit() {
-        let e = run(Command::new("sh").args(["-c", "echo boom >&2; exit 3"])).unwrap_err().to_string();
+        let e = run(Command::new("sh").args(["-c", "echo boom >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exit 3") && e.contains("boom"), "{e}");
     }
 }

@@ -22,7 +22,7 @@ impl HelmVersion {
     pub fn parse(raw: &str) -> Result<HelmVersion> {
         let raw = raw.trim();
         let core = raw.trim_start_matches('v');
-        let mut parts = core.split(|c: char| c == '.' || c == '+' || c == '-');
+        let mut parts = core.split(['.', '+', '-']);
         let major = parts.next().and_then(|p| p.parse().ok());
         let minor = parts.next().and_then(|p| p.parse().ok());
         match (major, minor) {

@@ -13,5 +13,7 @@ pub mod schema;
 fn unexpected_key(message: &str) -> Option<String> {
     let start = message.find("('")? + 2;
     let end = message[start..].find('\'')? + start;
-    message.contains("not allowed").then(|| message[start..end].to_string())
+    message
+        .contains("not allowed")
+        .then(|| message[start..end].to_string())
 }

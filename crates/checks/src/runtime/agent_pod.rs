@@ -27,23 +27,49 @@ fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
 }
 
 /// Creates (or reuses) an agent pod and waits until it runs.
-pub async fn ensure_agent_pod(client: &Client, ns: &str, name: &str, image: &str, labels: serde_json::Value) -> Result<Pod, String> {
+pub async fn ensure_agent_pod(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    image: &str,
+    labels: serde_json::Value,
+) -> Result<Pod, String> {
     // Create the namespace only when missing: a cell's namespace carries
     // labels (PSS enforcement) this must not touch.
     let nsapi: Api<Namespace> = Api::all(client.clone());
-    if nsapi.get_opt(ns).await.map_err(|e| e.to_string())?.is_none() {
-        let n: Namespace = serde_json::from_value(serde_json::json!({ "metadata": { "name": ns } })).map_err(|e| e.to_string())?;
-        nsapi.create(&PostParams::default(), &n).await.map_err(|e| format!("namespace {ns}: {e}"))?;
+    if nsapi
+        .get_opt(ns)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        let n: Namespace =
+            serde_json::from_value(serde_json::json!({ "metadata": { "name": ns } }))
+                .map_err(|e| e.to_string())?;
+        nsapi
+            .create(&PostParams::default(), &n)
+            .await
+            .map_err(|e| format!("namespace {ns}: {e}"))?;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    if api.get_opt(name).await.map_err(|e| e.to_string())?.is_none() {
-        api.create(&PostParams::default(), &agent_pod(name, image, labels)).await.map_err(|e| format!("pod {ns}/{name}: {e}"))?;
+    if api
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
+        api.create(&PostParams::default(), &agent_pod(name, image, labels))
+            .await
+            .map_err(|e| format!("pod {ns}/{name}: {e}"))?;
     }
-    let running = kube::runtime::wait::await_condition(api, name, kube::runtime::conditions::is_pod_running());
+    let running = kube::runtime::wait::await_condition(
+        api,
+        name,
+        kube::runtime::conditions::is_pod_running(),
+    );
     tokio::time::timeout(Duration::from_secs(120), running)
         .await
         .map_err(|_| format!("pod {ns}/{name} did not start within 120s"))?
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("pod {ns}/{name} vanished"))
 }
-

@@ -30,32 +30,76 @@ pub async fn resolves(c: &ClientPod<'_>, name: &str) -> Verdict {
     let expected = format!("{name} resolves");
     match resolve(c, name).await {
         Ok((ips, desc)) => Verdict::pass(subject, expected, format!("{ips:?} ({desc})")),
-        Err(e) => Verdict::fail(subject, expected, e).with_hint("the pod's egress policy must allow UDP and TCP 53 to kube-dns in kube-system"),
+        Err(e) => Verdict::fail(subject, expected, e).with_hint(
+            "the pod's egress policy must allow UDP and TCP 53 to kube-dns in kube-system",
+        ),
     }
 }
 
 async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), String> {
-    let argv: Vec<String> = ["agent", "dns", "--name", name, "--type", "A", "--timeout", "5s"].iter().map(|s| s.to_string()).collect();
-    let out = exec(c.client, c.namespace, c.pod, c.container, &argv, Duration::from_secs(20)).await.map_err(|e| e.to_string())?;
+    let argv: Vec<String> = [
+        "agent",
+        "dns",
+        "--name",
+        name,
+        "--type",
+        "A",
+        "--timeout",
+        "5s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = exec(
+        c.client,
+        c.namespace,
+        c.pod,
+        c.container,
+        &argv,
+        Duration::from_secs(20),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match agent_report(&out) {
         Some(Report::Dns(r)) => {
-            let desc = format!("{:?} in {:.1}ms via {}", r.kind, r.elapsed_ms, r.resolver.nameservers.join(","));
+            let desc = format!(
+                "{:?} in {:.1}ms via {}",
+                r.kind,
+                r.elapsed_ms,
+                r.resolver.nameservers.join(",")
+            );
             if r.answers.is_empty() {
-                Err(format!("{name}: {desc}{}", r.error.map(|e| format!(": {e}")).unwrap_or_default()))
+                Err(format!(
+                    "{name}: {desc}{}",
+                    r.error.map(|e| format!(": {e}")).unwrap_or_default()
+                ))
             } else {
                 Ok((r.answers.into_iter().collect(), desc))
             }
         }
-        _ => Err(format!("{name}: the agent gave no DNS report (exit {}): {}", out.exit, out.stderr.trim())),
+        _ => Err(format!(
+            "{name}: the agent gave no DNS report (exit {}): {}",
+            out.exit,
+            out.stderr.trim()
+        )),
     }
 }
 
 pub async fn check(c: &ClientPod<'_>, service: &str) -> Verdict {
     let ns = c.namespace;
     let subject = format!("Service/{service}");
-    let svc = match Api::<Service>::namespaced(c.client.clone(), ns).get(service).await {
+    let svc = match Api::<Service>::namespaced(c.client.clone(), ns)
+        .get(service)
+        .await
+    {
         Ok(s) => s,
-        Err(e) => return Verdict::fail(subject, "the Service exists", format!("cannot read it: {e}")),
+        Err(e) => {
+            return Verdict::fail(
+                subject,
+                "the Service exists",
+                format!("cannot read it: {e}"),
+            )
+        }
     };
     let spec = svc.spec.unwrap_or_default();
     let headless = spec.cluster_ip.as_deref() == Some("None");
@@ -65,7 +109,10 @@ pub async fn check(c: &ClientPod<'_>, service: &str) -> Verdict {
             .await
             .map(|l| l.items)
             .unwrap_or_default();
-        slices.iter().flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.clone())).collect()
+        slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.clone()))
+            .collect()
     } else {
         spec.cluster_ip.clone().into_iter().collect()
     };
@@ -76,7 +123,11 @@ pub async fn check(c: &ClientPod<'_>, service: &str) -> Verdict {
     };
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    for name in [service.to_string(), format!("{service}.{ns}"), format!("{service}.{ns}.svc.cluster.local")] {
+    for name in [
+        service.to_string(),
+        format!("{service}.{ns}"),
+        format!("{service}.{ns}.svc.cluster.local"),
+    ] {
         match resolve(c, &name).await {
             Ok((got, desc)) => {
                 notes.push(format!("{name} -> {got:?} ({desc})"));
@@ -89,7 +140,12 @@ pub async fn check(c: &ClientPod<'_>, service: &str) -> Verdict {
                     });
                 }
             }
-            Err(e) => findings.push(Finding { object: subject.clone(), field: name.clone(), problem: e, fix: "check CoreDNS and the client pod's DNS egress".into() }),
+            Err(e) => findings.push(Finding {
+                object: subject.clone(),
+                field: name.clone(),
+                problem: e,
+                fix: "check CoreDNS and the client pod's DNS egress".into(),
+            }),
         }
     }
     let mut v = Verdict::from_findings(subject, expected, findings);

@@ -26,20 +26,41 @@ pub enum ExecError {
         source: kube::Error,
     },
     #[error("exec `{argv}` in pod {pod}: no answer within {secs}s")]
-    Timeout { pod: String, argv: String, secs: u64 },
+    Timeout {
+        pod: String,
+        argv: String,
+        secs: u64,
+    },
 }
 
 /// Runs `argv` in the pod (optionally a named container) with a deadline.
-pub async fn exec(client: &Client, ns: &str, pod: &str, container: Option<&str>, argv: &[String], timeout: Duration) -> Result<ExecOutput, ExecError> {
+pub async fn exec(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<ExecOutput, ExecError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let joined = argv.join(" ");
-    let mut ap = AttachParams::default().stdout(true).stderr(true).stdin(false);
+    let mut ap = AttachParams::default()
+        .stdout(true)
+        .stderr(true)
+        .stdin(false);
     if let Some(c) = container {
         ap = ap.container(c);
     }
     let start = Instant::now();
     let run = async {
-        let mut proc = api.exec(pod, argv.to_vec(), &ap).await.map_err(|source| ExecError::Kube { pod: pod.into(), argv: joined.clone(), source })?;
+        let mut proc =
+            api.exec(pod, argv.to_vec(), &ap)
+                .await
+                .map_err(|source| ExecError::Kube {
+                    pod: pod.into(),
+                    argv: joined.clone(),
+                    source,
+                })?;
         let mut out = String::new();
         let mut err = String::new();
         let status = proc.take_status();
@@ -67,12 +88,28 @@ pub async fn exec(client: &Client, ns: &str, pod: &str, container: Option<&str>,
                 .unwrap_or(-1),
             None => -1,
         };
-        Ok(ExecOutput { stdout: out, stderr: err, exit, elapsed: start.elapsed() })
+        Ok(ExecOutput {
+            stdout: out,
+            stderr: err,
+            exit,
+            elapsed: start.elapsed(),
+        })
     };
-    tokio::time::timeout(timeout, run).await.unwrap_or_else(|_| Err(ExecError::Timeout { pod: pod.into(), argv: joined, secs: timeout.as_secs() }))
+    tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ExecError::Timeout {
+                pod: pod.into(),
+                argv: joined,
+                secs: timeout.as_secs(),
+            })
+        })
 }
 
 /// The agent's one JSON line, typed.
 pub fn agent_report(out: &ExecOutput) -> Option<vitals_agent::report::Report> {
-    out.stdout.lines().rev().find_map(|l| serde_json::from_str(l.trim()).ok())
+    out.stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
 }

@@ -25,18 +25,30 @@ const TERMINAL_WAITING: [&str; 7] = [
     "CrashLoopBackOff",
 ];
 
-fn latest_event(view: &NamespaceView, kind: &str, name: &str, reasons: &[&str]) -> Option<(String, String)> {
+fn latest_event(
+    view: &NamespaceView,
+    kind: &str,
+    name: &str,
+    reasons: &[&str],
+) -> Option<(String, String)> {
     view.events_for(kind, name)
         .iter()
         .rev()
         .find(|e| reasons.is_empty() || e.reason.as_deref().is_some_and(|r| reasons.contains(&r)))
-        .map(|e| (e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default().trim().to_string()))
+        .map(|e| {
+            (
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default().trim().to_string(),
+            )
+        })
 }
 
 /// The state of one pod with the chain of causes when it is not ready.
 pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
     let name = pod.metadata.name.clone().unwrap_or_default();
-    let Some(status) = &pod.status else { return PodState::Pending(format!("Pod {name} has no status yet")) };
+    let Some(status) = &pod.status else {
+        return PodState::Pending(format!("Pod {name} has no status yet"));
+    };
     match status.phase.as_deref() {
         Some("Succeeded") => return PodState::Succeeded,
         Some("Failed") => {
@@ -54,29 +66,58 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
                             cs.name,
                             t.exit_code,
                             t.reason.clone().unwrap_or_default(),
-                            t.message.clone().map(|m| format!(": {}", m.trim())).unwrap_or_default()
+                            t.message
+                                .clone()
+                                .map(|m| format!(": {}", m.trim()))
+                                .unwrap_or_default()
                         )
                     })
                 });
             return PodState::Terminal(format!(
                 "Pod {name} Failed <- {}",
-                ended.or(status.message.clone()).or(status.reason.clone()).unwrap_or_else(|| "a container exited non-zero".into())
+                ended
+                    .or(status.message.clone())
+                    .or(status.reason.clone())
+                    .unwrap_or_else(|| "a container exited non-zero".into())
             ));
         }
         _ => {}
     }
-    let statuses = status.init_container_statuses.iter().flatten().map(|s| (true, s)).chain(status.container_statuses.iter().flatten().map(|s| (false, s)));
+    let statuses = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .map(|s| (true, s))
+        .chain(
+            status
+                .container_statuses
+                .iter()
+                .flatten()
+                .map(|s| (false, s)),
+        );
     for (init, cs) in statuses {
-        let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else { continue };
+        let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
         let reason = w.reason.clone().unwrap_or_default();
         if TERMINAL_WAITING.contains(&reason.as_str()) {
             let last = cs
                 .last_state
                 .as_ref()
                 .and_then(|l| l.terminated.as_ref())
-                .map(|t| format!(" (last exit {}: {})", t.exit_code, t.reason.clone().unwrap_or_default()))
+                .map(|t| {
+                    format!(
+                        " (last exit {}: {})",
+                        t.exit_code,
+                        t.reason.clone().unwrap_or_default()
+                    )
+                })
                 .unwrap_or_default();
-            let msg = w.message.clone().map(|m| format!(": {}", m.trim())).unwrap_or_default();
+            let msg = w
+                .message
+                .clone()
+                .map(|m| format!(": {}", m.trim()))
+                .unwrap_or_default();
             return PodState::Terminal(format!(
                 "Pod {name} not ready <- {}container `{}` {reason}{msg}{last}",
                 if init { "init " } else { "" },
@@ -91,29 +132,73 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
     if let Some(c) = cond("PodScheduled").filter(|c| c.status == "False") {
         let msg = c.message.clone().unwrap_or_default();
         // Unbound claims are the usual cause; follow them.
-        for claim in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).filter_map(|v| v.persistent_volume_claim.as_ref()) {
-            let pvc = view.pvcs.state().into_iter().find(|p| p.metadata.name.as_deref() == Some(claim.claim_name.as_str()));
-            let phase = pvc.as_ref().and_then(|p| p.status.as_ref()).and_then(|s| s.phase.clone()).unwrap_or_else(|| "missing".into());
+        for claim in pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+        {
+            let pvc = view
+                .pvcs
+                .state()
+                .into_iter()
+                .find(|p| p.metadata.name.as_deref() == Some(claim.claim_name.as_str()));
+            let phase = pvc
+                .as_ref()
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "missing".into());
             if phase != "Bound" {
-                let why = latest_event(view, "PersistentVolumeClaim", &claim.claim_name, &["ProvisioningFailed", "ExternalProvisioning", "WaitForFirstConsumer", "WaitForPodScheduled"]);
+                let why = latest_event(
+                    view,
+                    "PersistentVolumeClaim",
+                    &claim.claim_name,
+                    &[
+                        "ProvisioningFailed",
+                        "ExternalProvisioning",
+                        "WaitForFirstConsumer",
+                        "WaitForPodScheduled",
+                    ],
+                );
                 let chain = format!(
                     "Pod {name} Pending <- PVC {} {phase}{}",
                     claim.claim_name,
-                    why.as_ref().map(|(r, m)| format!(" <- {r}: {m}")).unwrap_or_default()
+                    why.as_ref()
+                        .map(|(r, m)| format!(" <- {r}: {m}"))
+                        .unwrap_or_default()
                 );
-                let terminal = why.as_ref().is_some_and(|(r, m)| r == "ProvisioningFailed" || m.contains("not found"));
-                return if terminal { PodState::Terminal(chain) } else { PodState::Pending(chain) };
+                let terminal = why
+                    .as_ref()
+                    .is_some_and(|(r, m)| r == "ProvisioningFailed" || m.contains("not found"));
+                return if terminal {
+                    PodState::Terminal(chain)
+                } else {
+                    PodState::Pending(chain)
+                };
             }
         }
         let chain = format!("Pod {name} Pending <- FailedScheduling: {msg}");
         // Nothing adds nodes or capacity to a test cluster.
-        return if msg.contains("Insufficient") || msg.contains("didn't match") { PodState::Terminal(chain) } else { PodState::Pending(chain) };
+        return if msg.contains("Insufficient") || msg.contains("didn't match") {
+            PodState::Terminal(chain)
+        } else {
+            PodState::Pending(chain)
+        };
     }
     // A probe path that answers 404 again and again will not start existing:
     // that is a wrong path in the chart, not a slow start.
-    let missing_path = view.events_for("Pod", &name).iter().rev().find(|e| {
-        e.reason.as_deref() == Some("Unhealthy") && e.message.as_deref().is_some_and(|m| m.contains("statuscode: 404")) && e.count.unwrap_or(1) >= 3
-    }).map(|e| e.message.clone().unwrap_or_default());
+    let missing_path = view
+        .events_for("Pod", &name)
+        .iter()
+        .rev()
+        .find(|e| {
+            e.reason.as_deref() == Some("Unhealthy")
+                && e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("statuscode: 404"))
+                && e.count.unwrap_or(1) >= 3
+        })
+        .map(|e| e.message.clone().unwrap_or_default());
     if let Some(m) = missing_path {
         return PodState::Terminal(format!("Pod {name} Running, not Ready <- Unhealthy: {} (3+ times: the probe path does not exist)", m.trim()));
     }
@@ -121,6 +206,8 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
     PodState::Pending(format!(
         "Pod {name} {} not Ready{}",
         status.phase.clone().unwrap_or_default(),
-        unhealthy.map(|(r, m)| format!(" <- {r}: {m}")).unwrap_or_default()
+        unhealthy
+            .map(|(r, m)| format!(" <- {r}: {m}"))
+            .unwrap_or_default()
     ))
 }

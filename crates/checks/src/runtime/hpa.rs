@@ -26,14 +26,28 @@ fn sample(h: &HorizontalPodAutoscaler, start: Instant) -> Sample {
     let st = h.status.clone().unwrap_or_default();
     let cpu = st.current_metrics.iter().flatten().find_map(|m| {
         let r = m.resource.as_ref()?;
-        (r.name == "cpu").then(|| r.current.average_utilization).flatten()
+        (r.name == "cpu")
+            .then_some(r.current.average_utilization)
+            .flatten()
     });
-    Sample { t_ms: start.elapsed().as_millis() as u64, current: st.current_replicas.unwrap_or(0), desired: st.desired_replicas, cpu_percent: cpu }
+    Sample {
+        t_ms: start.elapsed().as_millis() as u64,
+        current: st.current_replicas.unwrap_or(0),
+        desired: st.desired_replicas,
+        cpu_percent: cpu,
+    }
 }
 
 /// Watches the HPA until `done` holds or the deadline passes, appending
 /// every change to the timeline.
-async fn watch_until(api: &Api<HorizontalPodAutoscaler>, name: &str, start: Instant, timeline: &mut Vec<Sample>, deadline: Duration, done: impl Fn(&Sample) -> bool) -> bool {
+async fn watch_until(
+    api: &Api<HorizontalPodAutoscaler>,
+    name: &str,
+    start: Instant,
+    timeline: &mut Vec<Sample>,
+    deadline: Duration,
+    done: impl Fn(&Sample) -> bool,
+) -> bool {
     let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = watcher::watcher(api.clone(), cfg).boxed();
     let until = tokio::time::Instant::now() + deadline;
@@ -55,12 +69,31 @@ async fn watch_until(api: &Api<HorizontalPodAutoscaler>, name: &str, start: Inst
     }
 }
 
+/// The HPA under test and its deadlines.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub namespace: String,
+    pub name: String,
+    pub min: i32,
+    pub max: i32,
+    pub up_deadline: Duration,
+    pub down_deadline: Duration,
+}
+
 /// Drives `load` (a future that runs the load generator and ends with it)
 /// and judges the HPA's reaction.
-pub async fn check<F>(client: &Client, ns: &str, name: &str, min: i32, max: i32, up_deadline: Duration, down_deadline: Duration, load: F) -> Verdict
+pub async fn check<F>(client: &Client, t: &Target, load: F) -> Verdict
 where
     F: std::future::Future<Output = Result<String, String>>,
 {
+    let (ns, name, min, max, up_deadline, down_deadline) = (
+        t.namespace.as_str(),
+        t.name.as_str(),
+        t.min,
+        t.max,
+        t.up_deadline,
+        t.down_deadline,
+    );
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
     let subject = format!("HorizontalPodAutoscaler/{name}");
     let expected = format!("scales above {min} under load within {}s, never above {max}, back to {min} within {}s after", up_deadline.as_secs(), down_deadline.as_secs());
@@ -70,31 +103,75 @@ where
     let mut load_report = None;
     // Phase 1: load runs while we watch for the scale-up.
     let scaled_up = {
-        let watch = watch_until(&api, name, start, &mut timeline, up_deadline, |s| s.current > min || s.desired > min);
+        let watch = watch_until(&api, name, start, &mut timeline, up_deadline, |s| {
+            s.current > min || s.desired > min
+        });
         tokio::pin!(watch);
         tokio::select! {
             up = &mut watch => up,
             r = &mut load => { load_report = Some(r); false }
         }
     };
-    let up_at = timeline.iter().find(|s| s.current > min || s.desired > min).map(|s| s.t_ms);
+    let up_at = timeline
+        .iter()
+        .find(|s| s.current > min || s.desired > min)
+        .map(|s| s.t_ms);
     if load_report.is_none() {
         load_report = Some(load.await);
     }
     // Phase 2: load over; wait for the way back down.
-    let down = scaled_up && watch_until(&api, name, start, &mut timeline, down_deadline, |s| s.current <= min && s.desired <= min).await;
-    let peak = timeline.iter().map(|s| s.current.max(s.desired)).max().unwrap_or(0);
-    let text = timeline.iter().map(|s| format!("t={:.1}s replicas={} desired={} cpu={}", s.t_ms as f64 / 1000.0, s.current, s.desired, s.cpu_percent.map(|c| format!("{c}%")).unwrap_or_else(|| "?".into()))).collect::<Vec<_>>().join("\n");
+    let down = scaled_up
+        && watch_until(&api, name, start, &mut timeline, down_deadline, |s| {
+            s.current <= min && s.desired <= min
+        })
+        .await;
+    let peak = timeline
+        .iter()
+        .map(|s| s.current.max(s.desired))
+        .max()
+        .unwrap_or(0);
+    let text = timeline
+        .iter()
+        .map(|s| {
+            format!(
+                "t={:.1}s replicas={} desired={} cpu={}",
+                s.t_ms as f64 / 1000.0,
+                s.current,
+                s.desired,
+                s.cpu_percent
+                    .map(|c| format!("{c}%"))
+                    .unwrap_or_else(|| "?".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let observed = format!(
         "{}; peak {peak}; {}",
-        match up_at { Some(t) => format!("first scale-up after {:.1}s", t as f64 / 1000.0), None => "never scaled up".into() },
-        if down { "back to the minimum" } else if scaled_up { "did not come back down in time" } else { "-" }
+        match up_at {
+            Some(t) => format!("first scale-up after {:.1}s", t as f64 / 1000.0),
+            None => "never scaled up".into(),
+        },
+        if down {
+            "back to the minimum"
+        } else if scaled_up {
+            "did not come back down in time"
+        } else {
+            "-"
+        }
     );
     let ok = scaled_up && down && peak <= max;
-    let mut v = if ok { Verdict::pass(&subject, expected, observed) } else { Verdict::fail(&subject, expected, observed) };
-    v = v.with_evidence(Evidence::Note { text: format!("timeline:\n{text}") });
+    let mut v = if ok {
+        Verdict::pass(&subject, expected, observed)
+    } else {
+        Verdict::fail(&subject, expected, observed)
+    };
+    v = v.with_evidence(Evidence::Note {
+        text: format!("timeline:\n{text}"),
+    });
     if let Some(r) = load_report {
-        v = v.with_evidence(Evidence::Note { text: format!("load: {}", r.unwrap_or_else(|e| format!("failed: {e}"))) });
+        v = v.with_evidence(Evidence::Note {
+            text: format!("load: {}", r.unwrap_or_else(|e| format!("failed: {e}"))),
+        });
     }
     if !scaled_up {
         v = v.with_hint("check that metrics-server reports the target's pods (kubectl top pods) and that its containers request cpu");

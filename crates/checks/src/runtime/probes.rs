@@ -27,21 +27,46 @@ pub struct ProbeSpec {
 fn resolve_port(p: &ProbeSpec, port: &Value) -> Option<i64> {
     match port {
         Value::Number(n) => n.as_i64(),
-        Value::String(name) => p.ports.iter().find(|(n, _)| n.as_deref() == Some(name)).map(|(_, n)| *n),
+        Value::String(name) => p
+            .ports
+            .iter()
+            .find(|(n, _)| n.as_deref() == Some(name))
+            .map(|(_, n)| *n),
         _ => None,
     }
 }
 
-async fn http_via_proxy(client: &Client, ns: &str, pod: &str, scheme: &str, port: i64, path: &str, timeout: Duration) -> Result<(u16, Duration), String> {
-    let prefix = if scheme.eq_ignore_ascii_case("HTTPS") { "https:" } else { "" };
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+async fn http_via_proxy(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    scheme: &str,
+    port: i64,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, Duration), String> {
+    let prefix = if scheme.eq_ignore_ascii_case("HTTPS") {
+        "https:"
+    } else {
+        ""
+    };
+    let path = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
     let uri = format!("/api/v1/namespaces/{ns}/pods/{prefix}{pod}:{port}/proxy{path}");
-    let req = Request::get(&uri).body(Vec::new()).map_err(|e| e.to_string())?;
+    let req = Request::get(&uri)
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let res = tokio::time::timeout(timeout + Duration::from_secs(5), client.send(req.map(Into::into)))
-        .await
-        .map_err(|_| format!("GET {path} on port {port}: no answer"))?
-        .map_err(|e| format!("GET {path} on port {port}: {e}"))?;
+    let res = tokio::time::timeout(
+        timeout + Duration::from_secs(5),
+        client.send(req.map(Into::into)),
+    )
+    .await
+    .map_err(|_| format!("GET {path} on port {port}: no answer"))?
+    .map_err(|e| format!("GET {path} on port {port}: {e}"))?;
     Ok((res.status().as_u16(), start.elapsed()))
 }
 
@@ -49,19 +74,35 @@ async fn http_via_proxy(client: &Client, ns: &str, pod: &str, scheme: &str, port
 pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdict {
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let subject = format!("Pod {pod_name} container `{}` {}", p.container, p.kind);
-    let timeout = Duration::from_secs(p.probe.get("timeoutSeconds").and_then(Value::as_u64).unwrap_or(1));
+    let timeout = Duration::from_secs(
+        p.probe
+            .get("timeoutSeconds")
+            .and_then(Value::as_u64)
+            .unwrap_or(1),
+    );
     if let Some(h) = p.probe.get("httpGet") {
         let path = h.get("path").and_then(Value::as_str).unwrap_or("/");
         let scheme = h.get("scheme").and_then(Value::as_str).unwrap_or("HTTP");
         let Some(port) = h.get("port").and_then(|v| resolve_port(p, v)) else {
-            return Verdict::fail(subject, "the probe's port is declared", format!("port {:?} is not a declared containerPort", h.get("port")));
+            return Verdict::fail(
+                subject,
+                "the probe's port is declared",
+                format!("port {:?} is not a declared containerPort", h.get("port")),
+            );
         };
-        let expected = format!("GET {path} on :{port} answers 200-399 within {}s", timeout.as_secs());
+        let expected = format!(
+            "GET {path} on :{port} answers 200-399 within {}s",
+            timeout.as_secs()
+        );
         return match http_via_proxy(client, ns, &pod_name, scheme, port, path, timeout).await {
             Ok((status, took)) => {
                 let observed = format!("{status} in {}ms", took.as_millis());
                 let ok = (200..400).contains(&status) && took <= timeout;
-                let mut v = if ok { Verdict::pass(&subject, expected, observed) } else { Verdict::fail(&subject, expected, observed) };
+                let mut v = if ok {
+                    Verdict::pass(&subject, expected, observed)
+                } else {
+                    Verdict::fail(&subject, expected, observed)
+                };
                 if took > timeout {
                     v = v.with_hint(format!("the answer took longer than timeoutSeconds ({}s): the kubelet counts that as a failure", timeout.as_secs()));
                 }
@@ -72,20 +113,33 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
     }
     if let Some(t) = p.probe.get("tcpSocket") {
         let Some(port) = t.get("port").and_then(|v| resolve_port(p, v)) else {
-            return Verdict::fail(subject, "the probe's port is declared", format!("port {:?} is not a declared containerPort", t.get("port")));
+            return Verdict::fail(
+                subject,
+                "the probe's port is declared",
+                format!("port {:?} is not a declared containerPort", t.get("port")),
+            );
         };
-        let expected = format!("TCP :{port} accepts a connection within {}s", timeout.as_secs());
+        let expected = format!(
+            "TCP :{port} accepts a connection within {}s",
+            timeout.as_secs()
+        );
         let api: Api<Pod> = Api::namespaced(client.clone(), ns);
         let start = Instant::now();
         let port16 = port as u16;
         let attempt = async {
-            let mut pf = api.portforward(&pod_name, &[port16]).await.map_err(|e| e.to_string())?;
+            let mut pf = api
+                .portforward(&pod_name, &[port16])
+                .await
+                .map_err(|e| e.to_string())?;
             let _stream = pf.take_stream(port16).ok_or("no stream")?;
             let err = pf.take_error(port16);
             // The kubelet dials the port as soon as the stream opens; a
             // refusal comes back on the error channel at once.
             let refused = match err {
-                Some(e) => tokio::time::timeout(Duration::from_millis(1500), e).await.ok().flatten(),
+                Some(e) => tokio::time::timeout(Duration::from_millis(1500), e)
+                    .await
+                    .ok()
+                    .flatten(),
                 None => None,
             };
             pf.abort();
@@ -95,22 +149,43 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
             }
         };
         return match tokio::time::timeout(timeout + Duration::from_secs(10), attempt).await {
-            Ok(Ok(())) => Verdict::pass(subject, expected, format!("accepted (checked in {}ms)", start.elapsed().as_millis())),
+            Ok(Ok(())) => Verdict::pass(
+                subject,
+                expected,
+                format!("accepted (checked in {}ms)", start.elapsed().as_millis()),
+            ),
             Ok(Err(e)) => Verdict::fail(subject, expected, e.to_string()),
             Err(_) => Verdict::fail(subject, expected, "no answer"),
         };
     }
     if let Some(cmd) = p.probe.pointer("/exec/command").and_then(Value::as_array) {
-        let argv: Vec<String> = cmd.iter().filter_map(Value::as_str).map(String::from).collect();
+        let argv: Vec<String> = cmd
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect();
         let expected = format!("`{}` exits 0 within {}s", argv.join(" "), timeout.as_secs());
-        return match exec(client, ns, &pod_name, Some(&p.container), &argv, timeout + Duration::from_secs(10)).await {
+        return match exec(
+            client,
+            ns,
+            &pod_name,
+            Some(&p.container),
+            &argv,
+            timeout + Duration::from_secs(10),
+        )
+        .await
+        {
             Ok(out) => {
                 let observed = format!("exit {} in {}ms", out.exit, out.elapsed.as_millis());
                 // exec round-trips through the API server; allow it 1s over.
                 if out.exit == 0 && out.elapsed <= timeout + Duration::from_secs(1) {
                     Verdict::pass(subject, expected, observed)
                 } else {
-                    Verdict::fail(&subject, expected, observed).with_evidence(Evidence::Command { argv: argv.join(" "), exit: out.exit, stderr: format!("{}{}", out.stdout, out.stderr) })
+                    Verdict::fail(&subject, expected, observed).with_evidence(Evidence::Command {
+                        argv: argv.join(" "),
+                        exit: out.exit,
+                        stderr: format!("{}{}", out.stdout, out.stderr),
+                    })
                 }
             }
             Err(e) => Verdict::fail(subject, expected, e.to_string()),

@@ -21,18 +21,51 @@ pub fn derive(m: &crate::Manifests) -> Vec<ClaimSpec> {
     let mut out = Vec::new();
     let spec_of = |name: String, spec: &Value| ClaimSpec {
         name,
-        storage: spec.pointer("/resources/requests/storage").map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).unwrap_or_default(),
-        access_modes: spec.get("accessModes").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect(),
+        storage: spec
+            .pointer("/resources/requests/storage")
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default(),
+        access_modes: spec
+            .get("accessModes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
     };
     for o in &m.objects {
         match o.kind.as_str() {
-            "PersistentVolumeClaim" if o.hooks().is_empty() => out.push(spec_of(o.name.clone(), o.doc.get("spec").unwrap_or(&Value::Null))),
+            "PersistentVolumeClaim" if o.hooks().is_empty() => out.push(spec_of(
+                o.name.clone(),
+                o.doc.get("spec").unwrap_or(&Value::Null),
+            )),
             "StatefulSet" => {
-                let replicas = o.doc.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-                for t in o.doc.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).into_iter().flatten() {
-                    let tname = t.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("data");
+                let replicas = o
+                    .doc
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                for t in o
+                    .doc
+                    .pointer("/spec/volumeClaimTemplates")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let tname = t
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("data");
                     for i in 0..replicas {
-                        out.push(spec_of(format!("{tname}-{}-{i}", o.name), t.get("spec").unwrap_or(&Value::Null)));
+                        out.push(spec_of(
+                            format!("{tname}-{}-{i}", o.name),
+                            t.get("spec").unwrap_or(&Value::Null),
+                        ));
                     }
                 }
             }
@@ -45,40 +78,82 @@ pub fn derive(m: &crate::Manifests) -> Vec<ClaimSpec> {
 pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
     let subject = format!("PersistentVolumeClaim/{}", c.name);
     let expected = format!("Bound with >= {} and modes {:?}", c.storage, c.access_modes);
-    let pvc = match Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns).get(&c.name).await {
+    let pvc = match Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .get(&c.name)
+        .await
+    {
         Ok(p) => p,
         Err(e) => return Verdict::fail(subject, expected, format!("not found: {e}")),
     };
     let status = pvc.status.unwrap_or_default();
     let phase = status.phase.clone().unwrap_or_default();
-    let cap = status.capacity.as_ref().and_then(|c| c.get("storage")).map(|q| q.0.clone()).unwrap_or_default();
+    let cap = status
+        .capacity
+        .as_ref()
+        .and_then(|c| c.get("storage"))
+        .map(|q| q.0.clone())
+        .unwrap_or_default();
     let modes = status.access_modes.clone().unwrap_or_default();
     let mut findings = Vec::new();
     // A WaitForFirstConsumer claim binds when a pod first mounts it; one no
     // pod mounts yet (a backup volume before the CronJob's first run) is
     // not a failure of the chart.
     if phase == "Pending" {
-        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns).list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), ns)
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
         let mounted = pods.iter().any(|p| {
-            p.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(|v| v.persistent_volume_claim.as_ref().is_some_and(|claim| claim.claim_name == c.name))
+            p.spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|claim| claim.claim_name == c.name)
+                })
         });
         if !mounted {
-            return Verdict::skip(subject, "Pending until a pod first mounts it (WaitForFirstConsumer); no pod does yet");
+            return Verdict::skip(
+                subject,
+                "Pending until a pod first mounts it (WaitForFirstConsumer); no pod does yet",
+            );
         }
     }
     if phase != "Bound" {
-        findings.push(Finding { object: subject.clone(), field: "status.phase".into(), problem: format!("{phase}, not Bound"), fix: "check the StorageClass and the provisioner's events".into() });
+        findings.push(Finding {
+            object: subject.clone(),
+            field: "status.phase".into(),
+            problem: format!("{phase}, not Bound"),
+            fix: "check the StorageClass and the provisioner's events".into(),
+        });
     }
     if let (Some(have), Some(want)) = (quantity::parse(&cap), quantity::parse(&c.storage)) {
         if have < want {
-            findings.push(Finding { object: subject.clone(), field: "status.capacity.storage".into(), problem: format!("{cap} is less than the {} requested", c.storage), fix: "use a StorageClass that provisions the requested size".into() });
+            findings.push(Finding {
+                object: subject.clone(),
+                field: "status.capacity.storage".into(),
+                problem: format!("{cap} is less than the {} requested", c.storage),
+                fix: "use a StorageClass that provisions the requested size".into(),
+            });
         }
     } else if phase == "Bound" {
-        findings.push(Finding { object: subject.clone(), field: "status.capacity.storage".into(), problem: format!("capacity `{cap}` is unreadable"), fix: "-".into() });
+        findings.push(Finding {
+            object: subject.clone(),
+            field: "status.capacity.storage".into(),
+            problem: format!("capacity `{cap}` is unreadable"),
+            fix: "-".into(),
+        });
     }
     for m in &c.access_modes {
         if phase == "Bound" && !modes.contains(m) {
-            findings.push(Finding { object: subject.clone(), field: "status.accessModes".into(), problem: format!("{modes:?} lacks {m}"), fix: "use a StorageClass that supports the requested access mode".into() });
+            findings.push(Finding {
+                object: subject.clone(),
+                field: "status.accessModes".into(),
+                problem: format!("{modes:?} lacks {m}"),
+                fix: "use a StorageClass that supports the requested access mode".into(),
+            });
         }
     }
     let mut v = Verdict::from_findings(&subject, expected, findings);

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::Value;
@@ -29,15 +31,40 @@ pub struct Ask {
 pub fn derive(m: &Manifests, sa: &str, ns: &str) -> Vec<Ask> {
     let mut granted: BTreeSet<(String, String, String, Option<String>)> = BTreeSet::new();
     for rb in m.of_kind("RoleBinding") {
-        let binds = rb.doc.get("subjects").and_then(Value::as_array).into_iter().flatten().any(|s| {
-            s.get("kind").and_then(Value::as_str) == Some("ServiceAccount") && s.get("name").and_then(Value::as_str) == Some(sa)
-        });
+        let binds = rb
+            .doc
+            .get("subjects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|s| {
+                s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    && s.get("name").and_then(Value::as_str) == Some(sa)
+            });
         if !binds || rb.doc.pointer("/roleRef/kind").and_then(Value::as_str) != Some("Role") {
             continue;
         }
-        let role = rb.doc.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default();
-        for rule in m.get("Role", role).and_then(|r| r.doc.get("rules")).and_then(Value::as_array).into_iter().flatten() {
-            let strs = |k: &str| -> Vec<String> { rule.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(String::from).collect() };
+        let role = rb
+            .doc
+            .pointer("/roleRef/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        for rule in m
+            .get("Role", role)
+            .and_then(|r| r.doc.get("rules"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let strs = |k: &str| -> Vec<String> {
+                rule.get(k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            };
             let names = strs("resourceNames");
             for g in strs("apiGroups") {
                 for r in strs("resources") {
@@ -51,10 +78,21 @@ pub fn derive(m: &Manifests, sa: &str, ns: &str) -> Vec<Ask> {
     let mut asks: Vec<Ask> = granted
         .iter()
         .filter(|(v, r, _, _)| v != "*" && r != "*")
-        .map(|(v, r, g, n)| Ask { name: n.clone(), verb: v.clone(), resource: r.clone(), group: g.clone(), namespace: Some(ns.into()), allowed: true })
+        .map(|(v, r, g, n)| Ask {
+            name: n.clone(),
+            verb: v.clone(),
+            resource: r.clone(),
+            group: g.clone(),
+            namespace: Some(ns.into()),
+            allowed: true,
+        })
         .collect();
     // A grant limited to named objects does not grant the verb in general.
-    let grants = |v: &str, r: &str| granted.iter().any(|(gv, gr, _, n)| n.is_none() && (gv == v || gv == "*") && (gr == r || gr == "*"));
+    let grants = |v: &str, r: &str| {
+        granted
+            .iter()
+            .any(|(gv, gr, _, n)| n.is_none() && (gv == v || gv == "*") && (gr == r || gr == "*"))
+    };
     for (verb, resource, group, other_ns) in [
         ("list", "secrets", "", true),
         ("get", "secrets", "", false),
@@ -71,7 +109,15 @@ pub fn derive(m: &Manifests, sa: &str, ns: &str) -> Vec<Ask> {
                 verb: verb.into(),
                 resource: resource.into(),
                 group: group.into(),
-                namespace: if other_ns { if resource == "nodes" { None } else { Some("kube-system".into()) } } else { Some(ns.into()) },
+                namespace: if other_ns {
+                    if resource == "nodes" {
+                        None
+                    } else {
+                        Some("kube-system".into())
+                    }
+                } else {
+                    Some(ns.into())
+                },
                 allowed: false,
             });
         }
@@ -87,7 +133,11 @@ pub async fn check(client: &Client, ns: &str, sa: &str, asks: &[Ask]) -> Verdict
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.clone()),
-                groups: Some(vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{ns}"), "system:authenticated".into()]),
+                groups: Some(vec![
+                    "system:serviceaccounts".into(),
+                    format!("system:serviceaccounts:{ns}"),
+                    "system:authenticated".into(),
+                ]),
                 resource_attributes: Some(ResourceAttributes {
                     verb: Some(a.verb.clone()),
                     resource: Some(a.resource.split('/').next().unwrap_or_default().to_string()),
@@ -104,7 +154,10 @@ pub async fn check(client: &Client, ns: &str, sa: &str, asks: &[Ask]) -> Verdict
         let where_ = format!(
             "{}{}",
             a.namespace.clone().unwrap_or_else(|| "cluster-wide".into()),
-            a.name.as_ref().map(|n| format!(" (name {n})")).unwrap_or_default()
+            a.name
+                .as_ref()
+                .map(|n| format!(" (name {n})"))
+                .unwrap_or_default()
         );
         match api.create(&PostParams::default(), &review).await {
             Ok(r) => {
@@ -118,13 +171,21 @@ pub async fn check(client: &Client, ns: &str, sa: &str, asks: &[Ask]) -> Verdict
                     });
                 }
             }
-            Err(e) => findings.push(Finding { object: format!("ServiceAccount/{sa}"), field: format!("{} {}", a.verb, a.resource), problem: format!("SubjectAccessReview failed: {e}"), fix: "-".into() }),
+            Err(e) => findings.push(Finding {
+                object: format!("ServiceAccount/{sa}"),
+                field: format!("{} {}", a.verb, a.resource),
+                problem: format!("SubjectAccessReview failed: {e}"),
+                fix: "-".into(),
+            }),
         }
     }
     let granted = asks.iter().filter(|a| a.allowed).count();
     let mut v = Verdict::from_findings(
         format!("ServiceAccount/{sa}"),
-        format!("can do the {granted} things its Roles grant, and none of {} dangerous asks", asks.len() - granted),
+        format!(
+            "can do the {granted} things its Roles grant, and none of {} dangerous asks",
+            asks.len() - granted
+        ),
         findings,
     );
     if !v.failed() {

@@ -18,7 +18,15 @@ use crate::Object;
 
 /// Kinds whose readiness the runner waits for.
 pub fn waits_for(kind: &str) -> bool {
-    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "PersistentVolumeClaim" | "HorizontalPodAutoscaler")
+    matches!(
+        kind,
+        "Deployment"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "Job"
+            | "PersistentVolumeClaim"
+            | "HorizontalPodAutoscaler"
+    )
 }
 
 fn api_for(client: &Client, ns: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
@@ -55,86 +63,172 @@ fn pods_behind(view: &NamespaceView, selector: &Value) -> (usize, Option<PodStat
 
 /// Judges one live object of the given kind.
 pub fn judge(kind: &str, obj: Option<&DynamicObject>, view: &NamespaceView) -> Progress {
-    let Some(obj) = obj else { return Progress::Pending("not created yet".into()) };
+    let Some(obj) = obj else {
+        return Progress::Pending("not created yet".into());
+    };
     let d = &obj.data;
     let generation = obj.metadata.generation.unwrap_or(0);
     let observed = int(d, "/status/observedGeneration");
     let selector = d.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
     let (want, have, what) = match kind {
         "Deployment" => {
-            let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            let ready = int(d, "/status/readyReplicas").min(int(d, "/status/updatedReplicas")).min(int(d, "/status/availableReplicas"));
+            let want = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let ready = int(d, "/status/readyReplicas")
+                .min(int(d, "/status/updatedReplicas"))
+                .min(int(d, "/status/availableReplicas"));
             (want, ready, "replicas updated and available")
         }
         "StatefulSet" => {
-            let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            let updated = if d.pointer("/status/updateRevision") == d.pointer("/status/currentRevision") { int(d, "/status/readyReplicas") } else { int(d, "/status/updatedReplicas").min(int(d, "/status/readyReplicas")) };
+            let want = d
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let updated =
+                if d.pointer("/status/updateRevision") == d.pointer("/status/currentRevision") {
+                    int(d, "/status/readyReplicas")
+                } else {
+                    int(d, "/status/updatedReplicas").min(int(d, "/status/readyReplicas"))
+                };
             (want, updated, "replicas ready at the current revision")
         }
-        "DaemonSet" => (int(d, "/status/desiredNumberScheduled").max(1), int(d, "/status/numberReady").min(int(d, "/status/updatedNumberScheduled")), "nodes ready"),
+        "DaemonSet" => (
+            int(d, "/status/desiredNumberScheduled").max(1),
+            int(d, "/status/numberReady").min(int(d, "/status/updatedNumberScheduled")),
+            "nodes ready",
+        ),
         "Job" => {
-            let failed = d.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().find(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Failed") && c.get("status").and_then(Value::as_str) == Some("True")
-            });
+            let failed = d
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| {
+                    c.get("type").and_then(Value::as_str) == Some("Failed")
+                        && c.get("status").and_then(Value::as_str) == Some("True")
+                });
             if let Some(c) = failed {
-                let sel = Value::Object([("matchLabels".to_string(), serde_json::json!({"job-name": obj.metadata.name}))].into_iter().collect());
+                let sel = Value::Object(
+                    [(
+                        "matchLabels".to_string(),
+                        serde_json::json!({"job-name": obj.metadata.name}),
+                    )]
+                    .into_iter()
+                    .collect(),
+                );
                 let (_, worst) = pods_behind(view, &sel);
                 return Progress::Failed(format!(
                     "Job failed: {}{}",
-                    c.get("message").and_then(Value::as_str).unwrap_or("backoff limit reached"),
-                    match worst { Some(PodState::Terminal(s) | PodState::Pending(s)) => format!(" <- {s}"), _ => String::new() }
+                    c.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("backoff limit reached"),
+                    match worst {
+                        Some(PodState::Terminal(s) | PodState::Pending(s)) => format!(" <- {s}"),
+                        _ => String::new(),
+                    }
                 ));
             }
-            let want = d.pointer("/spec/completions").and_then(Value::as_i64).unwrap_or(1);
+            let want = d
+                .pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             (want, int(d, "/status/succeeded"), "completions")
         }
         "PersistentVolumeClaim" => {
-            let phase = d.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+            let phase = d
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending");
             if phase == "Bound" {
                 return Progress::Done("Bound".into());
             }
             let name = obj.metadata.name.clone().unwrap_or_default();
-            let why = view.events_for("PersistentVolumeClaim", &name).last().map(|e| format!(" <- {}: {}", e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default()));
+            let why = view
+                .events_for("PersistentVolumeClaim", &name)
+                .last()
+                .map(|e| {
+                    format!(
+                        " <- {}: {}",
+                        e.reason.clone().unwrap_or_default(),
+                        e.message.clone().unwrap_or_default()
+                    )
+                });
             // WaitForFirstConsumer claims bind when a pod uses them; a claim
             // no pod uses stays Pending by design and is not an error.
             let s = format!("PVC {name} {phase}{}", why.clone().unwrap_or_default());
-            return if why.is_some_and(|w| w.contains("ProvisioningFailed")) { Progress::Failed(s) } else { Progress::Pending(s) };
+            return if why.is_some_and(|w| w.contains("ProvisioningFailed")) {
+                Progress::Failed(s)
+            } else {
+                Progress::Pending(s)
+            };
         }
         "HorizontalPodAutoscaler" => {
-            let able = d.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten().find(|c| c.get("type").and_then(Value::as_str) == Some("ScalingActive"));
+            let able = d
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("ScalingActive"));
             return match able {
-                Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => Progress::Done("ScalingActive".into()),
+                Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => {
+                    Progress::Done("ScalingActive".into())
+                }
                 Some(c) => Progress::Pending(format!(
                     "ScalingActive {} <- {}: {}",
                     c.get("status").and_then(Value::as_str).unwrap_or("?"),
                     c.get("reason").and_then(Value::as_str).unwrap_or(""),
                     c.get("message").and_then(Value::as_str).unwrap_or("")
                 )),
-                None => Progress::Pending("no ScalingActive condition yet (metrics not read)".into()),
+                None => {
+                    Progress::Pending("no ScalingActive condition yet (metrics not read)".into())
+                }
             };
         }
         other => return Progress::Done(format!("{other} has no readiness")),
     };
     if observed < generation && kind != "Job" {
-        return Progress::Pending(format!("generation {generation} not observed yet (at {observed})"));
+        return Progress::Pending(format!(
+            "generation {generation} not observed yet (at {observed})"
+        ));
     }
     if have >= want {
         return Progress::Done(format!("{have}/{want} {what}"));
     }
-    let (n, worst) = if selector.is_null() { (0, None) } else { pods_behind(view, &selector) };
+    let (n, worst) = if selector.is_null() {
+        (0, None)
+    } else {
+        pods_behind(view, &selector)
+    };
     match worst {
-        Some(PodState::Terminal(cause)) => Progress::Failed(format!("{have}/{want} {what} <- {cause}")),
+        Some(PodState::Terminal(cause)) => {
+            Progress::Failed(format!("{have}/{want} {what} <- {cause}"))
+        }
         Some(PodState::Pending(s)) => Progress::Pending(format!("{have}/{want} {what} <- {s}")),
         _ => Progress::Pending(format!("{have}/{want} {what} ({n} pods)")),
     }
 }
 
 /// Waits for one rendered object to be ready in the namespace.
-pub async fn wait_ready(client: &Client, view: &NamespaceView, obj: &Object, timeout: Duration) -> Result<String, WaitError> {
+pub async fn wait_ready(
+    client: &Client,
+    view: &NamespaceView,
+    obj: &Object,
+    timeout: Duration,
+) -> Result<String, WaitError> {
     let api = api_for(client, &view.namespace, &obj.api_version, &obj.kind);
     let kind = obj.kind.clone();
     let v = view.clone();
-    wait::until(api, &obj.id().to_string(), &obj.name, timeout, view.changes(), move |o| judge(&kind, o, &v)).await
+    wait::until(
+        api,
+        &obj.id().to_string(),
+        &obj.name,
+        timeout,
+        view.changes(),
+        move |o| judge(&kind, o, &v),
+    )
+    .await
 }
 
 /// Labels of the pods a workload's selector matches, for helpers that need them.

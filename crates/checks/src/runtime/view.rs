@@ -35,10 +35,18 @@ impl Drop for Tasks {
 
 fn reflect<K>(api: Api<K>, tx: watch::Sender<u64>) -> (Store<K>, JoinHandle<()>)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff().touched_objects();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
     let task = tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while stream.next().await.is_some() {
@@ -52,8 +60,14 @@ impl NamespaceView {
     /// Starts the watches and returns once each has listed the namespace.
     pub async fn start(client: Client, namespace: &str) -> NamespaceView {
         let (tx, rx) = watch::channel(0u64);
-        let (pods, t1) = reflect(Api::<Pod>::namespaced(client.clone(), namespace), tx.clone());
-        let (pvcs, t2) = reflect(Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace), tx.clone());
+        let (pods, t1) = reflect(
+            Api::<Pod>::namespaced(client.clone(), namespace),
+            tx.clone(),
+        );
+        let (pvcs, t2) = reflect(
+            Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace),
+            tx.clone(),
+        );
         let (events, t3) = reflect(Api::<Event>::namespaced(client, namespace), tx);
         // A store that never becomes ready (RBAC, API down) must not hang
         // the caller: the waits have their own deadlines.
@@ -63,7 +77,14 @@ impl NamespaceView {
             let _ = events.wait_until_ready().await;
         })
         .await;
-        NamespaceView { namespace: namespace.to_string(), pods, pvcs, events, changes: rx, _tasks: Arc::new(Tasks(vec![t1, t2, t3])) }
+        NamespaceView {
+            namespace: namespace.to_string(),
+            pods,
+            pvcs,
+            events,
+            changes: rx,
+            _tasks: Arc::new(Tasks(vec![t1, t2, t3])),
+        }
     }
 
     pub fn changes(&self) -> watch::Receiver<u64> {
@@ -76,9 +97,17 @@ impl NamespaceView {
             .events
             .state()
             .into_iter()
-            .filter(|e| e.involved_object.kind.as_deref() == Some(kind) && e.involved_object.name.as_deref() == Some(name))
+            .filter(|e| {
+                e.involved_object.kind.as_deref() == Some(kind)
+                    && e.involved_object.name.as_deref() == Some(name)
+            })
             .collect();
-        v.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0).or(e.event_time.as_ref().map(|t| t.0)));
+        v.sort_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or(e.event_time.as_ref().map(|t| t.0))
+        });
         v
     }
 }

@@ -26,7 +26,11 @@ pub enum Progress {
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     #[error("{object}: not ready after {secs}s; last seen: {last}")]
-    Timeout { object: String, secs: u64, last: String },
+    Timeout {
+        object: String,
+        secs: u64,
+        last: String,
+    },
     #[error("{object}: {cause}")]
     Terminal { object: String, cause: String },
     #[error("{object}: the watch failed")]
@@ -60,7 +64,12 @@ where
         let progress = judge(current.as_ref());
         match progress {
             Progress::Done(s) => return Ok(s),
-            Progress::Failed(cause) => return Err(WaitError::Terminal { object: object.to_string(), cause }),
+            Progress::Failed(cause) => {
+                return Err(WaitError::Terminal {
+                    object: object.to_string(),
+                    cause,
+                })
+            }
             Progress::Pending(s) => last = s,
         }
         tokio::select! {

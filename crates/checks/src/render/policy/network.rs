@@ -254,8 +254,20 @@ pub fn wired_flows(m: &Manifests) -> Vec<(String, String, i64)> {
     let mut out = Vec::new();
     for w in m.workloads().filter(|w| w.is_long_running()) {
         for (svc, port) in wired_services(m, &w) {
-            let ports: Vec<i64> = svc.doc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().filter_map(|p| p.get("port").and_then(Value::as_i64)).collect();
-            let Some(p) = port.filter(|p| ports.contains(p)).or(ports.first().copied()) else { continue };
+            let ports: Vec<i64> = svc
+                .doc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("port").and_then(Value::as_i64))
+                .collect();
+            let Some(p) = port
+                .filter(|p| ports.contains(p))
+                .or(ports.first().copied())
+            else {
+                continue;
+            };
             let flow = (w.object.name.clone(), svc.name.clone(), p);
             if !out.contains(&flow) && !svc_selects_self(svc, &w) {
                 out.push(flow);
@@ -266,7 +278,9 @@ pub fn wired_flows(m: &Manifests) -> Vec<(String, String, i64)> {
 }
 
 fn svc_selects_self(svc: &Object, w: &Workload<'_>) -> bool {
-    svc.doc.pointer("/spec/selector").is_some_and(|sel| selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels()))
+    svc.doc.pointer("/spec/selector").is_some_and(|sel| {
+        selector_matches(&serde_json::json!({"matchLabels": sel}), &w.pod_labels())
+    })
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {

@@ -39,7 +39,7 @@ fn port_exists(w: &Workload<'_>, target: &Value) -> bool {
     }
 }
 
-fn services<'a>(m: &'a Manifests) -> impl Iterator<Item = &'a crate::Object> {
+fn services(m: &Manifests) -> impl Iterator<Item = &crate::Object> {
     m.of_kind("Service")
         .filter(|s| s.doc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName"))
 }
