@@ -861,14 +861,15 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             .unwrap_or(1) as i32;
         let target =
             vitals_checks::render::policy::autoscaling::target(&manifests, &hpa.doc).cloned();
-        let svc_port = target.as_ref().and_then(|t| {
+        let plan = target.as_ref().and_then(|t| {
             let w = t.as_workload()?;
-            let is_agent = w.containers().iter().any(|c| {
-                c.spec
-                    .get("image")
-                    .and_then(|i| i.as_str())
-                    .is_some_and(|i| i.contains("vitals/agent"))
-            });
+            let agent = w.containers().into_iter().find(|c| {
+                !c.init
+                    && c.spec
+                        .get("image")
+                        .and_then(|i| i.as_str())
+                        .is_some_and(|i| i.contains("vitals/agent"))
+            })?;
             let svc = manifests.of_kind("Service").find(|s| {
                 let sel = s.doc.pointer("/spec/selector").cloned().unwrap_or_default();
                 s.doc.pointer("/spec/clusterIP").and_then(|v| v.as_str()) != Some("None")
@@ -877,22 +878,40 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                         &w.pod_labels(),
                     )
             })?;
-            let port = svc
-                .doc
-                .pointer("/spec/ports/0/port")
-                .and_then(|v| v.as_i64())?;
-            is_agent.then(|| (svc.name.clone(), port))
+            let sp = svc.doc.pointer("/spec/ports/0")?;
+            let port = sp.get("port").and_then(|v| v.as_i64())?;
+            let pod_port = match sp.get("targetPort").unwrap_or(sp.get("port")?) {
+                serde_json::Value::Number(n) => n.as_i64(),
+                serde_json::Value::String(n) => agent
+                    .ports()
+                    .into_iter()
+                    .find(|(name, _)| name.as_deref() == Some(n.as_str()))
+                    .map(|(_, p)| p),
+                _ => None,
+            }?;
+            Some(LoadPlan {
+                svc: svc.name.clone(),
+                port,
+                selector: w
+                    .object
+                    .doc
+                    .pointer("/spec/selector")
+                    .cloned()
+                    .unwrap_or_default(),
+                container: agent.name.clone(),
+                pod_port,
+            })
         });
         out.push(with(
             format!("cluster/hpa/{name}"),
             Box::new(move |env, inst, _| {
-                let Some((svc, port)) = svc_port.clone() else {
+                let Some(plan) = plan.clone() else {
                     return Verdict::skip(
                         format!("HorizontalPodAutoscaler/{name}"),
                         "its target is not an HTTP app stand-in the load generator can drive",
                     );
                 };
-                rt().block_on(drive_hpa(env, &inst.namespace, &name, min, max, &svc, port))
+                rt().block_on(drive_hpa(env, inst, &name, min, max, &plan))
             }),
         ));
     }
@@ -981,26 +1000,38 @@ fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {
     })
 }
 
+/// How to load an HPA's target.
+#[derive(Debug, Clone)]
+struct LoadPlan {
+    svc: String,
+    port: i64,
+    selector: serde_json::Value,
+    container: String,
+    pod_port: i64,
+}
+
 /// Load comes from the namespace the charts admit traffic from
-/// (ingress-nginx), as a real client would, through the app's Service.
+/// (ingress-nginx), as a real client would, through the app's Service. A
+/// target no ingress may reach (an internal worker) is loaded from inside
+/// one of its own pods instead; the evidence says which.
 async fn drive_hpa(
     env: &ClusterEnv,
-    ns: &str,
+    inst: &Installed,
     hpa: &str,
     min: i32,
     max: i32,
-    svc: &str,
-    port: i64,
+    plan: &LoadPlan,
 ) -> Verdict {
+    let ns = inst.namespace.as_str();
     let Some(img) = env.images.get("agent") else {
         return Verdict::fail(hpa, "an agent image to load from", "none");
     };
     let load_ns = "ingress-nginx";
-    let pod = format!("vitals-load-{ns}");
+    let load_pod = format!("vitals-load-{ns}");
     if let Err(e) = vitals_checks::runtime::agent_pod::ensure_agent_pod(
         &env.client,
         load_ns,
-        &pod,
+        &load_pod,
         img,
         serde_json::json!({"app": "vitals-load"}),
     )
@@ -1008,7 +1039,35 @@ async fn drive_hpa(
     {
         return Verdict::fail(hpa, "a load generator pod", e);
     }
-    let url = format!("http://{svc}.{ns}.svc.cluster.local:{port}/burn?ms=20");
+    let fqdn = format!("{}.{ns}.svc.cluster.local", plan.svc);
+    let reachable = netpol::connect(
+        &env.client,
+        load_ns,
+        &load_pod,
+        None,
+        &fqdn,
+        plan.port as u16,
+    )
+    .await;
+    let (from_ns, from_pod, container, url) =
+        if reachable.kind == Some(vitals_agent::report::ConnectKind::Connected) {
+            (
+                load_ns.to_string(),
+                load_pod,
+                None,
+                format!("http://{fqdn}:{}/burn?ms=20", plan.port),
+            )
+        } else {
+            let Some(pod) = first_pod(inst, &plan.selector) else {
+                return Verdict::fail(hpa, "a target pod to load from inside", "none running");
+            };
+            (
+                ns.to_string(),
+                pod,
+                Some(plan.container.clone()),
+                format!("http://127.0.0.1:{}/burn?ms=20", plan.pod_port),
+            )
+        };
     let argv: Vec<String> = [
         "agent",
         "load",
@@ -1027,12 +1086,13 @@ async fn drive_hpa(
     .map(|s| s.to_string())
     .collect();
     let client = env.client.clone();
+    let origin = format!("from pod {from_ns}/{from_pod}");
     let load = async move {
         let out = vitals_checks::runtime::exec::exec(
             &client,
-            load_ns,
-            &pod,
-            None,
+            &from_ns,
+            &from_pod,
+            container.as_deref(),
             &argv,
             Duration::from_secs(120),
         )
@@ -1040,7 +1100,7 @@ async fn drive_hpa(
         .map_err(|e| e.to_string())?;
         match vitals_checks::runtime::exec::agent_report(&out) {
             Some(vitals_agent::report::Report::Load(r)) => Ok(format!(
-                "{} requests to {url}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
+                "{} requests to {url} {origin}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
                 r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99
             )),
             _ => Err(format!(
