@@ -88,8 +88,9 @@ openapi: ## regenerate crates/checks/openapi/<version>.json from the k8s.io/kube
 	bash scripts/openapi.sh
 
 .PHONY: bench
-bench: setup ## record timings and memory into bench/results.md
+bench: setup ## record timings and memory into bench/results.md (render tier measured now; cluster tier summarised from the last run)
 	bash bench/render.sh
+	python3 bench/cluster.py
 
 .PHONY: clean
 clean: ## remove build output and results (keeps the shared cache)
