@@ -38,6 +38,9 @@ ok "$(kubectl get nodes --no-headers | wc -l) node(s) Ready"
 # Earlier runs' namespaces go away in the background (kept ones too: rerun = fresh evidence).
 kubectl get namespaces -o name | grep '^namespace/vitals-smoke-' | xargs -r kubectl delete --wait=false >/dev/null 2>&1 || true
 kubectl create namespace "$ns" >/dev/null
+# Pods are refused until the namespace's default ServiceAccount exists; the
+# controller that makes it can lag (e.g. just after a dockerd restart).
+kubectl wait --for=create -n "$ns" serviceaccount/default --timeout=120s >/dev/null
 kubectl label namespace "$ns" pod-security.kubernetes.io/enforce=baseline >/dev/null
 
 nodes=$(kubectl get nodes --no-headers -l '!node-role.kubernetes.io/control-plane' 2>/dev/null | wc -l)

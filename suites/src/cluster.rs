@@ -203,8 +203,25 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
             &Patch::Apply(&patch),
         )
         .await
+        .map_err(|e| format!("namespace {ns}: {e}"))?;
+    wait_default_sa(client, ns).await
+}
+
+/// Pods are refused until a namespace's `default` ServiceAccount exists, and
+/// the controller that creates it can lag (just after a control-plane
+/// restart, say): wait for it, watched, with a deadline.
+async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), String> {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let exists = kube::runtime::wait::await_condition(
+        api,
+        "default",
+        |sa: Option<&k8s_openapi::api::core::v1::ServiceAccount>| sa.is_some(),
+    );
+    tokio::time::timeout(Duration::from_secs(120), exists)
+        .await
+        .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s (is kube-controller-manager running?)"))?
         .map(drop)
-        .map_err(|e| format!("namespace {ns}: {e}"))
+        .map_err(|e| e.to_string())
 }
 
 async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Result<(), String> {

@@ -50,6 +50,18 @@ pub async fn ensure_agent_pod(
             .create(&PostParams::default(), &n)
             .await
             .map_err(|e| format!("namespace {ns}: {e}"))?;
+        // Pods are refused until the namespace's default ServiceAccount exists.
+        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(client.clone(), ns);
+        let exists = kube::runtime::wait::await_condition(
+            sa,
+            "default",
+            |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| s.is_some(),
+        );
+        tokio::time::timeout(Duration::from_secs(120), exists)
+            .await
+            .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s"))?
+            .map_err(|e| e.to_string())?;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     if api
