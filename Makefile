@@ -25,8 +25,15 @@ setup-cluster: ## docker engine + kind + kubectl (what the cluster tier needs)
 	@bash scripts/docker.sh >/dev/null
 	@bash scripts/tools.sh kind kubectl
 
+# The cluster tier is `make e2e`: it orders cells so they fit one node (dev
+# together, prod one at a time), which one `cargo test` process cannot.
+E2E_TIERS ?= unit,render,images
+export E2E_TIERS
+
 .PHONY: test
-test: setup ## the README's test command: every unit test and every e2e trial of the tiers built so far
+test: setup ## the README's test command: every unit test, the render trials and the image smoke tests (Docker started if needed)
+	bash scripts/docker.sh >/dev/null
+	bash scripts/images.sh build >/dev/null
 	$(CARGO) test --workspace --locked
 
 .PHONY: nextest

@@ -584,9 +584,11 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         "cluster/install".into(),
         Box::new(|_, inst, _| inst.install.clone()),
     ));
-    for o in manifests.objects.iter().filter(|o| {
-        ready::waits_for(&o.kind) && o.hooks().is_empty() && o.kind != "PersistentVolumeClaim"
-    }) {
+    for o in manifests
+        .objects
+        .iter()
+        .filter(|o| ready::waits_for(&o.kind) && o.hooks().is_empty())
+    {
         let slug = o.id().slug();
         let obj = o.clone();
         out.push(with(

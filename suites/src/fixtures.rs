@@ -94,10 +94,7 @@ pub fn load(path: &Path) -> Result<Fixture, String> {
 /// The broken fixture is caught by the check it names, with a message that
 /// carries every expected mention.
 pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<(), String> {
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = name(path);
     let fx = load(path)?;
     let values = render::write_values(&name, &fx.values)
         .map_err(|e| format!("cannot write values of `{name}`: {e}"))?;
@@ -147,8 +144,9 @@ fn judge(
     Ok(())
 }
 
-pub fn broken() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join("broken"))
+/// The fixture files of a folder under `suites/fixtures`, sorted.
+fn yaml_files(folder: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join(folder))
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
@@ -159,28 +157,29 @@ pub fn broken() -> Vec<PathBuf> {
     v
 }
 
+/// A fixture's name: its file stem.
+pub fn name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Render-tier fixtures: each breaks one promise of `fixtures/sample`.
+pub fn broken() -> Vec<PathBuf> {
+    yaml_files("broken")
+}
+
 /// Cluster-tier fixtures: each breaks one runtime promise of
 /// `fixtures/cluster-sample`, installed into its own namespace.
 pub fn broken_cluster() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join("broken-cluster"))
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
+    yaml_files("broken-cluster")
 }
 
 pub fn caught_on_cluster(
     helm: &Arc<Result<Helm, vitals_helm::Error>>,
     path: &Path,
 ) -> Result<(), String> {
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = name(path);
     let fx = load(path)?;
     let env = crate::cluster::cluster()?;
     let agent = env

@@ -92,10 +92,7 @@ fn main() -> ExitCode {
             ));
         }
         for path in fixtures::broken() {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = fixtures::name(&path);
             trials.push(Trial::test(
                 format!("harness/-/unit/fixture-parses/{name}"),
                 move || fixtures::load(&path).map(drop).map_err(Failed::from),
@@ -156,10 +153,7 @@ fn main() -> ExitCode {
             move || fixtures::clean_sample_passes(&h).map_err(Failed::from),
         ));
         for path in fixtures::broken() {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = fixtures::name(&path);
             let h = helm.clone();
             trials.push(Trial::test(
                 format!("harness/-/render/catches/{name}"),
@@ -170,10 +164,7 @@ fn main() -> ExitCode {
 
     if tiers.contains(&Tier::Cluster) {
         for path in fixtures::broken_cluster() {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = fixtures::name(&path);
             let h = helm.clone();
             trials.push(Trial::test(
                 format!("harness/-/cluster/catches/{name}"),

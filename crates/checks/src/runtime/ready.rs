@@ -1,5 +1,5 @@
 //! Readiness of everything a chart renders that can be ready: Deployments,
-//! StatefulSets and DaemonSets roll out, Jobs complete, PVCs bind, HPAs see
+//! StatefulSets and DaemonSets roll out, Jobs complete, HPAs see
 //! their metrics. Judged from the live status plus the pods behind it, so a
 //! stuck rollout fails with the pod's cause instead of a bare timeout.
 
@@ -13,19 +13,14 @@ use serde_json::Value;
 use super::explain::{pod_state, PodState};
 use super::view::NamespaceView;
 use super::wait::{self, Progress, WaitError};
-use crate::manifest::{selector_matches, string_map};
+use crate::manifest::selector_matches;
 use crate::Object;
 
-/// Kinds whose readiness the runner waits for.
+/// Kinds whose readiness the runner waits for (claims are judged by `pvcs`).
 pub fn waits_for(kind: &str) -> bool {
     matches!(
         kind,
-        "Deployment"
-            | "StatefulSet"
-            | "DaemonSet"
-            | "Job"
-            | "PersistentVolumeClaim"
-            | "HorizontalPodAutoscaler"
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "HorizontalPodAutoscaler"
     )
 }
 
@@ -136,34 +131,6 @@ pub fn judge(kind: &str, obj: Option<&DynamicObject>, view: &NamespaceView) -> P
                 .unwrap_or(1);
             (want, int(d, "/status/succeeded"), "completions")
         }
-        "PersistentVolumeClaim" => {
-            let phase = d
-                .pointer("/status/phase")
-                .and_then(Value::as_str)
-                .unwrap_or("Pending");
-            if phase == "Bound" {
-                return Progress::Done("Bound".into());
-            }
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            let why = view
-                .events_for("PersistentVolumeClaim", &name)
-                .last()
-                .map(|e| {
-                    format!(
-                        " <- {}: {}",
-                        e.reason.clone().unwrap_or_default(),
-                        e.message.clone().unwrap_or_default()
-                    )
-                });
-            // WaitForFirstConsumer claims bind when a pod uses them; a claim
-            // no pod uses stays Pending by design and is not an error.
-            let s = format!("PVC {name} {phase}{}", why.clone().unwrap_or_default());
-            return if why.is_some_and(|w| w.contains("ProvisioningFailed")) {
-                Progress::Failed(s)
-            } else {
-                Progress::Pending(s)
-            };
-        }
         "HorizontalPodAutoscaler" => {
             let able = d
                 .pointer("/status/conditions")
@@ -229,9 +196,4 @@ pub async fn wait_ready(
         move |o| judge(&kind, o, &v),
     )
     .await
-}
-
-/// Labels of the pods a workload's selector matches, for helpers that need them.
-pub fn selector_labels(obj: &Object) -> BTreeMap<String, String> {
-    string_map(obj.doc.pointer("/spec/selector/matchLabels"))
 }
