@@ -83,8 +83,19 @@ mod tests {
             probe.try_lock().is_err(),
             "an exclusive lock must wait while users hold it"
         );
+        // The deleter blocks rather than try-locks: another test in this
+        // process may be forking a child that briefly shares the users'
+        // descriptors until it execs, and the lock is rightly held until then.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let deleter = std::thread::spawn(move || {
+            tx.send(probe.lock().is_ok()).unwrap();
+        });
         drop((a, b));
-        assert!(probe.try_lock().is_ok());
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the deleter must get the lock once the users are gone");
+        assert!(got);
+        deleter.join().unwrap();
     }
 
     #[test]
