@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use vitals_checks::record::{CellRecord, Overlay as RecordedOverlay, Phase};
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
@@ -281,6 +282,32 @@ fn stamp(cell: &Cell, manifests: &Manifests) -> String {
     format!("{:016x}", h.finish())
 }
 
+/// Phase timings of one install, each measured from the end of the last.
+struct Phases {
+    mark: std::time::Instant,
+    done: Vec<Phase>,
+}
+
+impl Default for Phases {
+    fn default() -> Self {
+        Phases {
+            mark: std::time::Instant::now(),
+            done: Vec::new(),
+        }
+    }
+}
+
+impl Phases {
+    fn end(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        self.done.push(Phase {
+            name: name.into(),
+            duration_ms: (now - self.mark).as_millis() as u64,
+        });
+        self.mark = now;
+    }
+}
+
 async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifests) -> Installed {
     let ns = cell.namespace();
     let client = &env.client;
@@ -288,6 +315,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     let expected = "helm upgrade --install succeeds (hooks included)";
     let (_, secrets) = overlay(&cell.suite.name);
     let mut install = Verdict::pass(&subject, expected, "installed");
+    let mut phases = Phases::default();
     let prep = async {
         ensure_namespace(client, &ns, cell.profile.prod).await?;
         // The list is what the prod profile expects to exist (existingSecret);
@@ -304,6 +332,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         install = Verdict::fail(&subject, expected, e);
     }
     let view = NamespaceView::start(client.clone(), &ns).await;
+    phases.end("prepare");
     if !install.failed() {
         // One installer per cell across processes; the others reuse.
         let cells = crate::env::out_dir().join("cells");
@@ -320,6 +349,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             let res = match chart {
                 Err(e) => Err(e),
                 Ok(chart) => helm.dependency_build(&chart).and_then(|_| {
+                    phases.end("dependencies");
                     let opts = InstallOpts::default()
                         .timeout(Duration::from_secs(600))
                         .kubeconfig(&env.handle.kubeconfig);
@@ -332,6 +362,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
                     )
                 }),
             };
+            phases.end("install");
             match res {
                 Ok(()) => {
                     let _ = std::fs::write(&stamp_file, &want);
@@ -385,6 +416,30 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         (o.id().slug(), r)
     }))
     .await;
+    phases.end("ready");
+    let (overlay_file, _) = overlay(&cell.suite.name);
+    // Only the process that installed reports the install (under nextest the
+    // other trial processes reuse it).
+    let installed_here = phases.done.iter().any(|p| p.name == "install");
+    if installed_here {
+        crate::record::append_cell(&CellRecord {
+            run: crate::env::run_id(),
+            chart: cell.suite.name.clone(),
+            profile: cell.profile.name.clone(),
+            namespace: ns.clone(),
+            phases: phases.done,
+            overlay: overlay_file.and_then(|p| {
+                let text = std::fs::read_to_string(&p).ok()?;
+                let path = p
+                    .strip_prefix(crate::env::root())
+                    .unwrap_or(&p)
+                    .display()
+                    .to_string();
+                Some(RecordedOverlay { path, text })
+            }),
+            bundle: None,
+        });
+    }
     Installed {
         namespace: ns,
         release: cell.suite.release.clone(),
@@ -1130,20 +1185,39 @@ async fn drive_hpa(
         }
     };
     // The way down takes the HPA's own scale-down window, plus a margin.
-    let window = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
+    let live = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
         env.client.clone(),
         ns,
     )
     .get(hpa)
     .await
-    .ok()
-    .and_then(|h| h.spec?.behavior?.scale_down?.stabilization_window_seconds)
-    .unwrap_or(300) as u64;
+    .ok();
+    let window = live
+        .as_ref()
+        .and_then(|h| {
+            h.spec
+                .as_ref()?
+                .behavior
+                .as_ref()?
+                .scale_down
+                .as_ref()?
+                .stabilization_window_seconds
+        })
+        .unwrap_or(300) as u64;
+    let target_cpu_percent = live.as_ref().and_then(|h| {
+        h.spec.as_ref()?.metrics.iter().flatten().find_map(|m| {
+            let r = m.resource.as_ref()?;
+            (r.name == "cpu")
+                .then_some(r.target.average_utilization)
+                .flatten()
+        })
+    });
     let target = vitals_checks::runtime::hpa::Target {
         namespace: ns.into(),
         name: hpa.into(),
         min,
         max,
+        target_cpu_percent,
         up_deadline: Duration::from_secs(120),
         down_deadline: Duration::from_secs(window.min(600) + 90),
     };

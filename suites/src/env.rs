@@ -72,3 +72,12 @@ pub fn helm() -> Result<vitals_helm::Helm, vitals_helm::Error> {
     }
     vitals_helm::Helm::discover()
 }
+
+/// The run a result belongs to: `E2E_RUN` (set per CI cell or by `make e2e`),
+/// else `local`. The report merges results of many runs and keeps them apart.
+pub fn run_id() -> String {
+    std::env::var("E2E_RUN")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "local".into())
+}

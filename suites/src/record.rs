@@ -1,12 +1,14 @@
-//! JSON lines of trial results (`target/e2e/results.jsonl`), read by the
-//! report and merged across CI cells. Appends are one write per line, so
+//! JSON lines of results under the output directory: `results.jsonl` (one
+//! line per trial) and `cells.jsonl` (one line per cluster install), read by
+//! the report and merged across CI cells. Appends are one write per line, so
 //! parallel trial processes (nextest) interleave whole lines only.
 
 use std::io::Write;
 
-use vitals_checks::record::TrialRecord;
+use serde::Serialize;
+use vitals_checks::record::{CellRecord, TrialRecord};
 
-pub fn append(rec: &TrialRecord) {
+fn append_line(file: &str, rec: &impl Serialize) {
     let dir = crate::env::out_dir();
     if std::fs::create_dir_all(&dir).is_err() {
         return;
@@ -18,8 +20,16 @@ pub fn append(rec: &TrialRecord) {
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("results.jsonl"))
+        .open(dir.join(file))
     {
         let _ = f.write_all(line.as_bytes());
     }
+}
+
+pub fn append(rec: &TrialRecord) {
+    append_line("results.jsonl", rec);
+}
+
+pub fn append_cell(rec: &CellRecord) {
+    append_line("cells.jsonl", rec);
 }

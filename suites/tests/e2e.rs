@@ -32,6 +32,7 @@ fn trial_from_verdict(name: String, cell: &Cell, tier: &str, check: Arc<render::
         let v: Verdict = (check.run)();
         let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
         record::append(&TrialRecord {
+            run: env::run_id(),
             name: name.clone(),
             chart,
             profile,

@@ -38,6 +38,31 @@ pub enum Evidence {
     Note {
         text: String,
     },
+    /// An HPA's reaction to load, as watched: what the report draws.
+    Timeline(Timeline),
+}
+
+/// One observation of an HPA during a load run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Milliseconds since the load started.
+    pub t_ms: u64,
+    pub current: i32,
+    pub desired: i32,
+    pub cpu_percent: Option<i32>,
+}
+
+/// The HPA's bounds and target next to what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub hpa: String,
+    pub min: i32,
+    pub max: i32,
+    /// The averageUtilization target for cpu, when the HPA has one.
+    pub target_cpu_percent: Option<i32>,
+    /// When the load generator stopped, in the same clock as the samples.
+    pub load_stopped_ms: Option<u64>,
+    pub samples: Vec<Sample>,
 }
 
 /// The result of one check on one subject.
@@ -161,6 +186,21 @@ impl fmt::Display for Verdict {
                     }
                 }
                 Evidence::Note { text } => writeln!(f, "  note: {text}")?,
+                Evidence::Timeline(t) => {
+                    writeln!(f, "  timeline of {} (min {}, max {}):", t.hpa, t.min, t.max)?;
+                    for s in &t.samples {
+                        writeln!(
+                            f,
+                            "    t={:.1}s replicas={} desired={} cpu={}",
+                            s.t_ms as f64 / 1000.0,
+                            s.current,
+                            s.desired,
+                            s.cpu_percent
+                                .map(|c| format!("{c}%"))
+                                .unwrap_or_else(|| "?".into())
+                        )?;
+                    }
+                }
             }
         }
         if let Some(h) = &self.hint {

@@ -9,18 +9,10 @@ use futures::StreamExt;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
-use serde::{Deserialize, Serialize};
 
-use crate::verdict::{Evidence, Verdict};
+use crate::verdict::{Evidence, Timeline, Verdict};
 
-/// One observation of the HPA.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Sample {
-    pub t_ms: u64,
-    pub current: i32,
-    pub desired: i32,
-    pub cpu_percent: Option<i32>,
-}
+pub use crate::verdict::Sample;
 
 fn sample(h: &HorizontalPodAutoscaler, start: Instant) -> Sample {
     let st = h.status.clone().unwrap_or_default();
@@ -76,6 +68,8 @@ pub struct Target {
     pub name: String,
     pub min: i32,
     pub max: i32,
+    /// The cpu averageUtilization target, drawn in the report.
+    pub target_cpu_percent: Option<i32>,
     pub up_deadline: Duration,
     pub down_deadline: Duration,
 }
@@ -112,12 +106,16 @@ where
             r = &mut load => { load_report = Some(r); false }
         }
     };
+    let mut load_stopped_ms = load_report
+        .as_ref()
+        .map(|_| start.elapsed().as_millis() as u64);
     let up_at = timeline
         .iter()
         .find(|s| s.current > min || s.desired > min)
         .map(|s| s.t_ms);
     if load_report.is_none() {
         load_report = Some(load.await);
+        load_stopped_ms = Some(start.elapsed().as_millis() as u64);
     }
     // Phase 2: load over; wait for the way back down.
     let down = scaled_up
@@ -130,21 +128,6 @@ where
         .map(|s| s.current.max(s.desired))
         .max()
         .unwrap_or(0);
-    let text = timeline
-        .iter()
-        .map(|s| {
-            format!(
-                "t={:.1}s replicas={} desired={} cpu={}",
-                s.t_ms as f64 / 1000.0,
-                s.current,
-                s.desired,
-                s.cpu_percent
-                    .map(|c| format!("{c}%"))
-                    .unwrap_or_else(|| "?".into())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
     let observed = format!(
         "{}; peak {peak}; {}",
         match up_at {
@@ -165,9 +148,14 @@ where
     } else {
         Verdict::fail(&subject, expected, observed)
     };
-    v = v.with_evidence(Evidence::Note {
-        text: format!("timeline:\n{text}"),
-    });
+    v = v.with_evidence(Evidence::Timeline(Timeline {
+        hpa: name.to_string(),
+        min,
+        max,
+        target_cpu_percent: t.target_cpu_percent,
+        load_stopped_ms,
+        samples: timeline,
+    }));
     if let Some(r) = load_report {
         v = v.with_evidence(Evidence::Note {
             text: format!("load: {}", r.unwrap_or_else(|e| format!("failed: {e}"))),
