@@ -7,3 +7,4 @@ pub mod fixtures;
 pub mod record;
 pub mod render;
 pub mod spec;
+pub mod stages;

@@ -21,6 +21,10 @@ pub struct Check {
     /// `render/<check>/<subject>`, appended to `<chart>/<profile>/`.
     pub name: String,
     pub run: Box<dyn Fn() -> Verdict + Send + Sync>,
+    /// 0: runs beside the cell's other trials; 1: disrupts the cell (waits
+    /// for stage 0); 2: judges the whole run (waits for 0 and 1). See
+    /// `stages`.
+    pub stage: usize,
 }
 
 impl Check {
@@ -31,7 +35,14 @@ impl Check {
         Check {
             name: name.into(),
             run: Box::new(run),
+            stage: 0,
         }
+    }
+
+    #[must_use]
+    pub fn at_stage(mut self, stage: usize) -> Check {
+        self.stage = stage;
+        self
     }
 
     pub fn ready(name: impl Into<String>, v: Verdict) -> Check {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use e2e::env::{self, Tier};
 use e2e::render::{self, Cell};
-use e2e::{fixtures, record, spec};
+use e2e::{fixtures, record, spec, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
 use vitals_checks::record::TrialRecord;
 use vitals_checks::{Outcome, Verdict};
@@ -24,12 +24,41 @@ fn setup_error(e: &dyn std::error::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn trial_from_verdict(name: String, cell: &Cell, tier: &str, check: Arc<render::Check>) -> Trial {
+/// Whether libtest-mimic will run a trial of this name, by its own rules
+/// (substring filter or `--exact`, `--skip`): the stage barrier counts only
+/// trials that run.
+fn selected(args: &Arguments, name: &str) -> bool {
+    let hit = |f: &String| {
+        if args.exact {
+            name == f
+        } else {
+            name.contains(f.as_str())
+        }
+    };
+    args.filter.as_ref().is_none_or(hit) && !args.skip.iter().any(hit) && !args.ignored
+}
+
+fn trial_from_verdict(
+    args: &Arguments,
+    name: String,
+    cell: &Cell,
+    tier: &str,
+    check: Arc<render::Check>,
+) -> (usize, Trial) {
     let (chart, profile) = (cell.suite.name.clone(), cell.profile.name.clone());
+    let prefix = cell.prefix();
+    let stage = check.stage;
+    if selected(args, &name) && !args.list {
+        stages::register(&prefix, stage);
+    }
     let tier = tier.to_string();
-    Trial::test(name.clone(), move || {
+    let trial = Trial::test(name.clone(), move || {
         let start = Instant::now();
-        let v: Verdict = (check.run)();
+        let v: Verdict = match stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE) {
+            Ok(()) => (check.run)(),
+            Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
+        };
+        stages::done(&prefix, stage);
         let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
         record::append(&TrialRecord {
             run: env::run_id(),
@@ -46,8 +75,12 @@ fn trial_from_verdict(name: String, cell: &Cell, tier: &str, check: Arc<render::
             Outcome::Fail => Err(Failed::from(v.to_string())),
             _ => Ok(()),
         }
-    })
+    });
+    (stage, trial)
 }
+
+/// Longer than any single trial's own deadline (an HPA's way down included).
+const STAGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
@@ -70,6 +103,7 @@ fn main() -> ExitCode {
         args.test_threads = Some(32);
     }
     let mut trials = Vec::new();
+    let mut staged: Vec<(usize, Trial)> = Vec::new();
 
     if tiers.contains(&Tier::Unit) {
         for s in &suites {
@@ -136,14 +170,14 @@ fn main() -> ExitCode {
                     for check in render::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        trials.push(trial_from_verdict(name, &cell, "render", check));
+                        staged.push(trial_from_verdict(&args, name, &cell, "render", check));
                     }
                 }
                 if tiers.contains(&Tier::Cluster) {
                     for check in e2e::cluster::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        trials.push(trial_from_verdict(name, &cell, "cluster", check));
+                        staged.push(trial_from_verdict(&args, name, &cell, "cluster", check));
                     }
                 }
             }
@@ -173,6 +207,9 @@ fn main() -> ExitCode {
             ));
         }
     }
+    // Stage by stage (a stable sort keeps each cell's order): see `stages`.
+    staged.sort_by_key(|(stage, _)| *stage);
+    trials.extend(staged.into_iter().map(|(_, t)| t));
     let conclusion = libtest_mimic::run(&args, trials);
     if tiers.contains(&Tier::Cluster) && !args.list {
         e2e::cluster::cleanup();

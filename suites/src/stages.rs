@@ -1,0 +1,102 @@
+//! Trial stages within a cell. Most trials of a cell run side by side; a few
+//! must not: deleting a database pod to prove its data persists would break
+//! the probes and flows judged at the same moment, and "no container
+//! restarted" means something only once everything else has run. Stage 1
+//! waits for the cell's stage-0 trials of this process to finish, stage 2
+//! for stages 0 and 1. Under nextest every trial is its own process, so a
+//! stage has nothing to wait for there.
+//!
+//! Deadlock-free because the runner queues trials stage by stage: when a
+//! waiting trial holds a thread, everything it waits for has already started.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+pub const STAGES: usize = 3;
+
+#[derive(Default)]
+struct Pending(HashMap<String, [usize; STAGES]>);
+
+fn state() -> &'static (Mutex<Pending>, Condvar) {
+    static S: OnceLock<(Mutex<Pending>, Condvar)> = OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+/// Counts a trial that will run (call once per selected trial, before the run).
+pub fn register(cell: &str, stage: usize) {
+    let (m, _) = state();
+    let mut p = m.lock().unwrap_or_else(|e| e.into_inner());
+    p.0.entry(cell.to_string()).or_default()[stage.min(STAGES - 1)] += 1;
+}
+
+/// Marks a trial finished and wakes the waiting later stages.
+pub fn done(cell: &str, stage: usize) {
+    let (m, cv) = state();
+    let mut p = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = p.0.get_mut(cell) {
+        let s = &mut c[stage.min(STAGES - 1)];
+        *s = s.saturating_sub(1);
+    }
+    cv.notify_all();
+}
+
+/// Blocks until the cell's earlier stages are done, or the deadline passes
+/// (then says how many trials are still running).
+pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<(), String> {
+    let (m, cv) = state();
+    let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+    let earlier = |p: &Pending| -> usize {
+        p.0.get(cell)
+            .map(|c| c[..stage.min(STAGES)].iter().sum())
+            .unwrap_or(0)
+    };
+    let (guard, res) = cv
+        .wait_timeout_while(guard, deadline, |p| earlier(p) > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    if res.timed_out() {
+        return Err(format!(
+            "{} earlier trial(s) of {cell} still running after {}s",
+            earlier(&guard),
+            deadline.as_secs()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_stage_starts_only_when_the_earlier_trials_are_done() {
+        let cell = "stages-test/a";
+        register(cell, 0);
+        register(cell, 1);
+        register(cell, 2);
+        done(cell, 0);
+        let err = wait_for_earlier(cell, 2, Duration::from_millis(10)).unwrap_err();
+        assert!(
+            err.contains("1 earlier trial(s)"),
+            "stage 1 still runs: {err}"
+        );
+        let waiter = std::thread::spawn(move || wait_for_earlier(cell, 2, Duration::from_secs(60)));
+        done(cell, 1);
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn a_stuck_earlier_trial_times_out_with_a_count() {
+        let cell = "stages-test/b";
+        register(cell, 0);
+        let err = wait_for_earlier(cell, 1, Duration::from_millis(10)).unwrap_err();
+        assert!(err.contains("1 earlier trial(s) of stages-test/b"), "{err}");
+    }
+
+    #[test]
+    fn other_cells_and_later_stages_do_not_hold_a_stage_up() {
+        register("stages-test/c", 0);
+        register("stages-test/d", 2);
+        assert!(wait_for_earlier("stages-test/d", 1, Duration::from_millis(10)).is_ok());
+    }
+}
