@@ -50,7 +50,7 @@ CHARTS := medplum health-platform developer-mesh healthcare-backend open-health-
 e2e: setup cluster images-load ## the main job: cluster + images, smoke, then every tier of every chart x profile
 	bash scripts/cluster-smoke.sh
 ifneq ($(CHART),)
-	$(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
+	E2E_TIERS=unit,render,cluster $(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
 else
 	# Render, unit and the harness fixtures, then all dev cells at once (they
 	# fit one 2-core node together), then each prod cell alone: a prod

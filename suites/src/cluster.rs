@@ -19,7 +19,9 @@ use serde::Deserialize;
 use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 use vitals_checks::runtime::view::NamespaceView;
-use vitals_checks::runtime::{dns, netpol, probes, pvcs, rbac, ready};
+use vitals_checks::runtime::{
+    cronjobs, dns, netpol, persistence, probes, pvcs, rbac, ready, restarts,
+};
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
 use vitals_cluster::{ClusterHandle, Provider};
 use vitals_helm::{Chart, Helm, InstallOpts};
@@ -988,6 +990,58 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 rt().block_on(drive_hpa(env, inst, &name, min, max, &plan))
             }),
         ));
+    }
+    for cron in cronjobs::derive(&manifests) {
+        out.push(with(
+            format!("cluster/cronjob/{}", cron.name),
+            Box::new(move |env, inst, _| {
+                rt().block_on(cronjobs::check(&env.client, &inst.view, &cron))
+            }),
+        ));
+    }
+    // Stage 1: deleting a data pod would break the trials judged beside it.
+    for st in persistence::derive(&manifests) {
+        out.push(
+            with(
+                format!("cluster/persistence/{}", st.statefulset),
+                Box::new(move |env, inst, _| {
+                    rt().block_on(persistence::check(
+                        &env.client,
+                        &inst.view,
+                        &st,
+                        READY_TIMEOUT,
+                    ))
+                }),
+            )
+            .at_stage(1),
+        );
+    }
+    // Stage 2: restarts are judged over the whole run, so last.
+    for w in manifests
+        .workloads()
+        .filter(|w| w.is_long_running() && w.object.hooks().is_empty())
+    {
+        let subject = w.object.id().to_string();
+        let selector = w
+            .object
+            .doc
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or_default();
+        out.push(
+            with(
+                format!("cluster/restarts/{}", w.object.id().slug()),
+                Box::new(move |env, inst, _| {
+                    rt().block_on(restarts::check(
+                        &env.client,
+                        &inst.view,
+                        &subject,
+                        &selector,
+                    ))
+                }),
+            )
+            .at_stage(2),
+        );
     }
     out.push(with(
         "cluster/helm-test".into(),

@@ -189,6 +189,11 @@ pub fn caught_on_cluster(
         .ok_or("no agent image in images.env")?;
     let mut values = fx.values.clone();
     values["image"] = serde_json::Value::String(agent);
+    for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
+        if let Some(img) = env.images.get(image) {
+            values[key] = serde_json::Value::String(img.clone());
+        }
+    }
     let file =
         render::write_values(&format!("cluster-{name}"), &values).map_err(|e| e.to_string())?;
     let cell = Cell {

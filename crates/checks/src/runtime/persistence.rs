@@ -1,0 +1,249 @@
+//! Data survives a pod delete, for every stateful service: a marker written
+//! onto the claim of the StatefulSet's first pod is read back from the pod
+//! the controller recreates. Proves the claim is really the one mounted
+//! where the data lives (not an emptyDir shadowing it) and that the
+//! replacement gets the same volume.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::DeleteParams;
+use kube::{Api, Client};
+use serde_json::Value;
+
+use super::exec;
+use super::explain::{pod_state, PodState};
+use super::view::NamespaceView;
+use super::wait::{self, Progress};
+use crate::verdict::{Evidence, Verdict};
+use crate::Manifests;
+
+/// A StatefulSet container that mounts a volumeClaimTemplate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stateful {
+    pub statefulset: String,
+    pub container: String,
+    pub claim: String,
+    pub mount: String,
+}
+
+pub fn derive(m: &Manifests) -> Vec<Stateful> {
+    m.of_kind("StatefulSet")
+        .filter(|o| o.hooks().is_empty())
+        .filter_map(|o| {
+            let claims: Vec<&str> = o
+                .doc
+                .pointer("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array)?
+                .iter()
+                .filter_map(|t| t.pointer("/metadata/name").and_then(Value::as_str))
+                .collect();
+            let w = o.as_workload()?;
+            w.containers()
+                .into_iter()
+                .filter(|c| !c.init)
+                .find_map(|c| {
+                    let vm = c
+                        .spec
+                        .get("volumeMounts")
+                        .and_then(Value::as_array)?
+                        .iter()
+                        .find(|vm| {
+                            vm.get("name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| claims.contains(&n))
+                                && vm.get("readOnly").and_then(Value::as_bool) != Some(true)
+                        })?;
+                    Some(Stateful {
+                        statefulset: o.name.clone(),
+                        container: c.name.clone(),
+                        claim: vm.get("name")?.as_str()?.to_string(),
+                        mount: vm.get("mountPath")?.as_str()?.to_string(),
+                    })
+                })
+        })
+        .collect()
+}
+
+const MARKER: &str = ".vitals-persistence-marker";
+
+async fn sh(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    script: &str,
+    args: &[&str],
+) -> Result<String, String> {
+    let mut argv = vec![
+        "/bin/sh".to_string(),
+        "-c".into(),
+        script.into(),
+        "sh".into(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    match exec::exec(
+        client,
+        ns,
+        pod,
+        Some(container),
+        &argv,
+        Duration::from_secs(30),
+    )
+    .await
+    {
+        Ok(o) if o.exit == 0 => Ok(o.stdout),
+        Ok(o) => Err(format!("exit {}: {}", o.exit, o.stderr.trim())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes a marker, deletes pod 0, waits (watched) for its replacement to be
+/// Ready, reads the marker back.
+pub async fn check(
+    client: &Client,
+    view: &NamespaceView,
+    s: &Stateful,
+    ready_within: Duration,
+) -> Verdict {
+    let ns = view.namespace.as_str();
+    let pod_name = format!("{}-0", s.statefulset);
+    let subject = format!("StatefulSet/{}", s.statefulset);
+    let expected = format!(
+        "a marker written to {} ({}) in {pod_name} is still there after the pod is deleted and recreated",
+        s.mount, s.claim
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let old = match pods.get(&pod_name).await {
+        Ok(p) => p,
+        Err(e) => return Verdict::fail(&subject, expected, format!("no pod {pod_name}: {e}")),
+    };
+    let old_uid = old.metadata.uid.clone().unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let marker = format!("{old_uid}/{nanos}");
+    let path = format!("{}/{MARKER}", s.mount.trim_end_matches('/'));
+    if let Err(e) = sh(
+        client,
+        ns,
+        &pod_name,
+        &s.container,
+        r#"printf '%s' "$1" > "$2" && sync"#,
+        &[&marker, &path],
+    )
+    .await
+    {
+        return Verdict::fail(
+            &subject,
+            expected,
+            format!("writing {path} in {pod_name}/{}: {e}", s.container),
+        )
+        .with_hint("the container needs /bin/sh and a writable mount for this check");
+    }
+    let start = Instant::now();
+    if let Err(e) = pods.delete(&pod_name, &DeleteParams::default()).await {
+        return Verdict::fail(&subject, expected, format!("deleting {pod_name}: {e}"));
+    }
+    let v = view.clone();
+    let uid = old_uid.clone();
+    let back = wait::until(
+        pods.clone(),
+        &format!("Pod/{pod_name}"),
+        &pod_name,
+        ready_within,
+        view.changes(),
+        move |p| match p {
+            None => Progress::Pending("deleted, not recreated yet".into()),
+            Some(p) if p.metadata.uid.as_deref() == Some(uid.as_str()) => {
+                Progress::Pending("the old pod is still terminating".into())
+            }
+            Some(p) => match pod_state(p, &v) {
+                PodState::Ready => Progress::Done("recreated and Ready".into()),
+                PodState::Terminal(why) => Progress::Failed(why),
+                PodState::Pending(s) => Progress::Pending(s),
+                PodState::Succeeded => Progress::Failed("the replacement pod exited".into()),
+            },
+        },
+    )
+    .await;
+    if let Err(e) = back {
+        return Verdict::fail(&subject, expected, format!("after the delete: {e}"));
+    }
+    let took = start.elapsed();
+    let read = sh(
+        client,
+        ns,
+        &pod_name,
+        &s.container,
+        r#"cat "$1" && rm -f "$1""#,
+        &[&path],
+    )
+    .await;
+    let observed = |what: &str| {
+        format!(
+            "{pod_name} recreated and Ready in {:.1}s; {what}",
+            took.as_secs_f64()
+        )
+    };
+    match read {
+        Ok(got) if got == marker => Verdict::pass(&subject, expected, observed("the marker read back intact")),
+        Ok(got) => Verdict::fail(&subject, expected, observed("the marker is different"))
+            .with_evidence(Evidence::Note { text: format!("wrote {marker:?}, read {got:?}") }),
+        Err(e) => Verdict::fail(&subject, expected, observed("the marker is gone"))
+            .with_evidence(Evidence::Note { text: format!("reading {path}: {e}") })
+            .with_hint(format!("mount the claim `{}` at the path the service writes its data to, and do not shadow it with another volume", s.claim)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_claim_mounted_writable_in_an_app_container_is_the_one_checked() {
+        let m = Manifests::parse(
+            r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      initContainers:
+        - {name: init, image: x, volumeMounts: [{name: data, mountPath: /init}]}
+      containers:
+        - name: postgres
+          image: x
+          volumeMounts:
+            - {name: config, mountPath: /etc/pg, readOnly: true}
+            - {name: data, mountPath: /var/lib/postgresql/data}
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            derive(&m),
+            vec![Stateful {
+                statefulset: "db".into(),
+                container: "postgres".into(),
+                claim: "data".into(),
+                mount: "/var/lib/postgresql/data".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_statefulset_without_claims_is_not_stateful() {
+        let m = Manifests::parse(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: cache}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: x}]\n",
+        )
+        .unwrap();
+        assert!(derive(&m).is_empty());
+    }
+}
