@@ -240,7 +240,6 @@ case $cmd in
       kind="$here/.bin/kind"; [ -x "$kind" ] || "$here/scripts/tools.sh" kind >&2
       cluster=${VITALS_CLUSTER:-vitals}
       for n in $names; do
-        [ "$n" = base ] && continue
         [ -n "${refs[$n]:-}" ] || continue
         log "kind load ${refs[$n]} -> $cluster"
         "$kind" load docker-image --name "$cluster" "${refs[$n]}" >&2

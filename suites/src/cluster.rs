@@ -142,7 +142,12 @@ struct SecretSpec {
 pub fn cluster_cell(cell: &Cell) -> Cell {
     let mut c = cell.clone();
     if let (Some(o), _) = overlay(&cell.suite.name) {
-        c.profile.values.push(o);
+        c.profile.values.push(o.clone());
+        if let Some(up) = &cell.upgrade {
+            let mut up = (**up).clone();
+            up.values.push(o);
+            c.upgrade = Some(Arc::new(up));
+        }
     }
     c
 }
@@ -278,6 +283,9 @@ async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result<Str
 fn stamp(cell: &Cell, manifests: &Manifests) -> String {
     let mut h = DefaultHasher::new();
     cell.namespace().hash(&mut h);
+    if let Some(up) = &cell.upgrade {
+        up.label.hash(&mut h);
+    }
     for o in &manifests.objects {
         o.doc.to_string().hash(&mut h);
     }
@@ -286,21 +294,31 @@ fn stamp(cell: &Cell, manifests: &Manifests) -> String {
 
 /// Phase timings of one install, each measured from the end of the last.
 struct Phases {
+    cell: String,
     mark: std::time::Instant,
     done: Vec<Phase>,
 }
 
-impl Default for Phases {
-    fn default() -> Self {
+impl Phases {
+    fn new(cell: &str) -> Phases {
+        crate::progress::phase(cell, Some("preparing"));
         Phases {
+            cell: cell.to_string(),
             mark: std::time::Instant::now(),
             done: Vec::new(),
         }
     }
 }
 
+impl Drop for Phases {
+    fn drop(&mut self) {
+        crate::progress::phase(&self.cell, None);
+    }
+}
+
 impl Phases {
     fn end(&mut self, name: &str) {
+        crate::progress::phase(&self.cell, Some(&format!("{name} done")));
         let now = std::time::Instant::now();
         self.done.push(Phase {
             name: name.into(),
@@ -310,6 +328,67 @@ impl Phases {
     }
 }
 
+/// An upgrade cell's first step: install where it starts from, wait for its
+/// stateful pods, and write a marker onto each claim. Returns the markers
+/// (StatefulSet -> marker, or why none was written).
+async fn install_previous(
+    env: &ClusterEnv,
+    helm: &Helm,
+    cell: &Cell,
+    up: &crate::upgrade::UpgradeFrom,
+    manifests: &Manifests,
+    view: &NamespaceView,
+    phases: &mut Phases,
+) -> Result<BTreeMap<String, Result<String, String>>, Verdict> {
+    let ns = cell.namespace();
+    let subject = format!("release {} in namespace {ns}", cell.suite.release);
+    let expected = format!("{} installs, then upgrades to the working copy", up.label);
+    let res = Chart::open(&up.chart_dir).and_then(|chart| {
+        helm.dependency_build(&chart)?;
+        let opts = InstallOpts::default()
+            .timeout(Duration::from_secs(600))
+            .kubeconfig(&env.handle.kubeconfig);
+        helm.upgrade_install(&chart, &cell.suite.release, &ns, &up.values, &opts)
+    });
+    phases.end("install-previous");
+    match res {
+        Ok(()) => {}
+        Err(vitals_helm::Error::Exited { argv, code, stderr }) => {
+            return Err(Verdict::fail(
+                &subject,
+                expected,
+                format!("installing {} failed: helm exited with {code}", up.label),
+            )
+            .with_evidence(Evidence::Command {
+                argv,
+                exit: code,
+                stderr,
+            }))
+        }
+        Err(e) => {
+            return Err(Verdict::fail(
+                &subject,
+                expected,
+                format!("installing {} failed: {e}", up.label),
+            ))
+        }
+    }
+    let mut markers = BTreeMap::new();
+    for s in persistence::derive(manifests) {
+        let written = match persistence::wait_pod_ready(view, &env.client, &s, None, READY_TIMEOUT)
+            .await
+        {
+            Ok(_) => {
+                persistence::write_marker(&env.client, &ns, &s, persistence::UPGRADE_MARKER).await
+            }
+            Err(e) => Err(format!("before the upgrade: {e}")),
+        };
+        markers.insert(s.statefulset.clone(), written);
+    }
+    phases.end("write-data");
+    Ok(markers)
+}
+
 async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifests) -> Installed {
     let ns = cell.namespace();
     let client = &env.client;
@@ -317,7 +396,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     let expected = "helm upgrade --install succeeds (hooks included)";
     let (_, secrets) = overlay(&cell.suite.name);
     let mut install = Verdict::pass(&subject, expected, "installed");
-    let mut phases = Phases::default();
+    let mut phases = Phases::new(&ns);
     let prep = async {
         ensure_namespace(client, &ns, cell.profile.prod).await?;
         // The list is what the prod profile expects to exist (existingSecret);
@@ -346,7 +425,22 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         let stamp_file = cells.join(format!("{ns}.stamp"));
         let want = stamp(cell, manifests);
         let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
-        if !fresh {
+        let mut prior_ok = true;
+        if let (false, Some(up)) = (fresh, &cell.upgrade) {
+            match install_previous(env, helm, cell, up, manifests, &view, &mut phases).await {
+                Ok(markers) => {
+                    let _ = std::fs::write(
+                        cells.join(format!("{ns}.markers.json")),
+                        serde_json::to_string(&markers).unwrap_or_default(),
+                    );
+                }
+                Err(v) => {
+                    install = v;
+                    prior_ok = false;
+                }
+            }
+        }
+        if !fresh && prior_ok {
             let chart = Chart::open(&cell.suite.chart_dir);
             let res = match chart {
                 Err(e) => Err(e),
@@ -429,7 +523,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             chart: cell.suite.name.clone(),
             profile: cell.profile.name.clone(),
             namespace: ns.clone(),
-            phases: phases.done,
+            phases: std::mem::take(&mut phases.done),
             overlay: overlay_file.and_then(|p| {
                 let text = std::fs::read_to_string(&p).ok()?;
                 let path = p
@@ -469,7 +563,7 @@ pub fn installed(
     let once = cells()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .entry(cell.prefix())
+        .entry(cell.namespace())
         .or_default()
         .clone();
     rt().block_on(
@@ -590,7 +684,21 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
 }
 
 /// Every cluster-tier check of one cell, derived from its rendered manifests.
+/// The cluster trials of a cell; an upgrade cell's are the same checks under
+/// `upgrade/`, plus whether the data written before the upgrade is still there.
 pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<Check> {
+    let mut out = cluster_checks(helm, cell);
+    if cell.upgrade.is_some() {
+        for c in &mut out {
+            if let Some(rest) = c.name.strip_prefix("cluster/") {
+                c.name = format!("upgrade/{rest}");
+            }
+        }
+    }
+    out
+}
+
+fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<Check> {
     let ccell = cluster_cell(cell);
     let helm_ok = match helm.as_ref() {
         Ok(h) => h.clone(),
@@ -632,7 +740,12 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 *entry = true;
                 drop(failed);
                 let dir = bundle(&env, cell, &inst, &format!("{name}: {}", v.observed));
-                v = v.with_hint(format!("diagnostics: {}", dir.display()));
+                let diag = format!("diagnostics: {}", dir.display());
+                let hint = match v.hint.take() {
+                    Some(h) => format!("{h}; {diag}"),
+                    None => diag,
+                };
+                v = v.with_hint(hint);
             }
             v
         })
@@ -998,6 +1111,61 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 rt().block_on(cronjobs::check(&env.client, &inst.view, &cron))
             }),
         ));
+    }
+    if let Some(up) = &cell.upgrade {
+        for st in persistence::derive(&manifests) {
+            let label = up.label.clone();
+            out.push(with(
+                format!("cluster/data-kept/{}", st.statefulset),
+                Box::new(move |env, inst, _| {
+                    let subject = format!("StatefulSet/{}", st.statefulset);
+                    let expected = format!(
+                        "a marker written to {} under {label} is still there after the upgrade",
+                        st.mount
+                    );
+                    let file = crate::env::out_dir()
+                        .join("cells")
+                        .join(format!("{}.markers.json", inst.namespace));
+                    let markers: BTreeMap<String, Result<String, String>> =
+                        std::fs::read_to_string(&file)
+                            .ok()
+                            .and_then(|t| serde_json::from_str(&t).ok())
+                            .unwrap_or_default();
+                    let marker = match markers.get(&st.statefulset) {
+                        Some(Ok(m)) => m.clone(),
+                        Some(Err(e)) => {
+                            return Verdict::fail(
+                                &subject,
+                                expected,
+                                format!("no marker was written: {e}"),
+                            )
+                        }
+                        None => {
+                            return Verdict::fail(
+                                &subject,
+                                expected,
+                                format!("no marker recorded in {}", file.display()),
+                            )
+                        }
+                    };
+                    let read = rt().block_on(persistence::read_marker(
+                        &env.client,
+                        &inst.namespace,
+                        &st,
+                        persistence::UPGRADE_MARKER,
+                        false,
+                    ));
+                    persistence::judge_marker(
+                        &subject,
+                        expected,
+                        &marker,
+                        read,
+                        |w| format!("after the upgrade: {w}"),
+                        &st.claim,
+                    )
+                }),
+            ));
+        }
     }
     // Stage 1: deleting a data pod would break the trials judged beside it.
     for st in persistence::derive(&manifests) {

@@ -12,10 +12,19 @@ pub enum Tier {
     /// Image smoke tests: `cargo test -p vitals-images` reads E2E_TIERS too.
     Images,
     Cluster,
+    /// Upgrade cells: the previous release (or the dev values) first, then
+    /// the working copy, with every cluster check after.
+    Upgrade,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::Unit, Tier::Render, Tier::Images, Tier::Cluster];
+    pub const ALL: [Tier; 5] = [
+        Tier::Unit,
+        Tier::Render,
+        Tier::Images,
+        Tier::Cluster,
+        Tier::Upgrade,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -23,12 +32,13 @@ impl Tier {
             Tier::Render => "render",
             Tier::Images => "images",
             Tier::Cluster => "cluster",
+            Tier::Upgrade => "upgrade",
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster)")]
+#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster, upgrade)")]
 pub struct UnknownTier(pub String);
 
 pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {

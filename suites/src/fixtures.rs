@@ -21,6 +21,10 @@ pub struct Fixture {
     pub breaks: String,
     /// Values merged over the sample chart's values.yaml.
     pub values: serde_json::Value,
+    /// Cluster fixtures only: install with these values first, then upgrade
+    /// to `values` (the trial names then start with `upgrade/`).
+    #[serde(default)]
+    pub upgrade_from: Option<serde_json::Value>,
     #[serde(default)]
     pub invariants: Vec<Invariant>,
     pub catches: Catch,
@@ -41,8 +45,8 @@ pub fn dir() -> PathBuf {
 
 fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
     let chart_dir = dir().join("sample");
-    Cell {
-        suite: Arc::new(Suite {
+    Cell::new(
+        Arc::new(Suite {
             spec_file: None,
             chart_dir,
             name: "sample".into(),
@@ -50,12 +54,12 @@ fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
             profiles: Vec::new(),
             invariants,
         }),
-        profile: Profile {
+        Profile {
             name: "prod".into(),
             values,
             prod: true,
         },
-    }
+    )
 }
 
 /// Every check of the clean sample passes (no check cries wolf).
@@ -187,30 +191,47 @@ pub fn caught_on_cluster(
         .get("agent")
         .cloned()
         .ok_or("no agent image in images.env")?;
-    let mut values = fx.values.clone();
-    values["image"] = serde_json::Value::String(agent);
-    for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
-        if let Some(img) = env.images.get(image) {
-            values[key] = serde_json::Value::String(img.clone());
+    let with_local_images = |values: &mut serde_json::Value| {
+        values["image"] = serde_json::Value::String(agent.clone());
+        for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
+            if let Some(img) = env.images.get(image) {
+                values[key] = serde_json::Value::String(img.clone());
+            }
         }
-    }
+    };
+    let mut values = fx.values.clone();
+    with_local_images(&mut values);
     let file =
         render::write_values(&format!("cluster-{name}"), &values).map_err(|e| e.to_string())?;
-    let cell = Cell {
-        suite: Arc::new(Suite {
+    let chart_dir = dir().join("cluster-sample");
+    let mut cell = Cell::new(
+        Arc::new(Suite {
             spec_file: None,
-            chart_dir: dir().join("cluster-sample"),
+            chart_dir: chart_dir.clone(),
             name: "cluster-sample".into(),
             release: "cluster-sample".into(),
             profiles: Vec::new(),
             invariants: Vec::new(),
         }),
-        profile: Profile {
+        Profile {
             name: name.clone(),
             values: vec![file],
             prod: false,
         },
-    };
+    );
+    // An upgrade fixture installs the sample with its first values, then
+    // upgrades to the second.
+    if let Some(from) = &fx.upgrade_from {
+        let mut from = from.clone();
+        with_local_images(&mut from);
+        let file = render::write_values(&format!("cluster-{name}-from"), &from)
+            .map_err(|e| e.to_string())?;
+        cell.upgrade = Some(Arc::new(crate::upgrade::UpgradeFrom {
+            label: "the fixture's first values".into(),
+            chart_dir,
+            values: vec![file],
+        }));
+    }
     let checks = crate::cluster::checks(helm, &cell);
     judge(&name, &fx, &checks, |_| crate::cluster::forget(&cell))
 }

@@ -4,7 +4,9 @@
 pub mod cluster;
 pub mod env;
 pub mod fixtures;
+pub mod progress;
 pub mod record;
 pub mod render;
 pub mod spec;
 pub mod stages;
+pub mod upgrade;

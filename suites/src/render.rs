@@ -55,16 +55,39 @@ impl Check {
 pub struct Cell {
     pub suite: Arc<Suite>,
     pub profile: Profile,
+    /// Set for an upgrade cell: what is installed first, then upgraded to
+    /// this cell's chart and values.
+    pub upgrade: Option<Arc<crate::upgrade::UpgradeFrom>>,
 }
 
 impl Cell {
+    pub fn new(suite: Arc<Suite>, profile: Profile) -> Cell {
+        Cell {
+            suite,
+            profile,
+            upgrade: None,
+        }
+    }
+
     pub fn prefix(&self) -> String {
         format!("{}/{}", self.suite.name, self.profile.name)
     }
 
+    /// The tier its cluster trials report under: `cluster`, or `upgrade`.
+    pub fn cluster_tier(&self) -> &'static str {
+        if self.upgrade.is_some() {
+            "upgrade"
+        } else {
+            "cluster"
+        }
+    }
+
     /// The namespace this cell installs into (and renders for).
     pub fn namespace(&self) -> String {
-        format!("{}-{}", self.suite.name, self.profile.name)
+        match self.upgrade {
+            Some(_) => format!("{}-{}-upgrade", self.suite.name, self.profile.name),
+            None => format!("{}-{}", self.suite.name, self.profile.name),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use e2e::env::{self, Tier};
 use e2e::render::{self, Cell};
-use e2e::{fixtures, record, spec, stages};
+use e2e::{fixtures, progress, record, spec, stages};
 use libtest_mimic::{Arguments, Failed, Trial};
 use vitals_checks::record::TrialRecord;
 use vitals_checks::{Outcome, Verdict};
@@ -46,7 +46,9 @@ fn trial_from_verdict(
     check: Arc<render::Check>,
 ) -> (usize, Trial) {
     let (chart, profile) = (cell.suite.name.clone(), cell.profile.name.clone());
-    let prefix = cell.prefix();
+    // Stages order the trials of one install: a cell's cluster and upgrade
+    // trials are two installs.
+    let prefix = format!("{}/{tier}", cell.prefix());
     let stage = check.stage;
     if selected(args, &name) && !args.list {
         stages::register(&prefix, stage);
@@ -54,11 +56,13 @@ fn trial_from_verdict(
     let tier = tier.to_string();
     let trial = Trial::test(name.clone(), move || {
         let start = Instant::now();
+        progress::trial_started(&name);
         let v: Verdict = match stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE) {
             Ok(()) => (check.run)(),
             Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
         };
         stages::done(&prefix, stage);
+        progress::trial_finished(&name, v.failed());
         let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
         record::append(&TrialRecord {
             run: env::run_id(),
@@ -99,7 +103,8 @@ fn main() -> ExitCode {
     let helm = Arc::new(env::helm());
     // Cluster trials mostly wait on watches; with one thread per core, two
     // cells would install at a time and the rest would queue behind them.
-    if tiers.contains(&Tier::Cluster) && args.test_threads.is_none() {
+    let on_cluster = tiers.contains(&Tier::Cluster) || tiers.contains(&Tier::Upgrade);
+    if on_cluster && args.test_threads.is_none() {
         args.test_threads = Some(32);
     }
     let mut trials = Vec::new();
@@ -135,7 +140,7 @@ fn main() -> ExitCode {
         }
     }
 
-    if tiers.contains(&Tier::Render) || tiers.contains(&Tier::Cluster) {
+    if tiers.contains(&Tier::Render) || on_cluster {
         for s in suites {
             let suite = Arc::new(s);
             // Values documentation is a property of the chart, not a profile:
@@ -155,10 +160,7 @@ fn main() -> ExitCode {
                 }));
             }
             for p in &suite.profiles {
-                let cell = Cell {
-                    suite: suite.clone(),
-                    profile: p.clone(),
-                };
+                let cell = Cell::new(suite.clone(), p.clone());
                 // Skip rendering cells a filter rules out (nextest runs one
                 // trial per process, each listing everything otherwise).
                 if let Some(f) = &args.filter {
@@ -178,6 +180,22 @@ fn main() -> ExitCode {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
                         staged.push(trial_from_verdict(&args, name, &cell, "cluster", check));
+                    }
+                }
+                if tiers.contains(&Tier::Upgrade) {
+                    let checks = match e2e::upgrade::cell_for(&cell) {
+                        Ok(up) => e2e::cluster::checks(&helm, &up),
+                        // No release to start from is a fact to report, not
+                        // a failure of the chart.
+                        Err(why) => vec![render::Check::ready(
+                            "upgrade/install",
+                            Verdict::skip(cell.prefix(), why),
+                        )],
+                    };
+                    for check in checks {
+                        let check = Arc::new(check);
+                        let name = format!("{}/{}", cell.prefix(), check.name);
+                        staged.push(trial_from_verdict(&args, name, &cell, "upgrade", check));
                     }
                 }
             }
@@ -209,9 +227,18 @@ fn main() -> ExitCode {
     }
     // Stage by stage (a stable sort keeps each cell's order): see `stages`.
     staged.sort_by_key(|(stage, _)| *stage);
+    // The display counts the chart trials (each reports when it ends).
+    let total = staged
+        .iter()
+        .filter(|(_, t)| selected(&args, t.name()))
+        .count();
     trials.extend(staged.into_iter().map(|(_, t)| t));
+    if !args.list {
+        progress::start(total);
+    }
     let conclusion = libtest_mimic::run(&args, trials);
-    if tiers.contains(&Tier::Cluster) && !args.list {
+    progress::finish();
+    if on_cluster && !args.list {
         e2e::cluster::cleanup();
     }
     conclusion.exit_code()

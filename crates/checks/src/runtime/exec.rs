@@ -75,6 +75,16 @@ pub async fn exec(
             None => None,
         };
         let _ = proc.join().await;
+        // A failure without an exit code (the container is gone, the
+        // command does not exist) only says why in the status message.
+        if let Some(m) = status
+            .as_ref()
+            .filter(|st| st.status.as_deref() != Some("Success"))
+            .and_then(|st| st.message.as_deref())
+            .filter(|_| err.trim().is_empty())
+        {
+            err = m.to_string();
+        }
         let exit = match status {
             Some(st) if st.status.as_deref() == Some("Success") => 0,
             Some(st) => st

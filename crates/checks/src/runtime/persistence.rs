@@ -65,7 +65,10 @@ pub fn derive(m: &Manifests) -> Vec<Stateful> {
         .collect()
 }
 
-const MARKER: &str = ".vitals-persistence-marker";
+/// The file the pod-delete check leaves on the claim (and removes).
+pub const DELETE_MARKER: &str = ".vitals-persistence-marker";
+/// The file an upgrade trial writes before the upgrade and reads after.
+pub const UPGRADE_MARKER: &str = ".vitals-upgrade-marker";
 
 async fn sh(
     client: &Client,
@@ -98,6 +101,104 @@ async fn sh(
     }
 }
 
+impl Stateful {
+    pub fn pod(&self) -> String {
+        format!("{}-0", self.statefulset)
+    }
+
+    fn path(&self, file: &str) -> String {
+        format!("{}/{file}", self.mount.trim_end_matches('/'))
+    }
+}
+
+/// Writes a fresh marker into the claim of pod 0 and returns it.
+pub async fn write_marker(
+    client: &Client,
+    ns: &str,
+    s: &Stateful,
+    file: &str,
+) -> Result<String, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod = s.pod();
+    let uid = pods
+        .get(&pod)
+        .await
+        .map_err(|e| format!("no pod {pod}: {e}"))?
+        .metadata
+        .uid
+        .unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let marker = format!("{uid}/{nanos}");
+    let path = s.path(file);
+    sh(
+        client,
+        ns,
+        &pod,
+        &s.container,
+        r#"printf '%s' "$1" > "$2" && sync"#,
+        &[&marker, &path],
+    )
+    .await
+    .map_err(|e| format!("writing {path} in {pod}/{}: {e}", s.container))?;
+    Ok(marker)
+}
+
+/// Reads the marker back from pod 0 (and removes it when `remove`).
+pub async fn read_marker(
+    client: &Client,
+    ns: &str,
+    s: &Stateful,
+    file: &str,
+    remove: bool,
+) -> Result<String, String> {
+    let path = s.path(file);
+    let script = if remove {
+        r#"cat "$1" && rm -f "$1""#
+    } else {
+        r#"cat "$1""#
+    };
+    sh(client, ns, &s.pod(), &s.container, script, &[&path])
+        .await
+        .map_err(|e| format!("reading {path}: {e}"))
+}
+
+/// Waits (watched) until pod 0 exists, is not the pod with `not_uid`, and is Ready.
+pub async fn wait_pod_ready(
+    view: &NamespaceView,
+    client: &Client,
+    s: &Stateful,
+    not_uid: Option<String>,
+    within: Duration,
+) -> Result<String, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &view.namespace);
+    let pod_name = s.pod();
+    let v = view.clone();
+    wait::until(
+        pods,
+        &format!("Pod/{pod_name}"),
+        &pod_name,
+        within,
+        view.changes(),
+        move |p| match p {
+            None => Progress::Pending("not created yet".into()),
+            Some(p) if not_uid.is_some() && p.metadata.uid == not_uid => {
+                Progress::Pending("the old pod is still terminating".into())
+            }
+            Some(p) => match pod_state(p, &v) {
+                PodState::Ready => Progress::Done("Ready".into()),
+                PodState::Terminal(why) => Progress::Failed(why),
+                PodState::Pending(s) => Progress::Pending(s),
+                PodState::Succeeded => Progress::Failed("the pod exited".into()),
+            },
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// Writes a marker, deletes pod 0, waits (watched) for its replacement to be
 /// Ready, reads the marker back.
 pub async fn check(
@@ -107,93 +208,68 @@ pub async fn check(
     ready_within: Duration,
 ) -> Verdict {
     let ns = view.namespace.as_str();
-    let pod_name = format!("{}-0", s.statefulset);
+    let pod_name = s.pod();
     let subject = format!("StatefulSet/{}", s.statefulset);
     let expected = format!(
         "a marker written to {} ({}) in {pod_name} is still there after the pod is deleted and recreated",
         s.mount, s.claim
     );
+    // A pod that never came up says why here, not as a failed exec.
+    if let Err(e) = wait_pod_ready(view, client, s, None, ready_within).await {
+        return Verdict::fail(&subject, expected, format!("before the delete: {e}"));
+    }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let old = match pods.get(&pod_name).await {
-        Ok(p) => p,
+    let old_uid = match pods.get(&pod_name).await {
+        Ok(p) => p.metadata.uid,
         Err(e) => return Verdict::fail(&subject, expected, format!("no pod {pod_name}: {e}")),
     };
-    let old_uid = old.metadata.uid.clone().unwrap_or_default();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let marker = format!("{old_uid}/{nanos}");
-    let path = format!("{}/{MARKER}", s.mount.trim_end_matches('/'));
-    if let Err(e) = sh(
-        client,
-        ns,
-        &pod_name,
-        &s.container,
-        r#"printf '%s' "$1" > "$2" && sync"#,
-        &[&marker, &path],
-    )
-    .await
-    {
-        return Verdict::fail(
-            &subject,
-            expected,
-            format!("writing {path} in {pod_name}/{}: {e}", s.container),
-        )
-        .with_hint("the container needs /bin/sh and a writable mount for this check");
-    }
+    let marker = match write_marker(client, ns, s, DELETE_MARKER).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Verdict::fail(&subject, expected, e)
+                .with_hint("the container needs /bin/sh and a writable mount for this check")
+        }
+    };
     let start = Instant::now();
     if let Err(e) = pods.delete(&pod_name, &DeleteParams::default()).await {
         return Verdict::fail(&subject, expected, format!("deleting {pod_name}: {e}"));
     }
-    let v = view.clone();
-    let uid = old_uid.clone();
-    let back = wait::until(
-        pods.clone(),
-        &format!("Pod/{pod_name}"),
-        &pod_name,
-        ready_within,
-        view.changes(),
-        move |p| match p {
-            None => Progress::Pending("deleted, not recreated yet".into()),
-            Some(p) if p.metadata.uid.as_deref() == Some(uid.as_str()) => {
-                Progress::Pending("the old pod is still terminating".into())
-            }
-            Some(p) => match pod_state(p, &v) {
-                PodState::Ready => Progress::Done("recreated and Ready".into()),
-                PodState::Terminal(why) => Progress::Failed(why),
-                PodState::Pending(s) => Progress::Pending(s),
-                PodState::Succeeded => Progress::Failed("the replacement pod exited".into()),
-            },
-        },
-    )
-    .await;
-    if let Err(e) = back {
+    if let Err(e) = wait_pod_ready(view, client, s, old_uid, ready_within).await {
         return Verdict::fail(&subject, expected, format!("after the delete: {e}"));
     }
     let took = start.elapsed();
-    let read = sh(
-        client,
-        ns,
-        &pod_name,
-        &s.container,
-        r#"cat "$1" && rm -f "$1""#,
-        &[&path],
-    )
-    .await;
     let observed = |what: &str| {
         format!(
             "{pod_name} recreated and Ready in {:.1}s; {what}",
             took.as_secs_f64()
         )
     };
+    judge_marker(
+        &subject,
+        expected,
+        &marker,
+        read_marker(client, ns, s, DELETE_MARKER, true).await,
+        observed,
+        &s.claim,
+    )
+}
+
+/// The verdict on a marker read back: intact, changed or gone.
+pub fn judge_marker(
+    subject: &str,
+    expected: String,
+    marker: &str,
+    read: Result<String, String>,
+    observed: impl Fn(&str) -> String,
+    claim: &str,
+) -> Verdict {
     match read {
-        Ok(got) if got == marker => Verdict::pass(&subject, expected, observed("the marker read back intact")),
-        Ok(got) => Verdict::fail(&subject, expected, observed("the marker is different"))
+        Ok(got) if got == marker => Verdict::pass(subject, expected, observed("the marker read back intact")),
+        Ok(got) => Verdict::fail(subject, expected, observed("the marker is different"))
             .with_evidence(Evidence::Note { text: format!("wrote {marker:?}, read {got:?}") }),
-        Err(e) => Verdict::fail(&subject, expected, observed("the marker is gone"))
-            .with_evidence(Evidence::Note { text: format!("reading {path}: {e}") })
-            .with_hint(format!("mount the claim `{}` at the path the service writes its data to, and do not shadow it with another volume", s.claim)),
+        Err(e) => Verdict::fail(subject, expected, observed("the marker is gone"))
+            .with_evidence(Evidence::Note { text: e })
+            .with_hint(format!("mount the claim `{claim}` at the path the service writes its data to, and do not shadow it with another volume")),
     }
 }
 
