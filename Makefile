@@ -18,7 +18,7 @@ help: ## list the targets
 
 .PHONY: setup
 setup: ## build the pinned tools (helm) from their Go modules into .bin/
-	@bash scripts/tools.sh helm
+	@bash scripts/tools.sh helm actionlint
 
 .PHONY: setup-cluster
 setup-cluster: ## docker engine + kind + kubectl (what the cluster tier needs)
@@ -57,9 +57,19 @@ else
 	# profile keeps its seed's replica floors (healthcare-backend: 10 API pods
 	# and a 6-node Redis cluster), and two of them do not fit one node.
 	E2E_TIERS=unit,render $(CARGO) test -p e2e --test e2e --locked
-	E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- harness/
+	E2E_TIERS=cluster,upgrade $(CARGO) test -p e2e --test e2e --locked -- harness/
 	E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- /dev/
 	set -e; for c in $(CHARTS); do E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- $$c/prod/; done
+endif
+
+.PHONY: e2e-upgrade
+e2e-upgrade: setup cluster images-load ## upgrade cells: previous release -> working copy (dev), dev -> prod values in place; CHART=/PROFILE= for one
+ifneq ($(CHART),)
+	E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
+else
+	# Dev upgrades fit the node together; each prod upgrade runs alone.
+	E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- /dev/upgrade/
+	set -e; for c in $(CHARTS); do E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- $$c/prod/upgrade/; done
 endif
 
 .PHONY: images-load
@@ -89,6 +99,10 @@ lint: setup ## rustfmt, clippy, and helm lint --strict of every chart x profile
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	E2E_TIERS=render $(CARGO) test -p e2e --test e2e --locked -- /render/lint
+
+.PHONY: lint-workflows
+lint-workflows: setup ## actionlint on .github/workflows
+	.bin/actionlint -no-color .github/workflows/*.yml
 
 .PHONY: openapi
 openapi: ## regenerate crates/checks/openapi/<version>.json from the k8s.io/kubernetes module

@@ -113,9 +113,26 @@ fn from_env(chart: &str) -> Result<Option<(String, PathBuf)>, String> {
     Ok(Some((format!("package {stem}"), dest.join(chart))))
 }
 
+/// Why a cell has no upgrade trial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoUpgrade {
+    /// Nothing released yet to upgrade from: reported as a skip.
+    NoRelease(String),
+    /// A release exists but cannot be prepared: a failure.
+    Broken(String),
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 /// The upgrade cell for a cell, or why there is none.
-pub fn cell_for(cell: &Cell) -> Result<Cell, String> {
-    let root = crate::env::root();
+pub fn cell_for(cell: &Cell) -> Result<Cell, NoUpgrade> {
+    prepare(cell).map_err(NoUpgrade::Broken)?
+}
+
+fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, String> {
+    let root = canonical(&crate::env::root());
     let suite = &cell.suite;
     let from = if cell.profile.prod {
         let dev = suite
@@ -137,15 +154,14 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, String> {
         let (label, chart_dir, old_root) = match from_env(&chart_name)? {
             Some((label, dir)) => (label, dir, None),
             None => {
-                let tag = latest_tag(&root, &suite.name)?.ok_or_else(|| {
-                    format!(
+                let Some(tag) = latest_tag(&root, &suite.name)? else {
+                    return Ok(Err(NoUpgrade::NoRelease(format!(
                         "no earlier release of {0}: tag one (`git tag {0}-v<version>`) or set E2E_UPGRADE_FROM to a packaged chart",
                         suite.name
-                    )
-                })?;
+                    ))));
+                };
                 let tree = tree_at(&root, &tag)?;
-                let rel = suite
-                    .chart_dir
+                let rel = canonical(&suite.chart_dir)
                     .strip_prefix(&root)
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|_| PathBuf::from("charts").join(&chart_name));
@@ -160,7 +176,7 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, String> {
             .map(|v| {
                 old_root
                     .as_ref()
-                    .and_then(|t| Some(t.join(v.strip_prefix(&root).ok()?)))
+                    .and_then(|t| Some(t.join(canonical(v).strip_prefix(&root).ok()?)))
                     .filter(|p| p.is_file())
                     .unwrap_or_else(|| v.clone())
             })
@@ -180,7 +196,7 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, String> {
     }
     let mut c = cell.clone();
     c.upgrade = Some(Arc::new(from));
-    Ok(c)
+    Ok(Ok(c))
 }
 
 #[cfg(test)]

@@ -185,11 +185,19 @@ fn main() -> ExitCode {
                 if tiers.contains(&Tier::Upgrade) {
                     let checks = match e2e::upgrade::cell_for(&cell) {
                         Ok(up) => e2e::cluster::checks(&helm, &up),
-                        // No release to start from is a fact to report, not
-                        // a failure of the chart.
-                        Err(why) => vec![render::Check::ready(
+                        // No release to start from is a fact to report (skip),
+                        // a release that cannot be prepared is a failure.
+                        Err(e2e::upgrade::NoUpgrade::NoRelease(why)) => vec![render::Check::ready(
                             "upgrade/install",
                             Verdict::skip(cell.prefix(), why),
+                        )],
+                        Err(e2e::upgrade::NoUpgrade::Broken(why)) => vec![render::Check::ready(
+                            "upgrade/install",
+                            Verdict::fail(
+                                cell.prefix(),
+                                "the release to upgrade from can be prepared",
+                                why,
+                            ),
                         )],
                     };
                     for check in checks {
