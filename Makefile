@@ -113,6 +113,10 @@ bench: setup ## record timings and memory into bench/results.md (render tier mea
 	bash bench/render.sh
 	python3 bench/cluster.py
 
+.PHONY: bench-cluster
+bench-cluster: setup cluster images-load ## whole matrix (make e2e) timed, phases, peak RSS, and the ct-install-style baseline, into bench/results.md
+	bash bench/matrix.sh
+
 .PHONY: clean
 clean: ## remove build output and results (keeps the shared cache)
 	$(CARGO) clean

@@ -684,6 +684,85 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
 }
 
 /// Every cluster-tier check of one cell, derived from its rendered manifests.
+/// An upgrade that changes immutable StatefulSet fields cannot apply: say
+/// which fields from the two renders, before touching the cluster. The suite
+/// spec may declare it expected (`refusedUpgrades`); then this is the pass.
+fn refused_upgrade(
+    helm: &Helm,
+    cell: &Cell,
+    up: &crate::upgrade::UpgradeFrom,
+    to: &Manifests,
+) -> Option<Check> {
+    let mut from_cell = Cell::new(
+        Arc::new(crate::spec::Suite {
+            chart_dir: up.chart_dir.clone(),
+            ..(*cell.suite).clone()
+        }),
+        crate::spec::Profile {
+            values: up.values.clone(),
+            ..cell.profile.clone()
+        },
+    );
+    // Rendered for the same namespace as the upgrade.
+    from_cell.upgrade = cell.upgrade.clone();
+    let subject = format!("release {} in namespace {}", cell.suite.release, cell.namespace());
+    let from = match render::render(helm, &from_cell)
+        .map_err(|e| e.to_string())
+        .and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string()))
+    {
+        Ok(m) => m,
+        Err(e) => {
+            return Some(Check::ready(
+                "cluster/install",
+                Verdict::fail(subject, format!("{} renders", up.label), e),
+            ))
+        }
+    };
+    let changes = crate::upgrade::immutable_changes(&from, to);
+    let declared = cell.suite.refused_upgrades.get(&cell.profile.name);
+    let expected = format!("{} upgrades in place to this chart and values", up.label);
+    match (changes.is_empty(), declared) {
+        (true, None) => None,
+        (true, Some(why)) => Some(Check::ready(
+            "cluster/install",
+            Verdict::fail(
+                subject,
+                format!("refused, as the suite spec declares: {why}"),
+                "the upgrade changes no immutable field any more",
+            )
+            .with_hint(format!(
+                "remove `refusedUpgrades.{}` from the suite spec",
+                cell.profile.name
+            )),
+        )),
+        (false, Some(why)) => Some(Check::ready(
+            "cluster/install",
+            Verdict::pass(
+                subject,
+                format!("refused, as the suite spec declares: {why}"),
+                format!("refused: {}", changes.join("; ")),
+            ),
+        )),
+        (false, None) => {
+            let mut v = Verdict::fail(
+                subject,
+                expected,
+                format!(
+                    "the API server would refuse it: {} immutable StatefulSet field(s) change",
+                    changes.len()
+                ),
+            );
+            for c in &changes {
+                v = v.with_evidence(Evidence::Note { text: c.clone() });
+            }
+            Some(Check::ready(
+                "cluster/install",
+                v.with_hint("keep StatefulSet selectors and volumeClaimTemplates stable across versions and profiles (resize claims by hand, then recreate the StatefulSet with --cascade=orphan), or declare the refusal under `refusedUpgrades` in the suite spec"),
+            ))
+        }
+    }
+}
+
 /// The cluster trials of a cell; an upgrade cell's are the same checks under
 /// `upgrade/`, plus whether the data written before the upgrade is still there.
 pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<Check> {
@@ -721,6 +800,11 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             )]
         }
     };
+    if let Some(up) = &ccell.upgrade {
+        if let Some(early) = refused_upgrade(&helm_ok, &ccell, up, &manifests) {
+            return vec![early];
+        }
+    }
     let mut out = Vec::new();
     let ctx = Arc::new((helm_ok, ccell, manifests.clone()));
     // Each check: get the cluster, install once, then judge.

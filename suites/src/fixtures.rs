@@ -53,6 +53,7 @@ fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
             release: "sample".into(),
             profiles: Vec::new(),
             invariants,
+            refused_upgrades: Default::default(),
         }),
         Profile {
             name: "prod".into(),
@@ -212,6 +213,7 @@ pub fn caught_on_cluster(
             release: "cluster-sample".into(),
             profiles: Vec::new(),
             invariants: Vec::new(),
+            refused_upgrades: Default::default(),
         }),
         Profile {
             name: name.clone(),

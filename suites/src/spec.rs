@@ -24,6 +24,13 @@ pub struct SuiteSpec {
     pub prod_profiles: Option<Vec<String>>,
     #[serde(default)]
     pub invariants: Vec<Invariant>,
+    /// Upgrade cells known to be refused, profile -> why: the upgrade into
+    /// that profile changes a field Kubernetes keeps immutable (a
+    /// StatefulSet's volumeClaimTemplates, when the profiles size storage
+    /// differently). The trial then passes only if the upgrade is refused for
+    /// exactly such a change, and fails once it would apply (a stale entry).
+    #[serde(default)]
+    pub refused_upgrades: BTreeMap<String, String>,
 }
 
 /// A loaded, checked suite: paths resolved, files known to exist.
@@ -36,6 +43,8 @@ pub struct Suite {
     pub release: String,
     pub profiles: Vec<Profile>,
     pub invariants: Vec<Invariant>,
+    /// See `SuiteSpec::refused_upgrades`.
+    pub refused_upgrades: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +177,7 @@ fn resolve(
         release: spec.release.unwrap_or_else(|| chart.meta.name.clone()),
         profiles,
         invariants: spec.invariants,
+        refused_upgrades: spec.refused_upgrades,
     })
 }
 
@@ -223,6 +233,7 @@ pub fn from_env() -> Option<Result<Suite, SpecError>> {
             profiles: BTreeMap::new(),
             prod_profiles: None,
             invariants: Vec::new(),
+            refused_upgrades: BTreeMap::new(),
         },
     };
     let mut spec = spec;

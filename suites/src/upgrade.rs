@@ -199,9 +199,94 @@ fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, String> {
     Ok(Ok(c))
 }
 
+/// The StatefulSet spec fields the API server lets an update change; any
+/// other change is refused ("updates to statefulset spec for fields other
+/// than ... are forbidden").
+const MUTABLE: [&str; 7] = [
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+];
+
+fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                diff(
+                    &format!("{path}.{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
+/// Changes an upgrade from `from` to `to` would make to immutable
+/// StatefulSet fields: `StatefulSet/x spec.volumeClaimTemplates[0]...: "1Gi" -> "2Gi"`.
+pub fn immutable_changes(
+    from: &vitals_checks::Manifests,
+    to: &vitals_checks::Manifests,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for new in to.of_kind("StatefulSet") {
+        let Some(old) = from.get("StatefulSet", &new.name) else {
+            continue;
+        };
+        let frozen = |doc: &serde_json::Value| {
+            let mut spec = doc.get("spec").cloned().unwrap_or_default();
+            if let Some(m) = spec.as_object_mut() {
+                m.retain(|k, _| !MUTABLE.contains(&k.as_str()));
+            }
+            spec
+        };
+        let mut found = Vec::new();
+        diff("spec", &frozen(&old.doc), &frozen(&new.doc), &mut found);
+        out.extend(found.into_iter().map(|d| format!("StatefulSet/{} {d}", new.name)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sts(size: &str, component: &str) -> vitals_checks::Manifests {
+        vitals_checks::Manifests::parse(&format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {{matchLabels: {{c: {component}}}}}\n  volumeClaimTemplates:\n    - metadata: {{name: data}}\n      spec: {{resources: {{requests: {{storage: {size}}}}}}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_resized_claim_template_or_a_new_selector_cannot_be_applied() {
+        assert_eq!(
+            immutable_changes(&sts("1Gi", "db"), &sts("20Gi", "store")),
+            vec![
+                "StatefulSet/db spec.selector.matchLabels.c: \"db\" -> \"store\"".to_string(),
+                "StatefulSet/db spec.volumeClaimTemplates[0].spec.resources.requests.storage: \"1Gi\" -> \"20Gi\"".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn replicas_and_template_changes_apply_in_place() {
+        assert!(immutable_changes(&sts("1Gi", "db"), &sts("1Gi", "db")).is_empty());
+    }
 
     #[test]
     fn release_tags_sort_by_version_not_by_text() {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Whole-matrix benchmark of the cluster tier against the chart-testing way.
+# 1. `make e2e` (every chart x profile, every check) timed end to end, with
+#    the peak RSS of the largest process (the test binary);
+# 2. the install phases of each cell from target/e2e/cells.jsonl;
+# 3. bench/baseline.py: ct-install-style serial install --wait + helm test.
+# Appends to bench/results.md. Needs the kind cluster (make cluster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/results.md
+run="bench-$(date -u +%Y%m%dT%H%M%SZ)"
+tmp=$(mktemp)
+start=$(date +%s)
+status=pass
+E2E_RUN=$run /usr/bin/time -f '%e %M' -o "$tmp" make e2e >"target/bench-$run.log" 2>&1 || status=FAIL
+read -r secs kb <"$tmp"
+python3 - "$run" "$secs" "$((kb / 1024))" "$status" >>"$out" <<'PY'
+import json, pathlib, sys, datetime, collections
+run, secs, mib, status = sys.argv[1:]
+root = pathlib.Path("target/e2e")
+trials = [json.loads(l) for l in (root / "results.jsonl").read_text().splitlines() if l.strip() and f'"run":"{run}"' in l]
+cells = [json.loads(l) for l in (root / "cells.jsonl").read_text().splitlines() if l.strip() and f'"run":"{run}"' in l] if (root / "cells.jsonl").exists() else []
+count = collections.Counter(t["verdict"]["outcome"] for t in trials)
+print(f"\n## {datetime.date.today()} whole matrix: `make e2e` ({status})\n")
+print(f"{len(trials)} trials ({count['pass']} pass, {count['fail']} fail, {count['skip']} skip) in {float(secs):.0f} s wall; peak RSS of the largest process {mib} MiB.\n")
+if cells:
+    names = ["prepare", "dependencies", "install", "ready"]
+    print("| cell | " + " | ".join(names) + " |")
+    print("| --- |" + " --- |" * len(names))
+    for c in sorted(cells, key=lambda c: (c["chart"], c["profile"])):
+        ph = {p["name"]: p["duration_ms"] / 1000 for p in c["phases"]}
+        print(f"| {c['chart']}/{c['profile']} | " + " | ".join(f"{ph.get(n, 0):.1f} s" for n in names) + " |")
+PY
+python3 bench/baseline.py
+echo "matrix: ${secs}s ($status), total with baseline $(( $(date +%s) - start ))s"
