@@ -31,7 +31,7 @@ E2E_TIERS ?= unit,render,images
 export E2E_TIERS
 
 .PHONY: test
-test: setup ## the README's test command: every unit test, the render trials and the image smoke tests (Docker started if needed)
+test: setup setup-browser ## the README's test command: every unit test, the render trials and the image smoke tests (Docker started if needed)
 	bash scripts/docker.sh >/dev/null
 	bash scripts/images.sh build >/dev/null
 	$(CARGO) test --workspace --locked
@@ -52,14 +52,10 @@ e2e: setup cluster images-load ## the main job: cluster + images, smoke, then ev
 ifneq ($(CHART),)
 	E2E_TIERS=unit,render,cluster $(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
 else
-	# Render, unit and the harness fixtures, then all dev cells at once (they
-	# fit one 2-core node together), then each prod cell alone: a prod
-	# profile keeps its seed's replica floors (healthcare-backend: 10 API pods
-	# and a 6-node Redis cluster), and two of them do not fit one node.
-	E2E_TIERS=unit,render $(CARGO) test -p e2e --test e2e --locked
-	E2E_TIERS=cluster,upgrade $(CARGO) test -p e2e --test e2e --locked -- harness/
-	E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- /dev/
-	set -e; for c in $(CHARTS); do E2E_TIERS=cluster $(CARGO) test -p e2e --test e2e --locked -- $$c/prod/; done
+	# One process for the whole matrix: cells install in parallel as far as
+	# their cpu/memory requests (HPA headroom included) fit the nodes, and
+	# queue for room otherwise (suites/src/capacity.rs).
+	E2E_TIERS=unit,render,cluster $(CARGO) test -p e2e --test e2e --locked
 endif
 
 .PHONY: e2e-upgrade
@@ -67,9 +63,7 @@ e2e-upgrade: setup cluster images-load ## upgrade cells: previous release -> wor
 ifneq ($(CHART),)
 	E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
 else
-	# Dev upgrades fit the node together; each prod upgrade runs alone.
-	E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- /dev/upgrade/
-	set -e; for c in $(CHARTS); do E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked -- $$c/prod/upgrade/; done
+	E2E_TIERS=upgrade $(CARGO) test -p e2e --test e2e --locked
 endif
 
 .PHONY: images-load
@@ -112,6 +106,15 @@ openapi: ## regenerate crates/checks/openapi/<version>.json from the k8s.io/kube
 bench: setup ## record timings and memory into bench/results.md (render tier measured now; cluster tier summarised from the last run)
 	bash bench/render.sh
 	python3 bench/cluster.py
+
+# REPORT_DIRS: several output directories to merge (CI cells downloaded apart).
+.PHONY: report
+report: ## turn target/e2e/*.jsonl into target/e2e/report/index.html and junit.xml (offline)
+	$(CARGO) run -q -p vitals-report --locked -- $(or $(REPORT_DIRS),target/e2e)
+
+.PHONY: setup-browser
+setup-browser: ## Debian's chromium for the report's browser test
+	@bash scripts/browser.sh
 
 .PHONY: bench-cluster
 bench-cluster: setup cluster images-load ## whole matrix (make e2e) timed, phases, peak RSS, and the ct-install-style baseline, into bench/results.md

@@ -30,6 +30,8 @@ use crate::render::{self, Cell, Check};
 
 const CLIENT_POD: &str = "vitals-client";
 const READY_TIMEOUT: Duration = Duration::from_secs(360);
+/// How long a cell may queue for room on the nodes: the whole matrix.
+const CAPACITY_WAIT: Duration = Duration::from_secs(60 * 60);
 
 pub fn rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
@@ -425,7 +427,19 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         let stamp_file = cells.join(format!("{ns}.stamp"));
         let want = stamp(cell, manifests);
         let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
-        let mut prior_ok = true;
+        if !fresh {
+            // Wait for room on the nodes before creating any pod.
+            let need = crate::capacity::cell_need(manifests);
+            let room = match crate::capacity::init(client).await {
+                Ok(_) => crate::capacity::reserve(&ns, need, CAPACITY_WAIT),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = room {
+                install = Verdict::fail(&subject, expected, format!("no room on the cluster: {e}"));
+            }
+            phases.end("queued");
+        }
+        let mut prior_ok = !install.failed();
         if let (false, Some(up)) = (fresh, &cell.upgrade) {
             match install_previous(env, helm, cell, up, manifests, &view, &mut phases).await {
                 Ok(markers) => {
@@ -578,6 +592,45 @@ pub fn failed_cells() -> &'static Mutex<BTreeMap<String, bool>> {
     F.get_or_init(Default::default)
 }
 
+/// A cell's trials are all done: a passed cell's namespace (and its load
+/// generator) is deleted and, once gone, its room on the nodes returned; a
+/// failed cell stays for inspection and keeps its room.
+pub fn finished(cell: &Cell) {
+    let ns = cell.namespace();
+    let failed = failed_cells()
+        .lock()
+        .map(|m| m.get(&ns).copied().unwrap_or(false))
+        .unwrap_or(true);
+    if failed || std::env::var_os("E2E_KEEP").is_some() {
+        return;
+    }
+    let Ok(env) = cluster() else { return };
+    rt().block_on(async {
+        let pods = Api::<Pod>::namespaced(env.client.clone(), "ingress-nginx");
+        let _ = pods
+            .delete(&format!("vitals-load-{ns}"), &DeleteParams::default())
+            .await;
+        let api = Api::<Namespace>::all(env.client.clone());
+        if api.delete(&ns, &DeleteParams::default()).await.is_ok() {
+            let gone = kube::runtime::wait::await_condition(
+                api,
+                &ns,
+                kube::runtime::wait::conditions::is_deleted(""),
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(300), gone).await;
+        }
+    });
+    let _ = std::fs::remove_file(
+        crate::env::out_dir()
+            .join("cells")
+            .join(format!("{ns}.stamp")),
+    );
+    if let Ok(mut f) = failed_cells().lock() {
+        f.remove(&ns);
+    }
+    crate::capacity::release(&ns);
+}
+
 /// Deletes the namespaces of cells whose cluster trials all passed, unless
 /// `E2E_KEEP` is set; failed ones stay for a person to look at.
 pub fn cleanup() {
@@ -705,7 +758,11 @@ fn refused_upgrade(
     );
     // Rendered for the same namespace as the upgrade.
     from_cell.upgrade = cell.upgrade.clone();
-    let subject = format!("release {} in namespace {}", cell.suite.release, cell.namespace());
+    let subject = format!(
+        "release {} in namespace {}",
+        cell.suite.release,
+        cell.namespace()
+    );
     let from = match render::render(helm, &from_cell)
         .map_err(|e| e.to_string())
         .and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string()))
@@ -817,7 +874,10 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 Err(e) => return Verdict::fail(cell.prefix(), "a cluster to run on", e),
             };
             let inst = installed(&env, helm, cell, m);
-            let mut v = f(&env, &inst, m);
+            let mut v = {
+                let _permit = crate::stages::permit();
+                f(&env, &inst, m)
+            };
             let mut failed = failed_cells().lock().unwrap_or_else(|p| p.into_inner());
             let entry = failed.entry(inst.namespace.clone()).or_insert(false);
             if v.failed() {
@@ -1539,6 +1599,7 @@ fn gates(kind: &str) -> bool {
 /// report it as a kept failure.
 pub fn forget(cell: &Cell) {
     let ns = cell.namespace();
+    crate::capacity::release(&ns);
     if let Ok(mut f) = failed_cells().lock() {
         f.remove(&ns);
     }

@@ -1,6 +1,7 @@
 //! The vitals runner as a library: suite specs, tiers, cells and the checks
 //! each cell derives. `tests/e2e.rs` turns them into libtest-mimic trials.
 
+pub mod capacity;
 pub mod cluster;
 pub mod env;
 pub mod fixtures;

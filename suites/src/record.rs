@@ -26,8 +26,25 @@ fn append_line(file: &str, rec: &impl Serialize) {
     }
 }
 
+fn this_run() -> &'static std::sync::Mutex<Vec<TrialRecord>> {
+    static R: std::sync::OnceLock<std::sync::Mutex<Vec<TrialRecord>>> = std::sync::OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
 pub fn append(rec: &TrialRecord) {
     append_line("results.jsonl", rec);
+    if let Ok(mut r) = this_run().lock() {
+        r.push(rec.clone());
+    }
+}
+
+/// JUnit XML of this process's trials, for CI systems that read it
+/// (`target/e2e/junit-run.xml`; `make report` writes the merged one).
+pub fn write_junit() -> Result<std::path::PathBuf, String> {
+    let records = this_run().lock().map(|r| r.clone()).unwrap_or_default();
+    let path = crate::env::out_dir().join("junit-run.xml");
+    vitals_report::junit::write_junit(&records, &path).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 pub fn append_cell(rec: &CellRecord) {

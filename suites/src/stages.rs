@@ -30,15 +30,19 @@ pub fn register(cell: &str, stage: usize) {
     p.0.entry(cell.to_string()).or_default()[stage.min(STAGES - 1)] += 1;
 }
 
-/// Marks a trial finished and wakes the waiting later stages.
-pub fn done(cell: &str, stage: usize) {
+/// Marks a trial finished and wakes the waiting later stages. True when it
+/// was the cell's last trial in this process.
+pub fn done(cell: &str, stage: usize) -> bool {
     let (m, cv) = state();
     let mut p = m.lock().unwrap_or_else(|e| e.into_inner());
+    let mut last = false;
     if let Some(c) = p.0.get_mut(cell) {
         let s = &mut c[stage.min(STAGES - 1)];
         *s = s.saturating_sub(1);
+        last = c.iter().all(|n| *n == 0);
     }
     cv.notify_all();
+    last
 }
 
 /// Blocks until the cell's earlier stages are done, or the deadline passes
@@ -62,6 +66,44 @@ pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<
         ));
     }
     Ok(())
+}
+
+/// How many judges run at once (`E2E_PARALLEL`, default 32). Trials wait
+/// for their stage and their cell's install without a permit, so a cell
+/// queued for room on the nodes never holds up the cells that have it.
+fn limit() -> usize {
+    std::env::var("E2E_PARALLEL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(32)
+}
+
+fn permits() -> &'static (Mutex<usize>, Condvar) {
+    static P: OnceLock<(Mutex<usize>, Condvar)> = OnceLock::new();
+    P.get_or_init(|| (Mutex::new(limit()), Condvar::new()))
+}
+
+/// A running judge's permit; returned on drop.
+pub struct Permit(());
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let (m, cv) = permits();
+        *m.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        cv.notify_one();
+    }
+}
+
+/// Blocks until fewer than the limit of judges run.
+pub fn permit() -> Permit {
+    let (m, cv) = permits();
+    let g = m.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = cv
+        .wait_while(g, |n| *n == 0)
+        .unwrap_or_else(|e| e.into_inner());
+    *g -= 1;
+    Permit(())
 }
 
 #[cfg(test)]

@@ -256,7 +256,11 @@ pub fn immutable_changes(
         };
         let mut found = Vec::new();
         diff("spec", &frozen(&old.doc), &frozen(&new.doc), &mut found);
-        out.extend(found.into_iter().map(|d| format!("StatefulSet/{} {d}", new.name)));
+        out.extend(
+            found
+                .into_iter()
+                .map(|d| format!("StatefulSet/{} {d}", new.name)),
+        );
     }
     out
 }

@@ -54,6 +54,8 @@ fn trial_from_verdict(
         stages::register(&prefix, stage);
     }
     let tier = tier.to_string();
+    let on_cluster = tier != "render";
+    let cell = cell.clone();
     let trial = Trial::test(name.clone(), move || {
         let start = Instant::now();
         progress::trial_started(&name);
@@ -61,8 +63,12 @@ fn trial_from_verdict(
             Ok(()) => (check.run)(),
             Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
         };
-        stages::done(&prefix, stage);
+        let last = stages::done(&prefix, stage);
         progress::trial_finished(&name, v.failed());
+        if last && on_cluster {
+            // Frees the cell's room on the nodes for the cells queued behind it.
+            e2e::cluster::finished(&cell);
+        }
         let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
         record::append(&TrialRecord {
             run: env::run_id(),
@@ -104,9 +110,6 @@ fn main() -> ExitCode {
     // Cluster trials mostly wait on watches; with one thread per core, two
     // cells would install at a time and the rest would queue behind them.
     let on_cluster = tiers.contains(&Tier::Cluster) || tiers.contains(&Tier::Upgrade);
-    if on_cluster && args.test_threads.is_none() {
-        args.test_threads = Some(32);
-    }
     let mut trials = Vec::new();
     let mut staged: Vec<(usize, Trial)> = Vec::new();
 
@@ -183,8 +186,13 @@ fn main() -> ExitCode {
                     }
                 }
                 if tiers.contains(&Tier::Upgrade) {
+                    let mut up_cell = cell.clone();
                     let checks = match e2e::upgrade::cell_for(&cell) {
-                        Ok(up) => e2e::cluster::checks(&helm, &up),
+                        Ok(up) => {
+                            let checks = e2e::cluster::checks(&helm, &up);
+                            up_cell = up;
+                            checks
+                        }
                         // No release to start from is a fact to report (skip),
                         // a release that cannot be prepared is a failure.
                         Err(e2e::upgrade::NoUpgrade::NoRelease(why)) => vec![render::Check::ready(
@@ -203,7 +211,7 @@ fn main() -> ExitCode {
                     for check in checks {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        staged.push(trial_from_verdict(&args, name, &cell, "upgrade", check));
+                        staged.push(trial_from_verdict(&args, name, &up_cell, "upgrade", check));
                     }
                 }
             }
@@ -241,11 +249,22 @@ fn main() -> ExitCode {
         .filter(|(_, t)| selected(&args, t.name()))
         .count();
     trials.extend(staged.into_iter().map(|(_, t)| t));
+    // On a cluster every trial gets a thread: most wait (for a stage, for
+    // their cell's room on the nodes) and must not hold up the trials they
+    // wait for. `E2E_PARALLEL` bounds the judges that actually run.
+    if on_cluster && args.test_threads.is_none() {
+        args.test_threads = Some(trials.len().max(1));
+    }
     if !args.list {
         progress::start(total);
     }
     let conclusion = libtest_mimic::run(&args, trials);
     progress::finish();
+    if !args.list {
+        if let Err(e) = record::write_junit() {
+            eprintln!("warning: JUnit not written: {e}");
+        }
+    }
     if on_cluster && !args.list {
         e2e::cluster::cleanup();
     }

@@ -1,0 +1,237 @@
+//! Capacity-aware cell scheduling. Cells install in parallel only while
+//! their CPU and memory requests fit what the cluster's nodes have left, so
+//! no pod sits Pending on `Insufficient cpu` because two cells happened to
+//! start together. A cell reserves, in one piece, what its workloads request
+//! at their rendered replica counts plus the headroom its HPA trials scale
+//! into (maxReplicas - minReplicas of the target): reserving the headroom
+//! later, per trial, could leave two half-installed cells waiting on each
+//! other. A reservation is returned when the cell's trials are done and its
+//! namespace is gone. A failed cell keeps its namespace for inspection, and
+//! so keeps its reservation.
+//!
+//! The pool is per runner process; `make e2e` runs the whole matrix in one.
+//! What other processes run is seen once, at start, as already requested.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::{Api, Client};
+use serde_json::Value;
+use vitals_checks::{quantity, Manifests};
+
+/// Millicores and mebibytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Need {
+    pub cpu_m: f64,
+    pub mem_mi: f64,
+}
+
+impl Need {
+    fn fits(&self, free: &Need) -> bool {
+        self.cpu_m <= free.cpu_m && self.mem_mi <= free.mem_mi
+    }
+}
+
+impl std::fmt::Display for Need {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0}m cpu, {:.0}Mi memory", self.cpu_m, self.mem_mi)
+    }
+}
+
+fn requests(pod_spec: Option<&Value>) -> Need {
+    let mut n = Need::default();
+    for c in pod_spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let r = c.pointer("/resources/requests");
+        n.cpu_m += r
+            .and_then(|r| r.get("cpu"))
+            .and_then(quantity::from_value)
+            .unwrap_or(0.0)
+            * 1000.0;
+        n.mem_mi += r
+            .and_then(|r| r.get("memory"))
+            .and_then(quantity::from_value)
+            .unwrap_or(0.0)
+            / 1_048_576.0;
+    }
+    n
+}
+
+/// What a cell's long-running workloads request at their rendered replicas.
+pub fn cell_need(m: &Manifests) -> Need {
+    let mut total = Need::default();
+    for w in m.workloads().filter(|w| w.is_long_running()) {
+        let per = requests(w.pod_spec());
+        let replicas = if w.object.kind == "DaemonSet" {
+            1
+        } else {
+            w.replicas()
+        } as f64;
+        total.cpu_m += per.cpu_m * replicas;
+        total.mem_mi += per.mem_mi * replicas;
+    }
+    total
+}
+
+/// What one replica of the workload an HPA scales requests.
+pub fn per_replica(m: &Manifests, kind: &str, name: &str) -> Need {
+    m.get(kind, name)
+        .and_then(|o| o.as_workload())
+        .map(|w| requests(w.pod_spec()))
+        .unwrap_or_default()
+}
+
+struct Pool {
+    free: Need,
+    /// Reservations this process holds, by key.
+    held: HashMap<String, Need>,
+}
+
+fn pool() -> &'static (Mutex<Option<Pool>>, Condvar) {
+    static P: OnceLock<(Mutex<Option<Pool>>, Condvar)> = OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+/// Reads the nodes' allocatable minus what running pods already request.
+pub async fn init(client: &Client) -> Result<Need, String> {
+    {
+        let (m, _) = pool();
+        if let Some(p) = m.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(p.free);
+        }
+    }
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing nodes: {e}"))?;
+    let mut free = Need::default();
+    for n in &nodes.items {
+        let a = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
+        let q = |k: &str| {
+            a.and_then(|a| a.get(k))
+                .and_then(|v| quantity::parse(&v.0))
+                .unwrap_or(0.0)
+        };
+        free.cpu_m += q("cpu") * 1000.0;
+        free.mem_mi += q("memory") / 1_048_576.0;
+    }
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+        .await
+        .map_err(|e| format!("listing pods: {e}"))?;
+    for p in &pods.items {
+        let spec = serde_json::to_value(&p.spec).unwrap_or_default();
+        let r = requests(Some(&spec));
+        free.cpu_m -= r.cpu_m;
+        free.mem_mi -= r.mem_mi;
+    }
+    let (m, _) = pool();
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(g.get_or_insert(Pool {
+        free,
+        held: HashMap::new(),
+    })
+    .free)
+}
+
+/// Blocks until `need` fits, then holds it under `key`. A need larger than
+/// the whole pool is granted once nothing else of this process holds any,
+/// so it runs alone instead of never. Returns how long it waited.
+pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, String> {
+    let (m, cv) = pool();
+    let start = std::time::Instant::now();
+    let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut g, res) = cv
+        .wait_timeout_while(guard, deadline, |p| match p {
+            None => false,
+            Some(p) => !(need.fits(&p.free) || p.held.is_empty()),
+        })
+        .unwrap_or_else(|e| e.into_inner());
+    let Some(p) = g.as_mut() else {
+        return Ok(Duration::ZERO);
+    };
+    if res.timed_out() {
+        return Err(format!(
+            "{key} needs {need}; only {} free after {}s (held: {})",
+            p.free,
+            deadline.as_secs(),
+            p.held.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    p.free.cpu_m -= need.cpu_m;
+    p.free.mem_mi -= need.mem_mi;
+    *p.held.entry(key.to_string()).or_default() = need;
+    Ok(start.elapsed())
+}
+
+/// Returns what `key` holds to the pool and wakes the waiting cells.
+pub fn release(key: &str) {
+    let (m, cv) = pool();
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = g.as_mut() {
+        if let Some(n) = p.held.remove(key) {
+            p.free.cpu_m += n.cpu_m;
+            p.free.mem_mi += n.mem_mi;
+        }
+    }
+    cv.notify_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_pool(cpu_m: f64) {
+        let (m, _) = pool();
+        *m.lock().unwrap() = Some(Pool {
+            free: Need { cpu_m, mem_mi: 1e6 },
+            held: HashMap::new(),
+        });
+    }
+
+    // One test: the pool is process-global.
+    #[test]
+    fn cells_wait_for_room_and_an_oversized_cell_runs_alone() {
+        set_pool(1000.0);
+        let small = Need {
+            cpu_m: 600.0,
+            mem_mi: 10.0,
+        };
+        reserve("a", small, Duration::from_secs(1)).unwrap();
+        let err = reserve("b", small, Duration::from_millis(10)).unwrap_err();
+        assert!(err.contains("b needs 600m cpu"), "{err}");
+        assert!(err.contains("held: a"), "{err}");
+        let waiter = std::thread::spawn(move || reserve("b", small, Duration::from_secs(60)));
+        release("a");
+        assert!(waiter.join().unwrap().is_ok());
+        release("b");
+        let huge = Need {
+            cpu_m: 5000.0,
+            mem_mi: 10.0,
+        };
+        assert!(reserve("huge", huge, Duration::from_millis(10)).is_ok());
+        release("huge");
+    }
+
+    #[test]
+    fn a_cell_needs_its_requests_times_replicas() {
+        let m = Manifests::parse(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - {name: a, image: x, resources: {requests: {cpu: 100m, memory: 64Mi}}}\n        - {name: b, image: x, resources: {requests: {cpu: \"0.05\", memory: 16Mi}}}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cell_need(&m),
+            Need {
+                cpu_m: 450.0,
+                mem_mi: 240.0
+            }
+        );
+    }
+}
