@@ -1210,21 +1210,27 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         &serde_json::json!({"matchLabels": sel}),
                         &w.pod_labels(),
                     )
-            })?;
-            let sp = svc.doc.pointer("/spec/ports/0")?;
-            let port = sp.get("port").and_then(|v| v.as_i64())?;
-            let pod_port = match sp.get("targetPort").unwrap_or(sp.get("port")?) {
-                serde_json::Value::Number(n) => n.as_i64(),
-                serde_json::Value::String(n) => agent
-                    .ports()
-                    .into_iter()
-                    .find(|(name, _)| name.as_deref() == Some(n.as_str()))
-                    .map(|(_, p)| p),
-                _ => None,
-            }?;
+            });
+            let (svc, pod_port) = match svc {
+                Some(svc) => {
+                    let sp = svc.doc.pointer("/spec/ports/0")?;
+                    let port = sp.get("port").and_then(|v| v.as_i64())?;
+                    let pod_port = match sp.get("targetPort").unwrap_or(sp.get("port")?) {
+                        serde_json::Value::Number(n) => n.as_i64(),
+                        serde_json::Value::String(n) => agent
+                            .ports()
+                            .into_iter()
+                            .find(|(name, _)| name.as_deref() == Some(n.as_str()))
+                            .map(|(_, p)| p),
+                        _ => None,
+                    }?;
+                    (Some((svc.name.clone(), port)), pod_port)
+                }
+                // No Service: the port the container's own probes call.
+                None => (None, probe_port(agent.spec)?),
+            };
             Some(LoadPlan {
-                svc: svc.name.clone(),
-                port,
+                svc,
                 selector: w
                     .object
                     .doc
@@ -1443,11 +1449,25 @@ fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {
 /// How to load an HPA's target.
 #[derive(Debug, Clone)]
 struct LoadPlan {
-    svc: String,
-    port: i64,
+    /// The Service and port a real client would use; none for a worker
+    /// nothing calls (then the load runs inside its own pod).
+    svc: Option<(String, i64)>,
     selector: serde_json::Value,
     container: String,
     pod_port: i64,
+}
+
+/// The local port an exec probe calls (`http://127.0.0.1:<port>/...`), or
+/// the first declared container port: where a worker's agent listens.
+fn probe_port(container: &serde_json::Value) -> Option<i64> {
+    let text = container.to_string();
+    let from_probe = text.split("http://127.0.0.1:").nth(1).and_then(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    from_probe.or_else(|| container.pointer("/ports/0/containerPort")?.as_i64())
 }
 
 /// Load comes from the namespace the charts admit traffic from
@@ -1479,35 +1499,29 @@ async fn drive_hpa(
     {
         return Verdict::fail(hpa, "a load generator pod", e);
     }
-    let fqdn = format!("{}.{ns}.svc.cluster.local", plan.svc);
-    let reachable = netpol::connect(
-        &env.client,
-        load_ns,
-        &load_pod,
-        None,
-        &fqdn,
-        plan.port as u16,
-    )
-    .await;
-    let (from_ns, from_pod, container, url) =
-        if reachable.kind == Some(vitals_agent::report::ConnectKind::Connected) {
-            (
-                load_ns.to_string(),
-                load_pod,
-                None,
-                format!("http://{fqdn}:{}/burn?ms=20", plan.port),
-            )
-        } else {
-            let Some(pod) = first_pod(inst, &plan.selector) else {
-                return Verdict::fail(hpa, "a target pod to load from inside", "none running");
-            };
-            (
-                ns.to_string(),
-                pod,
-                Some(plan.container.clone()),
-                format!("http://127.0.0.1:{}/burn?ms=20", plan.pod_port),
-            )
+    let via_service = match &plan.svc {
+        Some((svc, port)) => {
+            let fqdn = format!("{svc}.{ns}.svc.cluster.local");
+            let reachable =
+                netpol::connect(&env.client, load_ns, &load_pod, None, &fqdn, *port as u16).await;
+            (reachable.kind == Some(vitals_agent::report::ConnectKind::Connected))
+                .then(|| format!("http://{fqdn}:{port}/burn?ms=20"))
+        }
+        None => None,
+    };
+    let (from_ns, from_pod, container, url) = if let Some(url) = via_service {
+        (load_ns.to_string(), load_pod, None, url)
+    } else {
+        let Some(pod) = first_pod(inst, &plan.selector) else {
+            return Verdict::fail(hpa, "a target pod to load from inside", "none running");
         };
+        (
+            ns.to_string(),
+            pod,
+            Some(plan.container.clone()),
+            format!("http://127.0.0.1:{}/burn?ms=20", plan.pod_port),
+        )
+    };
     let argv: Vec<String> = [
         "agent",
         "load",

@@ -194,9 +194,14 @@ impl Helm {
             })?;
             let stamp_path = dir.join(format!("{key:016x}.stamp"));
             let content = content_hash(&c)?;
+            // The stamp lives outside the checkout, so a fresh clone at the
+            // same path must not trust it: every dependency has to be there.
             let fresh = std::fs::read_to_string(&stamp_path).ok().as_deref()
                 == Some(content.as_str())
-                && c.dir.join("charts").is_dir();
+                && c.meta
+                    .dependencies
+                    .iter()
+                    .all(|d| dependency_present(&c.dir, d));
             if !fresh {
                 self.run([
                     OsString::from("dependency"),
@@ -465,5 +470,68 @@ mod tests {
             err.contains("helm not found") && err.contains("make setup"),
             "{err}"
         );
+    }
+}
+
+/// A dependency is in `charts/`: packaged (`<name>-<version>.tgz`) or as a
+/// chart directory of that name.
+fn dependency_present(chart_dir: &std::path::Path, d: &crate::chart::Dependency) -> bool {
+    let charts = chart_dir.join("charts");
+    if charts.join(&d.name).join("Chart.yaml").is_file() {
+        return true;
+    }
+    let prefix = format!("{}-", d.name);
+    std::fs::read_dir(&charts)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .any(|n| {
+                    n.ends_with(".tgz")
+                        && n.strip_prefix(&prefix).is_some_and(|rest| {
+                            d.version.as_deref().is_none_or(|v| {
+                                rest == format!("{v}.tgz")
+                                    || v.contains(['^', '~', '*', '>', '<', 'x'])
+                            })
+                        })
+                })
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod dependency_tests {
+    use super::*;
+    use crate::chart::Dependency;
+
+    fn dep(name: &str, version: &str) -> Dependency {
+        Dependency {
+            name: name.into(),
+            version: Some(version.into()),
+            repository: Some("file://../x".into()),
+        }
+    }
+
+    // A fresh clone at the path of an earlier one has a valid stamp outside
+    // the checkout but no packaged dependencies: it must rebuild.
+    #[test]
+    fn a_dependency_counts_only_when_its_archive_or_chart_is_in_charts() {
+        let dir = tempfile::tempdir().unwrap();
+        let charts = dir.path().join("charts");
+        std::fs::create_dir_all(charts.join("rest-api")).unwrap();
+        std::fs::write(charts.join("rest-api/Chart.yaml"), "name: rest-api").unwrap();
+        assert!(dependency_present(dir.path(), &dep("rest-api", "0.1.0")));
+        assert!(!dependency_present(
+            dir.path(),
+            &dep("vitals-common", "0.1.0")
+        ));
+        std::fs::write(charts.join("vitals-common-0.1.0.tgz"), b"").unwrap();
+        assert!(dependency_present(
+            dir.path(),
+            &dep("vitals-common", "0.1.0")
+        ));
+        assert!(!dependency_present(
+            dir.path(),
+            &dep("vitals-common", "0.2.0")
+        ));
     }
 }

@@ -26,7 +26,15 @@ macro_rules! w {
 type CellKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 /// The phases the runner records, in order; any other phase follows them.
-const PHASES: &[&str] = &["prepare", "dependencies", "install", "ready"];
+const PHASES: &[&str] = &[
+    "prepare",
+    "queued",
+    "install-previous",
+    "write-data",
+    "dependencies",
+    "install",
+    "ready",
+];
 
 /// A failure's one-line summary shows this much of `observed`; the body
 /// has all of it.
