@@ -117,7 +117,7 @@ setup-browser: ## Debian's chromium for the report's browser test
 	@bash scripts/browser.sh
 
 .PHONY: bench-cluster
-bench-cluster: setup cluster images-load ## whole matrix (make e2e) timed, phases, peak RSS, and the ct-install-style baseline, into bench/results.md
+bench-cluster: setup cluster images-load ## whole matrix (make e2e) timed: phases, peak RSS; BASELINE=1 adds the ct-install-style baseline; into bench/results.md
 	bash bench/matrix.sh
 
 .PHONY: clean
