@@ -1241,13 +1241,20 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 pod_port,
             })
         });
+        let exec_load = cell.suite.load.get(&name).cloned();
+        let target_selector = target
+            .as_ref()
+            .and_then(|t| t.doc.pointer("/spec/selector").cloned());
         out.push(with(
             format!("cluster/hpa/{name}"),
             Box::new(move |env, inst, _| {
                 let Some(plan) = plan.clone() else {
+                    if let (Some(l), Some(sel)) = (&exec_load, &target_selector) {
+                        return rt().block_on(exec_hpa(env, inst, &name, min, max, sel, l));
+                    }
                     return Verdict::skip(
                         format!("HorizontalPodAutoscaler/{name}"),
-                        "its target is not an HTTP app stand-in the load generator can drive",
+                        "its target is not an HTTP app stand-in the load generator can drive, and the suite spec gives no `load` command for it",
                     );
                 };
                 rt().block_on(drive_hpa(env, inst, &name, min, max, &plan))
@@ -1457,6 +1464,44 @@ struct LoadPlan {
     pod_port: i64,
 }
 
+/// Loads an HPA's target with the suite spec's command, run for the length
+/// of the load in one of the target's own pods.
+async fn exec_hpa(
+    env: &ClusterEnv,
+    inst: &Installed,
+    hpa: &str,
+    min: i32,
+    max: i32,
+    selector: &serde_json::Value,
+    l: &crate::spec::ExecLoad,
+) -> Verdict {
+    let Some(pod) = first_pod(inst, selector) else {
+        return Verdict::fail(hpa, "a target pod to load from inside", "none running");
+    };
+    let client = env.client.clone();
+    let ns = inst.namespace.clone();
+    let l = l.clone();
+    let load = async move {
+        let out = vitals_checks::runtime::exec::exec(
+            &client,
+            &ns,
+            &pod,
+            Some(&l.container),
+            &l.command,
+            Duration::from_secs(150),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let what = format!("`{}` in {pod}/{}", l.command.join(" "), l.container);
+        if out.exit == 0 {
+            Ok(format!("{what} ran {:.0}s", out.elapsed.as_secs_f64()))
+        } else {
+            Err(format!("{what} exited {}: {}", out.exit, out.stderr.trim()))
+        }
+    };
+    hpa_check(env, &inst.namespace, hpa, min, max, load).await
+}
+
 /// The local port an exec probe calls (`http://127.0.0.1:<port>/...`), or
 /// the first declared container port: where a worker's agent listens.
 fn probe_port(container: &serde_json::Value) -> Option<i64> {
@@ -1564,6 +1609,19 @@ async fn drive_hpa(
             )),
         }
     };
+    hpa_check(env, ns, hpa, min, max, load).await
+}
+
+/// Drives `load` at the HPA and judges its reaction, with deadlines from its
+/// own scale-down window.
+async fn hpa_check(
+    env: &ClusterEnv,
+    ns: &str,
+    hpa: &str,
+    min: i32,
+    max: i32,
+    load: impl std::future::Future<Output = Result<String, String>>,
+) -> Verdict {
     // The way down takes the HPA's own scale-down window, plus a margin.
     let live = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
         env.client.clone(),

@@ -54,6 +54,7 @@ fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
             profiles: Vec::new(),
             invariants,
             refused_upgrades: Default::default(),
+            load: Default::default(),
         }),
         Profile {
             name: "prod".into(),
@@ -214,6 +215,7 @@ pub fn caught_on_cluster(
             profiles: Vec::new(),
             invariants: Vec::new(),
             refused_upgrades: Default::default(),
+            load: Default::default(),
         }),
         Profile {
             name: name.clone(),

@@ -31,6 +31,21 @@ pub struct SuiteSpec {
     /// exactly such a change, and fails once it would apply (a stale entry).
     #[serde(default)]
     pub refused_upgrades: BTreeMap<String, String>,
+    /// How to load an HPA's target that is not an HTTP stand-in the load
+    /// generator can drive (a Redis StatefulSet): HPA name -> a command run
+    /// in one of the target's own pods for the length of the load.
+    #[serde(default)]
+    pub load: BTreeMap<String, ExecLoad>,
+}
+
+/// A load command run inside a target pod (`kubectl exec` style).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecLoad {
+    /// The container to run it in.
+    pub container: String,
+    /// argv; it should run about 60 s and exit 0.
+    pub command: Vec<String>,
 }
 
 /// A loaded, checked suite: paths resolved, files known to exist.
@@ -45,6 +60,8 @@ pub struct Suite {
     pub invariants: Vec<Invariant>,
     /// See `SuiteSpec::refused_upgrades`.
     pub refused_upgrades: BTreeMap<String, String>,
+    /// See `SuiteSpec::load`.
+    pub load: BTreeMap<String, ExecLoad>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +195,7 @@ fn resolve(
         profiles,
         invariants: spec.invariants,
         refused_upgrades: spec.refused_upgrades,
+        load: spec.load,
     })
 }
 
@@ -234,6 +252,7 @@ pub fn from_env() -> Option<Result<Suite, SpecError>> {
             prod_profiles: None,
             invariants: Vec::new(),
             refused_upgrades: BTreeMap::new(),
+            load: BTreeMap::new(),
         },
     };
     let mut spec = spec;
