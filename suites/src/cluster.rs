@@ -972,12 +972,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                     probe,
                     ports: c.ports(),
                 };
-                let selector = w
-                    .object
-                    .doc
-                    .pointer("/spec/selector")
-                    .cloned()
-                    .unwrap_or_default();
+                let selector = w.selector();
                 let short = kind.trim_end_matches("Probe");
                 out.push(with(
                     format!("cluster/probe/{}/{}/{short}", w.object.name, c.name),
@@ -1107,12 +1102,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             let Some(w) = manifests.workloads().find(|w| w.object.name == src) else {
                 continue;
             };
-            let selector = w
-                .object
-                .doc
-                .pointer("/spec/selector")
-                .cloned()
-                .unwrap_or_default();
+            let selector = w.selector();
             let agent_container = w
                 .containers()
                 .into_iter()
@@ -1231,12 +1221,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             };
             Some(LoadPlan {
                 svc,
-                selector: w
-                    .object
-                    .doc
-                    .pointer("/spec/selector")
-                    .cloned()
-                    .unwrap_or_default(),
+                selector: w.selector(),
                 container: agent.name.clone(),
                 pod_port,
             })
@@ -1347,12 +1332,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
         .filter(|w| w.is_long_running() && w.object.hooks().is_empty())
     {
         let subject = w.object.id().to_string();
-        let selector = w
-            .object
-            .doc
-            .pointer("/spec/selector")
-            .cloned()
-            .unwrap_or_default();
+        let selector = w.selector();
         out.push(
             with(
                 format!("cluster/restarts/{}", w.object.id().slug()),

@@ -177,6 +177,15 @@ impl<'a> Workload<'a> {
         )
     }
 
+    /// `spec.selector` (null when absent): which pods are the workload's.
+    pub fn selector(&self) -> Value {
+        self.object
+            .doc
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Replicas as rendered (`spec.replicas`, default 1).
     pub fn replicas(&self) -> i64 {
         self.object
