@@ -596,6 +596,9 @@ pub fn failed_cells() -> &'static Mutex<BTreeMap<String, bool>> {
 /// generator) is deleted and, once gone, its room on the nodes returned; a
 /// failed cell stays for inspection and keeps its room.
 pub fn finished(cell: &Cell) {
+    if crate::env::process_per_trial() {
+        return;
+    }
     let ns = cell.namespace();
     let failed = failed_cells()
         .lock()
@@ -634,7 +637,7 @@ pub fn finished(cell: &Cell) {
 /// Deletes the namespaces of cells whose cluster trials all passed, unless
 /// `E2E_KEEP` is set; failed ones stay for a person to look at.
 pub fn cleanup() {
-    if std::env::var_os("E2E_KEEP").is_some() {
+    if std::env::var_os("E2E_KEEP").is_some() || crate::env::process_per_trial() {
         return;
     }
     let Ok(env) = cluster() else { return };

@@ -91,3 +91,11 @@ pub fn run_id() -> String {
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| "local".into())
 }
+
+/// Under nextest every trial is its own process: a process seeing its one
+/// trial of a cell end must not take the cell down (the next trial process
+/// reuses the install). Namespaces stay until the next `cargo test` run or
+/// `make cluster-down`.
+pub fn process_per_trial() -> bool {
+    std::env::var_os("NEXTEST_RUN_ID").is_some()
+}
