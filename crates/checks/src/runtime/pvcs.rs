@@ -117,7 +117,7 @@ pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
         if !mounted {
             return Verdict::skip(
                 subject,
-                "Pending until a pod first mounts it (WaitForFirstConsumer); no pod does yet",
+                "Pending until a pod first mounts it (WaitForFirstConsumer); no pod does yet. Note: `helm install --wait` (and so `ct install`) waits on it and times out; bench/results.md shows it",
             );
         }
     }
