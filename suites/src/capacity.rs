@@ -1,11 +1,10 @@
 //! Capacity-aware cell scheduling. Cells install in parallel only while
 //! their CPU and memory requests fit what the cluster's nodes have left, so
 //! no pod sits Pending on `Insufficient cpu` because two cells happened to
-//! start together. A cell reserves, in one piece, what its workloads request
-//! at their rendered replica counts plus the headroom its HPA trials scale
-//! into (maxReplicas - minReplicas of the target): reserving the headroom
-//! later, per trial, could leave two half-installed cells waiting on each
-//! other. A reservation is returned when the cell's trials are done and its
+//! start together. A cell reserves, in one piece, what its pods request at
+//! most: HPA targets at maxReplicas (the HPA trial drives them there), hook
+//! and CronJob pods, its client pod. Reserving HPA headroom later, per
+//! trial, could leave two half-installed cells waiting on each other. A reservation is returned when the cell's trials are done and its
 //! namespace is gone. A failed cell keeps its namespace for inspection, and
 //! so keeps its reservation.
 //!
@@ -64,29 +63,46 @@ fn requests(pod_spec: Option<&Value>) -> Need {
     n
 }
 
-/// What a cell's long-running workloads request at their rendered replicas.
+/// What a cell's pods request at most: each long-running workload at its
+/// rendered replicas, or at its HPA's maxReplicas when one scales it (the
+/// HPA trial drives it there); plus the pods that come and go (hook and
+/// CronJob runs, test pods) and the harness's own client and load pods.
 pub fn cell_need(m: &Manifests) -> Need {
-    let mut total = Need::default();
-    for w in m.workloads().filter(|w| w.is_long_running()) {
+    let mut total = CLIENT_PODS;
+    let hpa_max = |kind: &str, name: &str| {
+        m.of_kind("HorizontalPodAutoscaler")
+            .filter(|h| {
+                let target = |f: &str| {
+                    h.doc
+                        .pointer(&format!("/spec/scaleTargetRef/{f}"))
+                        .and_then(Value::as_str)
+                };
+                target("kind") == Some(kind) && target("name") == Some(name)
+            })
+            .filter_map(|h| h.doc.pointer("/spec/maxReplicas").and_then(Value::as_i64))
+            .max()
+            .unwrap_or(0)
+    };
+    for w in m.workloads() {
+        let n = match w.object.kind.as_str() {
+            "DaemonSet" => 1,
+            "Deployment" | "StatefulSet" | "ReplicaSet" => {
+                w.replicas().max(hpa_max(&w.object.kind, &w.object.name))
+            }
+            _ => 1,
+        };
         let per = requests(w.pod_spec());
-        let replicas = if w.object.kind == "DaemonSet" {
-            1
-        } else {
-            w.replicas()
-        } as f64;
-        total.cpu_m += per.cpu_m * replicas;
-        total.mem_mi += per.mem_mi * replicas;
+        total.cpu_m += per.cpu_m * n as f64;
+        total.mem_mi += per.mem_mi * n as f64;
     }
     total
 }
 
-/// What one replica of the workload an HPA scales requests.
-pub fn per_replica(m: &Manifests, kind: &str, name: &str) -> Need {
-    m.get(kind, name)
-        .and_then(|o| o.as_workload())
-        .map(|w| requests(w.pod_spec()))
-        .unwrap_or_default()
-}
+/// The agent pod every cell gets, and its load generator.
+const CLIENT_PODS: Need = Need {
+    cpu_m: 10.0,
+    mem_mi: 32.0,
+};
 
 struct Pool {
     free: Need,
@@ -229,8 +245,23 @@ mod tests {
         assert_eq!(
             cell_need(&m),
             Need {
-                cpu_m: 450.0,
-                mem_mi: 240.0
+                cpu_m: 460.0,
+                mem_mi: 272.0
+            }
+        );
+    }
+
+    #[test]
+    fn an_hpa_target_counts_at_its_max_replicas() {
+        let m = Manifests::parse(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: x, resources: {requests: {cpu: 100m, memory: 10Mi}}}]\n---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: api}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n  minReplicas: 2\n  maxReplicas: 5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cell_need(&m),
+            Need {
+                cpu_m: 510.0,
+                mem_mi: 82.0
             }
         );
     }
