@@ -604,10 +604,18 @@ pub fn finished(cell: &Cell) {
         .lock()
         .map(|m| m.get(&ns).copied().unwrap_or(false))
         .unwrap_or(true);
-    if failed || std::env::var_os("E2E_KEEP").is_some() {
+    if std::env::var_os("E2E_KEEP").is_some() {
         return;
     }
     let Ok(env) = cluster() else { return };
+    if failed {
+        // The bundle is written; the objects, claims and events stay. Its
+        // pods go, so cells queued for room (one needing the whole node)
+        // can run; `kubectl scale` brings them back for a live look.
+        rt().block_on(scale_to_zero(&env.client, &ns));
+        crate::capacity::release(&ns);
+        return;
+    }
     rt().block_on(async {
         let pods = Api::<Pod>::namespaced(env.client.clone(), "ingress-nginx");
         let _ = pods
@@ -632,6 +640,61 @@ pub fn finished(cell: &Cell) {
         f.remove(&ns);
     }
     crate::capacity::release(&ns);
+}
+
+async fn scale_to_zero(client: &kube::Client, ns: &str) {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    use kube::api::{ListParams, Patch, PatchParams};
+    let zero = Patch::Merge(serde_json::json!({"spec": {"replicas": 0}}));
+    let pp = PatchParams::default();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    for d in deployments
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if let Some(n) = d.metadata.name {
+            let _ = deployments.patch_scale(&n, &pp, &zero).await;
+        }
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
+    for d in sets
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if let Some(n) = d.metadata.name {
+            let _ = sets.patch_scale(&n, &pp, &zero).await;
+        }
+    }
+    // Room is returned once the pods are gone, watched, with a deadline.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let _ = tokio::time::timeout(Duration::from_secs(180), async {
+        let mut stream = std::pin::pin!(kube::runtime::watcher(pods.clone(), Default::default()));
+        use futures::StreamExt;
+        while stream.next().await.is_some() {
+            let running = pods
+                .list(&ListParams::default())
+                .await
+                .map(|l| {
+                    l.items
+                        .iter()
+                        .filter(|p| {
+                            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                                && p.metadata.name.as_deref() != Some(CLIENT_POD)
+                        })
+                        .count()
+                })
+                .unwrap_or(0);
+            if running == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = pods.delete(CLIENT_POD, &DeleteParams::default()).await;
 }
 
 /// Deletes the namespaces of cells whose cluster trials all passed, unless
