@@ -4,9 +4,11 @@
 //! start together. A cell reserves, in one piece, what its pods request at
 //! most: HPA targets at maxReplicas (the HPA trial drives them there), hook
 //! and CronJob pods, its client pod. Reserving HPA headroom later, per
-//! trial, could leave two half-installed cells waiting on each other. A reservation is returned when the cell's trials are done and its
-//! namespace is gone. A failed cell keeps its namespace for inspection, and
-//! so keeps its reservation.
+//! trial, could leave two half-installed cells waiting on each other. A
+//! reservation is returned when the cell's trials are done and its namespace
+//! is gone. A failed cell keeps its namespace for inspection (objects,
+//! claims, events, the bundle) with its workloads scaled to zero, then
+//! returns its room; with `E2E_KEEP` it keeps its pods and its room.
 //!
 //! The pool is per runner process; `make e2e` runs the whole matrix in one.
 //! What other processes run is seen once, at start, as already requested.
