@@ -42,25 +42,38 @@ impl std::fmt::Display for Need {
     }
 }
 
+/// What the scheduler counts for a pod: the larger of its containers' sum
+/// and its biggest init container (they run one at a time, before).
 fn requests(pod_spec: Option<&Value>) -> Need {
-    let mut n = Need::default();
-    for c in pod_spec
-        .and_then(|s| s.get("containers"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    let one = |c: &Value| {
         let r = c.pointer("/resources/requests");
-        n.cpu_m += r
-            .and_then(|r| r.get("cpu"))
-            .and_then(quantity::from_value)
-            .unwrap_or(0.0)
-            * 1000.0;
-        n.mem_mi += r
-            .and_then(|r| r.get("memory"))
-            .and_then(quantity::from_value)
-            .unwrap_or(0.0)
-            / 1_048_576.0;
+        let q = |k: &str| {
+            r.and_then(|r| r.get(k))
+                .and_then(quantity::from_value)
+                .unwrap_or(0.0)
+        };
+        Need {
+            cpu_m: q("cpu") * 1000.0,
+            mem_mi: q("memory") / 1_048_576.0,
+        }
+    };
+    let list = |k: &str| {
+        pod_spec
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut n = Need::default();
+    for c in list("containers") {
+        let r = one(&c);
+        n.cpu_m += r.cpu_m;
+        n.mem_mi += r.mem_mi;
+    }
+    for c in list("initContainers") {
+        let r = one(&c);
+        n.cpu_m = n.cpu_m.max(r.cpu_m);
+        n.mem_mi = n.mem_mi.max(r.mem_mi);
     }
     n
 }
@@ -236,6 +249,21 @@ mod tests {
         };
         assert!(reserve("huge", huge, Duration::from_millis(10)).is_ok());
         release("huge");
+    }
+
+    #[test]
+    fn an_init_container_larger_than_the_app_sets_the_pod_request() {
+        let spec = serde_json::json!({
+            "initContainers": [{"resources": {"requests": {"cpu": "250m", "memory": "8Mi"}}}],
+            "containers": [{"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}]
+        });
+        assert_eq!(
+            requests(Some(&spec)),
+            Need {
+                cpu_m: 250.0,
+                mem_mi: 64.0
+            }
+        );
     }
 
     #[test]

@@ -622,11 +622,19 @@ pub fn finished(cell: &Cell) {
             .delete(&format!("vitals-load-{ns}"), &DeleteParams::default())
             .await;
         let api = Api::<Namespace>::all(env.client.clone());
-        if api.delete(&ns, &DeleteParams::default()).await.is_ok() {
+        // is_deleted compares uids: given the real one it waits until the
+        // namespace (and so every pod in it) is gone, not a moment less.
+        let uid = api
+            .get_opt(&ns)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.metadata.uid);
+        if let (Some(uid), Ok(_)) = (uid, api.delete(&ns, &DeleteParams::default()).await) {
             let gone = kube::runtime::wait::await_condition(
                 api,
                 &ns,
-                kube::runtime::wait::conditions::is_deleted(""),
+                kube::runtime::wait::conditions::is_deleted(&uid),
             );
             let _ = tokio::time::timeout(Duration::from_secs(300), gone).await;
         }

@@ -64,15 +64,33 @@ pub async fn ensure_agent_pod(
             .map_err(|e| e.to_string())?;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    if api
-        .get_opt(name)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
+    let existing = api.get_opt(name).await.map_err(|e| e.to_string())?;
+    // A pod of that name still terminating (a cell of an earlier run) must
+    // be gone before ours can be created.
+    if let Some(old) = existing
+        .as_ref()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
     {
-        api.create(&PostParams::default(), &agent_pod(name, image, labels))
+        let gone = kube::runtime::wait::await_condition(
+            api.clone(),
+            name,
+            kube::runtime::conditions::is_deleted(old.metadata.uid.as_deref().unwrap_or("")),
+        );
+        tokio::time::timeout(Duration::from_secs(120), gone)
             .await
-            .map_err(|e| format!("pod {ns}/{name}: {e}"))?;
+            .map_err(|_| format!("pod {ns}/{name} still terminating after 120s"))?
+            .map_err(|e| e.to_string())?;
+    }
+    if existing.is_none() || existing.is_some_and(|p| p.metadata.deletion_timestamp.is_some()) {
+        match api
+            .create(&PostParams::default(), &agent_pod(name, image, labels))
+            .await
+        {
+            Ok(_) => {}
+            // Two trials of a cell may ask at once; the other one created it.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(format!("pod {ns}/{name}: {e}")),
+        }
     }
     let running = kube::runtime::wait::await_condition(
         api,
