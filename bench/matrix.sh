@@ -14,7 +14,7 @@ tmp=$(mktemp)
 start=$(date +%s)
 status=pass
 E2E_RUN=$run /usr/bin/time -f '%e %M' -o "$tmp" make e2e >"target/bench-$run.log" 2>&1 || status=FAIL
-read -r secs kb <"$tmp"
+read -r secs kb < <(tail -1 "$tmp")
 python3 - "$run" "$secs" "$((kb / 1024))" "$status" >>"$out" <<'PY'
 import json, pathlib, sys, datetime, collections
 run, secs, mib, status = sys.argv[1:]
