@@ -114,6 +114,23 @@ pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
                         .is_some_and(|claim| claim.claim_name == c.name)
                 })
         });
+        if mounted {
+            // A pod that just mounted it (a CronJob run triggered beside this
+            // trial) is binding it now: judge once it binds, or at the deadline.
+            let bound = kube::runtime::wait::await_condition(
+                Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns),
+                &c.name,
+                |p: Option<&PersistentVolumeClaim>| {
+                    p.and_then(|p| p.status.as_ref()?.phase.as_deref()) == Some("Bound")
+                },
+            );
+            if let Ok(Ok(Some(_))) =
+                tokio::time::timeout(std::time::Duration::from_secs(120), bound).await
+            {
+                // Bound now: judged afresh (size, modes).
+                return Box::pin(check(client, ns, c)).await;
+            }
+        }
         if !mounted {
             return Verdict::skip(
                 subject,
