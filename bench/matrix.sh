@@ -25,7 +25,7 @@ count = collections.Counter(t["verdict"]["outcome"] for t in trials)
 print(f"\n## {datetime.date.today()} whole matrix: `make e2e` ({status})\n")
 print(f"{len(trials)} trials ({count['pass']} pass, {count['fail']} fail, {count['skip']} skip) in {float(secs):.0f} s wall; peak RSS of the largest process {mib} MiB.\n")
 if cells:
-    names = ["prepare", "dependencies", "install", "ready"]
+    names = ["prepare", "queued", "dependencies", "install", "ready"]
     print("| cell | " + " | ".join(names) + " |")
     print("| --- |" + " --- |" * len(names))
     for c in sorted(cells, key=lambda c: (c["chart"], c["profile"])):
