@@ -399,6 +399,28 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     let (_, secrets) = overlay(&cell.suite.name);
     let mut install = Verdict::pass(&subject, expected, "installed");
     let mut phases = Phases::new(&ns);
+    // A failed cell of an earlier run, kept scaled to zero: replaced whole.
+    let shell = crate::env::out_dir()
+        .join("cells")
+        .join(format!("{ns}.scaled-down"));
+    if shell.exists() {
+        let api = Api::<Namespace>::all(client.clone());
+        let uid = api
+            .get_opt(&ns)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.metadata.uid);
+        if let (Some(uid), Ok(_)) = (uid, api.delete(&ns, &DeleteParams::default()).await) {
+            let gone = kube::runtime::wait::await_condition(
+                api,
+                &ns,
+                kube::runtime::wait::conditions::is_deleted(&uid),
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(300), gone).await;
+        }
+        let _ = std::fs::remove_file(&shell);
+    }
     let prep = async {
         ensure_namespace(client, &ns, cell.profile.prod).await?;
         // The list is what the prod profile expects to exist (existingSecret);
@@ -613,6 +635,10 @@ pub fn finished(cell: &Cell) {
         // pods go, so cells queued for room (one needing the whole node)
         // can run; `kubectl scale` brings them back for a live look.
         rt().block_on(scale_to_zero(&env.client, &ns));
+        // The next run of the cell starts from scratch, not from this shell.
+        let cells = crate::env::out_dir().join("cells");
+        let _ = std::fs::remove_file(cells.join(format!("{ns}.stamp")));
+        let _ = std::fs::write(cells.join(format!("{ns}.scaled-down")), "");
         crate::capacity::release(&ns);
         return;
     }
