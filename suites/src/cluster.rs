@@ -214,24 +214,7 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
         )
         .await
         .map_err(|e| format!("namespace {ns}: {e}"))?;
-    wait_default_sa(client, ns).await
-}
-
-/// Pods are refused until a namespace's `default` ServiceAccount exists, and
-/// the controller that creates it can lag (just after a control-plane
-/// restart, say): wait for it, watched, with a deadline.
-async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), String> {
-    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let exists = kube::runtime::wait::await_condition(
-        api,
-        "default",
-        |sa: Option<&k8s_openapi::api::core::v1::ServiceAccount>| sa.is_some(),
-    );
-    tokio::time::timeout(Duration::from_secs(120), exists)
-        .await
-        .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s (is kube-controller-manager running?)"))?
-        .map(drop)
-        .map_err(|e| e.to_string())
+    vitals_checks::runtime::agent_pod::wait_default_sa(client, ns).await
 }
 
 async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Result<(), String> {
@@ -404,21 +387,8 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         .join("cells")
         .join(format!("{ns}.scaled-down"));
     if shell.exists() {
-        let api = Api::<Namespace>::all(client.clone());
-        let uid = api
-            .get_opt(&ns)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|n| n.metadata.uid);
-        if let (Some(uid), Ok(_)) = (uid, api.delete(&ns, &DeleteParams::default()).await) {
-            let gone = kube::runtime::wait::await_condition(
-                api,
-                &ns,
-                kube::runtime::wait::conditions::is_deleted(&uid),
-            );
-            let _ = tokio::time::timeout(Duration::from_secs(300), gone).await;
-        }
+        vitals_checks::runtime::agent_pod::delete_namespace(client, &ns, Duration::from_secs(300))
+            .await;
         let _ = std::fs::remove_file(&shell);
     }
     let prep = async {
@@ -647,23 +617,12 @@ pub fn finished(cell: &Cell) {
         let _ = pods
             .delete(&format!("vitals-load-{ns}"), &DeleteParams::default())
             .await;
-        let api = Api::<Namespace>::all(env.client.clone());
-        // is_deleted compares uids: given the real one it waits until the
-        // namespace (and so every pod in it) is gone, not a moment less.
-        let uid = api
-            .get_opt(&ns)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|n| n.metadata.uid);
-        if let (Some(uid), Ok(_)) = (uid, api.delete(&ns, &DeleteParams::default()).await) {
-            let gone = kube::runtime::wait::await_condition(
-                api,
-                &ns,
-                kube::runtime::wait::conditions::is_deleted(&uid),
-            );
-            let _ = tokio::time::timeout(Duration::from_secs(300), gone).await;
-        }
+        vitals_checks::runtime::agent_pod::delete_namespace(
+            &env.client,
+            &ns,
+            Duration::from_secs(300),
+        )
+        .await;
     });
     let _ = std::fs::remove_file(
         crate::env::out_dir()
@@ -705,24 +664,30 @@ async fn scale_to_zero(client: &kube::Client, ns: &str) {
     }
     // Room is returned once the pods are gone, watched, with a deadline.
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    // A reflector keeps the namespace's pods from the watch itself, so each
+    // event is judged without listing again.
     let _ = tokio::time::timeout(Duration::from_secs(180), async {
-        let mut stream = std::pin::pin!(kube::runtime::watcher(pods.clone(), Default::default()));
         use futures::StreamExt;
-        while stream.next().await.is_some() {
-            let running = pods
-                .list(&ListParams::default())
-                .await
-                .map(|l| {
-                    l.items
-                        .iter()
-                        .filter(|p| {
-                            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-                                && p.metadata.name.as_deref() != Some(CLIENT_POD)
-                        })
-                        .count()
+        let (reader, writer) = kube::runtime::reflector::store();
+        let stream = kube::runtime::reflector(
+            writer,
+            kube::runtime::watcher(pods.clone(), Default::default()),
+        );
+        let mut stream = std::pin::pin!(stream);
+        // Judged only once the initial list is in the store.
+        let mut listed = false;
+        while let Some(ev) = stream.next().await {
+            use kube::runtime::watcher::Event;
+            listed |= !matches!(ev, Ok(Event::Init | Event::InitApply(_)) | Err(_));
+            let running = reader
+                .state()
+                .iter()
+                .filter(|p| {
+                    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                        && p.metadata.name.as_deref() != Some(CLIENT_POD)
                 })
-                .unwrap_or(0);
-            if running == 0 {
+                .count();
+            if listed && running == 0 {
                 break;
             }
         }
@@ -1751,22 +1716,23 @@ fn gates(kind: &str) -> bool {
 /// report it as a kept failure.
 pub fn forget(cell: &Cell) {
     let ns = cell.namespace();
-    crate::capacity::release(&ns);
     if let Ok(mut f) = failed_cells().lock() {
         f.remove(&ns);
     }
+    // Its room returns once its pods are really gone.
     if let Ok(env) = cluster() {
-        rt().block_on(async {
-            let _ = Api::<Namespace>::all(env.client.clone())
-                .delete(&ns, &DeleteParams::default())
-                .await;
-        });
+        rt().block_on(vitals_checks::runtime::agent_pod::delete_namespace(
+            &env.client,
+            &ns,
+            Duration::from_secs(300),
+        ));
     }
     let _ = std::fs::remove_file(
         crate::env::out_dir()
             .join("cells")
             .join(format!("{ns}.stamp")),
     );
+    crate::capacity::release(&ns);
 }
 
 /// One cluster check, given the cluster, the installed cell and its manifests.

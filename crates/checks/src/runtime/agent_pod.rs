@@ -26,6 +26,43 @@ fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
     .expect("a valid pod")
 }
 
+/// Pods are refused until a namespace's `default` ServiceAccount exists, and
+/// the controller that creates it can lag (just after a control-plane
+/// restart, say): wait for it, watched, with a deadline.
+pub async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), String> {
+    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let exists = kube::runtime::wait::await_condition(
+        api,
+        "default",
+        |sa: Option<&k8s_openapi::api::core::v1::ServiceAccount>| sa.is_some(),
+    );
+    tokio::time::timeout(Duration::from_secs(120), exists)
+        .await
+        .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s (is kube-controller-manager running?)"))?
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Deletes a namespace and waits (watched, bounded) until it and so every
+/// pod in it is gone: what returning a cell's room on the nodes needs.
+/// `is_deleted` compares uids, so it is given the namespace's real one.
+pub async fn delete_namespace(client: &Client, ns: &str, within: Duration) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let uid = api
+        .get_opt(ns)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|n| n.metadata.uid);
+    let Some(uid) = uid else { return };
+    if api.delete(ns, &Default::default()).await.is_err() {
+        return;
+    }
+    let gone =
+        kube::runtime::wait::await_condition(api, ns, kube::runtime::conditions::is_deleted(&uid));
+    let _ = tokio::time::timeout(within, gone).await;
+}
+
 /// Creates (or reuses) an agent pod and waits until it runs.
 pub async fn ensure_agent_pod(
     client: &Client,
@@ -50,18 +87,7 @@ pub async fn ensure_agent_pod(
             .create(&PostParams::default(), &n)
             .await
             .map_err(|e| format!("namespace {ns}: {e}"))?;
-        // Pods are refused until the namespace's default ServiceAccount exists.
-        let sa: Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            Api::namespaced(client.clone(), ns);
-        let exists = kube::runtime::wait::await_condition(
-            sa,
-            "default",
-            |s: Option<&k8s_openapi::api::core::v1::ServiceAccount>| s.is_some(),
-        );
-        tokio::time::timeout(Duration::from_secs(120), exists)
-            .await
-            .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s"))?
-            .map_err(|e| e.to_string())?;
+        wait_default_sa(client, ns).await?;
     }
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let existing = api.get_opt(name).await.map_err(|e| e.to_string())?;
