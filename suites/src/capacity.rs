@@ -123,6 +123,24 @@ struct Pool {
     free: Need,
     /// Reservations this process holds, by key.
     held: HashMap<String, Need>,
+    /// Cells waiting for room, by key: when room frees, the largest that
+    /// fits goes first (longest-processing-time first: the big prod cells
+    /// start early and the small ones fill the gaps, instead of a big cell
+    /// starting last and running alone at the end).
+    waiting: HashMap<String, Need>,
+}
+
+impl Pool {
+    /// Whether `key` may take its room now: it fits and no larger waiting
+    /// cell fits too. With nothing held, the largest waiter goes even when
+    /// it is larger than the pool: it then runs alone instead of never.
+    fn grants(&self, key: &str, need: &Need) -> bool {
+        let idle = self.held.is_empty();
+        let bigger_goes_first = self.waiting.iter().any(|(k, w)| {
+            k.as_str() != key && w.cpu_m > need.cpu_m && (idle || w.fits(&self.free))
+        });
+        !bigger_goes_first && (idle || need.fits(&self.free))
+    }
 }
 
 fn pool() -> &'static (Mutex<Option<Pool>>, Condvar) {
@@ -168,26 +186,35 @@ pub async fn init(client: &Client) -> Result<Need, String> {
     Ok(g.get_or_insert(Pool {
         free,
         held: HashMap::new(),
+        waiting: HashMap::new(),
     })
     .free)
 }
 
-/// Blocks until `need` fits, then holds it under `key`. A need larger than
-/// the whole pool is granted once nothing else of this process holds any,
-/// so it runs alone instead of never. Returns how long it waited.
+/// Blocks until `need` fits (largest waiting cell first), then holds it
+/// under `key`. A need larger than the whole pool is granted once nothing
+/// else of this process holds any, so it runs alone instead of never.
+/// Returns how long it waited.
 pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, String> {
     let (m, cv) = pool();
     let start = std::time::Instant::now();
-    let guard = m.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_mut() {
+        p.waiting.insert(key.to_string(), need);
+    }
     let (mut g, res) = cv
         .wait_timeout_while(guard, deadline, |p| match p {
             None => false,
-            Some(p) => !(need.fits(&p.free) || p.held.is_empty()),
+            Some(p) => !p.grants(key, &need),
         })
         .unwrap_or_else(|e| e.into_inner());
     let Some(p) = g.as_mut() else {
         return Ok(Duration::ZERO);
     };
+    p.waiting.remove(key);
+    // The cells passed over for this one look again (a smaller one may
+    // still fit), and so do those that were waiting for it to go first.
+    cv.notify_all();
     if res.timed_out() {
         return Err(format!(
             "{key} needs {need}; only {} free after {}s (held: {})",
@@ -224,6 +251,7 @@ mod tests {
         *m.lock().unwrap() = Some(Pool {
             free: Need { cpu_m, mem_mi: 1e6 },
             held: HashMap::new(),
+            waiting: HashMap::new(),
         });
     }
 
@@ -249,6 +277,72 @@ mod tests {
         };
         assert!(reserve("huge", huge, Duration::from_millis(10)).is_ok());
         release("huge");
+    }
+
+    fn pool_of(free: f64, held: &[(&str, f64)], waiting: &[(&str, f64)]) -> Pool {
+        let need = |cpu_m| Need { cpu_m, mem_mi: 1.0 };
+        Pool {
+            free: need(free),
+            held: held
+                .iter()
+                .map(|(k, c)| (k.to_string(), need(*c)))
+                .collect(),
+            waiting: waiting
+                .iter()
+                .map(|(k, c)| (k.to_string(), need(*c)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_largest_waiting_cell_that_fits_goes_first() {
+        let small = Need {
+            cpu_m: 100.0,
+            mem_mi: 1.0,
+        };
+        let big = Need {
+            cpu_m: 800.0,
+            mem_mi: 1.0,
+        };
+        let p = pool_of(
+            900.0,
+            &[("dev", 100.0)],
+            &[("small", 100.0), ("big", 800.0)],
+        );
+        assert!(p.grants("big", &big));
+        assert!(
+            !p.grants("small", &small),
+            "small jumped ahead of a big cell that fits"
+        );
+        // A bigger cell that does not fit does not hold the small one back.
+        let p = pool_of(
+            150.0,
+            &[("dev", 850.0)],
+            &[("small", 100.0), ("big", 800.0)],
+        );
+        assert!(p.grants("small", &small));
+        assert!(!p.grants("big", &big));
+    }
+
+    #[test]
+    fn with_nothing_held_the_largest_waiter_goes_even_when_oversized() {
+        let small = Need {
+            cpu_m: 100.0,
+            mem_mi: 1.0,
+        };
+        let huge = Need {
+            cpu_m: 5000.0,
+            mem_mi: 1.0,
+        };
+        let p = pool_of(1000.0, &[], &[("small", 100.0), ("huge", 5000.0)]);
+        assert!(p.grants("huge", &huge));
+        assert!(
+            !p.grants("small", &small),
+            "the oversized cell would wait for ever"
+        );
+        // Once it runs, nothing else fits beside it.
+        let p = pool_of(-4000.0, &[("huge", 5000.0)], &[("small", 100.0)]);
+        assert!(!p.grants("small", &small));
     }
 
     #[test]

@@ -111,7 +111,8 @@ fn main() -> ExitCode {
     // cells would install at a time and the rest would queue behind them.
     let on_cluster = tiers.contains(&Tier::Cluster) || tiers.contains(&Tier::Upgrade);
     let mut trials = Vec::new();
-    let mut staged: Vec<(usize, Trial)> = Vec::new();
+    // (stage, dev before prod?, trial): see the sort below.
+    let mut staged: Vec<(usize, bool, Trial)> = Vec::new();
 
     if tiers.contains(&Tier::Unit) {
         for s in &suites {
@@ -175,14 +176,18 @@ fn main() -> ExitCode {
                     for check in render::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        staged.push(trial_from_verdict(&args, name, &cell, "render", check));
+                        let (stage, trial) =
+                            trial_from_verdict(&args, name, &cell, "render", check);
+                        staged.push((stage, !cell.profile.prod, trial));
                     }
                 }
                 if tiers.contains(&Tier::Cluster) {
                     for check in e2e::cluster::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        staged.push(trial_from_verdict(&args, name, &cell, "cluster", check));
+                        let (stage, trial) =
+                            trial_from_verdict(&args, name, &cell, "cluster", check);
+                        staged.push((stage, !cell.profile.prod, trial));
                     }
                 }
                 if tiers.contains(&Tier::Upgrade) {
@@ -211,7 +216,9 @@ fn main() -> ExitCode {
                     for check in checks {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        staged.push(trial_from_verdict(&args, name, &up_cell, "upgrade", check));
+                        let (stage, trial) =
+                            trial_from_verdict(&args, name, &up_cell, "upgrade", check);
+                        staged.push((stage, !up_cell.profile.prod, trial));
                     }
                 }
             }
@@ -231,24 +238,31 @@ fn main() -> ExitCode {
         }
     }
 
+    let mut cluster_fixtures = Vec::new();
     if tiers.contains(&Tier::Cluster) {
         for path in fixtures::broken_cluster() {
             let name = fixtures::name(&path);
             let h = helm.clone();
-            trials.push(Trial::test(
+            cluster_fixtures.push(Trial::test(
                 format!("harness/-/cluster/catches/{name}"),
                 move || fixtures::caught_on_cluster(&h, &path).map_err(Failed::from),
             ));
         }
     }
     // Stage by stage (a stable sort keeps each cell's order): see `stages`.
-    staged.sort_by_key(|(stage, _)| *stage);
+    // Within a stage prod cells first: they are the largest and longest, and
+    // the capacity pool grants room in arrival order among cells that fit,
+    // so the big cells start early and small ones fill the gaps around them.
+    staged.sort_by_key(|(stage, dev, _)| (*stage, *dev));
     // The display counts the chart trials (each reports when it ends).
     let total = staged
         .iter()
-        .filter(|(_, t)| selected(&args, t.name()))
+        .filter(|(_, _, t)| selected(&args, t.name()))
         .count();
-    trials.extend(staged.into_iter().map(|(_, t)| t));
+    trials.extend(staged.into_iter().map(|(_, _, t)| t));
+    // The cluster fixtures are small: they queue behind the matrix's cells
+    // and fill the room those leave.
+    trials.extend(cluster_fixtures);
     // On a cluster every trial gets a thread: most wait (for a stage, for
     // their cell's room on the nodes) and must not hold up the trials they
     // wait for. `E2E_PARALLEL` bounds the judges that actually run.
