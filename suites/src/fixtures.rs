@@ -11,7 +11,7 @@ use serde::Deserialize;
 use vitals_checks::render::invariants::Invariant;
 use vitals_helm::Helm;
 
-use crate::render::{self, Cell};
+use crate::render::{self, Cell, Overlaid};
 use crate::spec::{Profile, Suite};
 
 #[derive(Debug, Deserialize)]
@@ -21,6 +21,11 @@ pub struct Fixture {
     pub breaks: String,
     /// Values merged over the sample chart's values.yaml.
     pub values: serde_json::Value,
+    /// Values applied over `values` as the cell's test overlay (what
+    /// `suites/overlays/<chart>.yaml` is to a real chart), so that the
+    /// `render/overlay` check is derived for the fixture.
+    #[serde(default)]
+    pub overlay: Option<serde_json::Value>,
     /// Cluster fixtures only: install with these values first, then upgrade
     /// to `values` (the trial names then start with `upgrade/`).
     #[serde(default)]
@@ -64,23 +69,63 @@ fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
     )
 }
 
-/// Every check of the clean sample passes (no check cries wolf).
+/// A test overlay within the rules: local image, smaller requests, an added
+/// env var, a lower HPA ceiling. `render/overlay` must let it through.
+fn fair_overlay() -> serde_json::Value {
+    serde_json::json!({
+        "web": {
+            "image": "vitals/agent:0.1.0-sample",
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "32Mi"},
+                "limits": {"cpu": "200m", "memory": "128Mi"}
+            },
+            "env": [
+                {"name": "DATABASE_HOST", "value": "sample-db"},
+                {"name": "AGENT_PORTS", "value": "8080"}
+            ]
+        },
+        "autoscaling": {"maxReplicas": 3}
+    })
+}
+
+/// The sample cell plus `overlay` as its test overlay, written next to the
+/// fixture's values.
+fn overlaid(cell: &Cell, name: &str, overlay: &serde_json::Value) -> Result<Overlaid, String> {
+    let file = render::write_values(&format!("{name}.overlay"), overlay)
+        .map_err(|e| format!("cannot write the overlay of `{name}`: {e}"))?;
+    let mut overlaid = cell.clone();
+    overlaid.profile.values.push(file.clone());
+    Ok(Overlaid {
+        file,
+        cell: overlaid,
+    })
+}
+
+/// Every check of the clean sample passes (no check cries wolf), a fair
+/// test overlay included.
 pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<(), String> {
     let cell = sample_cell(Vec::new(), Vec::new());
-    let failed: Vec<String> = render::checks(helm, &cell)
+    let overlay = overlaid(&cell, "clean-sample", &fair_overlay())?;
+    let checks = render::checks_with_overlay(helm, &cell, Some(overlay));
+    let failed: Vec<String> = checks
         .iter()
         .map(|c| (c.name.clone(), (c.run)()))
         .filter(|(_, v)| v.failed())
         .map(|(n, v)| format!("{n}:\n{v}"))
         .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
+    if !failed.is_empty() {
+        return Err(format!(
             "the clean sample chart fails checks it should pass:\n{}",
             failed.join("\n")
-        ))
+        ));
     }
+    // Every check passed, so the chart rendered: the overlay check must be there.
+    if !checks.iter().any(|c| c.name == "render/overlay") {
+        return Err(
+            "the clean sample with a test overlay derived no `render/overlay` check".into(),
+        );
+    }
+    Ok(())
 }
 
 pub fn load(path: &Path) -> Result<Fixture, String> {
@@ -105,7 +150,16 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
     let values = render::write_values(&name, &fx.values)
         .map_err(|e| format!("cannot write values of `{name}`: {e}"))?;
     let cell = sample_cell(vec![values], fx.invariants.clone());
-    judge(&name, &fx, &render::checks(helm, &cell), |_| {})
+    let overlay = match &fx.overlay {
+        Some(o) => Some(overlaid(&cell, &name, o)?),
+        None => None,
+    };
+    judge(
+        &name,
+        &fx,
+        &render::checks_with_overlay(helm, &cell, overlay),
+        |_| {},
+    )
 }
 
 /// Runs the check the fixture names and holds it to the fixture: it must

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vitals_checks::render::openapi::OpenApi;
+use vitals_checks::render::overlay;
 use vitals_checks::render::policy::{self, PolicyCx};
 use vitals_checks::render::schema;
 use vitals_checks::values::ValuesSet;
@@ -173,9 +174,36 @@ fn error_verdict(subject: &str, expected: &str, e: &(dyn std::error::Error + 'st
     Verdict::fail(subject, expected, chain)
 }
 
+/// The cell as the cluster tier installs it, and the overlay file that
+/// makes the difference.
+#[derive(Clone)]
+pub struct Overlaid {
+    pub file: PathBuf,
+    pub cell: Cell,
+}
+
+/// The chart's test overlay (`suites/overlays/<chart>.yaml`), when it has one.
+pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
+    let file = crate::cluster::overlay(&cell.suite.name).0?;
+    Some(Overlaid {
+        file,
+        cell: crate::cluster::cluster_cell(cell),
+    })
+}
+
 /// Every render-tier check of one cell. Rendering happens now (the checks'
 /// names come from the manifests); the checks themselves run later.
 pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check> {
+    checks_with_overlay(helm, cell, overlaid(cell))
+}
+
+/// [`checks`] with the test overlay given rather than looked up: the
+/// fixtures' sample chart has none under `suites/overlays`.
+pub fn checks_with_overlay(
+    helm: &Result<Helm, vitals_helm::Error>,
+    cell: &Cell,
+    overlay: Option<Overlaid>,
+) -> Vec<Check> {
     let mut out = Vec::new();
     let subject = cell.prefix();
     let helm = match helm {
@@ -273,6 +301,14 @@ pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check
         ));
     }
 
+    if let Some(overlay) = overlay {
+        let base = manifests.clone();
+        let (helm, cell) = (helm.clone(), cell.clone());
+        out.push(Check::new("render/overlay", move || {
+            overlay_keeps_profile(&helm, &cell, &base, &overlay)
+        }));
+    }
+
     for inv in cell
         .suite
         .invariants
@@ -287,6 +323,148 @@ pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check
         ));
     }
     out
+}
+
+/// The render with the test overlay against the profile's own. The
+/// overlaid render runs in the trial, not at listing, and is the same
+/// cached render the cluster tier installs. When the overlay lowers replica
+/// counts, a third render (the profile plus only those caps) tells what the
+/// chart itself derives from them.
+fn overlay_keeps_profile(
+    helm: &Helm,
+    cell: &Cell,
+    profile: &Manifests,
+    overlay: &Overlaid,
+) -> Verdict {
+    let subject = overlay
+        .file
+        .strip_prefix(crate::env::root())
+        .unwrap_or(&overlay.file)
+        .display()
+        .to_string();
+    let overlaid = match rendered(helm, &overlay.cell, &subject, "with the test overlay") {
+        Ok(m) => m,
+        Err(v) => return *v,
+    };
+    let capped = match caps_file(&overlay.file) {
+        Ok(None) => None,
+        Ok(Some(file)) => {
+            let mut capped = cell.clone();
+            capped.profile.values.push(file);
+            match rendered(
+                helm,
+                &capped,
+                &subject,
+                "with only the overlay's replica caps",
+            ) {
+                Ok(m) => Some(m),
+                Err(v) => return *v,
+            }
+        }
+        Err(e) => {
+            return Verdict::fail(
+                &subject,
+                "the test overlay reads as YAML values",
+                e.to_string(),
+            )
+        }
+    };
+    let v = overlay::check(
+        &subject,
+        overlay::Renders {
+            profile,
+            overlaid: &overlaid,
+            capped: capped.as_ref(),
+        },
+    );
+    if v.failed() {
+        v.with_hint(format!(
+            "the prod trial tests prod: an overlay only scales and points at local images \
+             (suites/overlays/README.md); fix {subject}, or its `.yaml.in` source when it is generated"
+        ))
+    } else {
+        v
+    }
+}
+
+/// Renders and parses a cell; the failure is the trial's verdict.
+fn rendered(
+    helm: &Helm,
+    cell: &Cell,
+    subject: &str,
+    with: &str,
+) -> Result<Manifests, Box<Verdict>> {
+    let text = render(helm, cell).map_err(|e| {
+        Box::new(error_verdict(
+            subject,
+            &format!("helm template renders the chart {with}"),
+            &e,
+        ))
+    })?;
+    Manifests::parse(&text).map_err(|e| {
+        Box::new(Verdict::fail(
+            subject,
+            format!("the render {with} parses as YAML"),
+            e.to_string(),
+        ))
+    })
+}
+
+/// The overlay's replica caps as a values file of their own (named by
+/// content, so cells and processes rendering at once share it safely), or
+/// `None` when the overlay lowers no replica count.
+fn caps_file(overlay: &Path) -> Result<Option<PathBuf>, CapsError> {
+    let text = std::fs::read_to_string(overlay).map_err(|e| CapsError::Read {
+        path: overlay.to_path_buf(),
+        source: e,
+    })?;
+    let values: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| CapsError::Parse {
+        path: overlay.to_path_buf(),
+        source: e,
+    })?;
+    let Some(caps) = overlay::caps(&values) else {
+        return Ok(None);
+    };
+    let text = serde_yaml::to_string(&caps).map_err(|e| CapsError::Parse {
+        path: overlay.to_path_buf(),
+        source: e,
+    })?;
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    let dir = crate::env::out_dir().join("overlay-caps");
+    let path = dir.join(format!("{:016x}.yaml", h.finish()));
+    if path.is_file() {
+        return Ok(Some(path));
+    }
+    let write = |e| CapsError::Write {
+        path: path.clone(),
+        source: e,
+    };
+    std::fs::create_dir_all(&dir).map_err(write)?;
+    // Write then rename, so a parallel reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text).map_err(write)?;
+    std::fs::rename(&tmp, &path).map_err(write)?;
+    Ok(Some(path))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CapsError {
+    #[error("cannot read the test overlay `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the test overlay `{}` is not YAML values: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("cannot write the overlay's replica caps to `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn source_of(m: &Manifests, slug: &str) -> Option<String> {

@@ -1,10 +1,12 @@
 //! Render tier: what can be proven from `helm template` output alone.
 //! `openapi` and `schema` validate shapes; `policy` holds one module per
-//! policy family; `invariants` evaluates what a suite spec adds.
+//! policy family; `invariants` evaluates what a suite spec adds; `overlay`
+//! proves the cluster tier's test overlay leaves the profile as it is.
 
 pub mod docs;
 pub mod invariants;
 pub mod openapi;
+pub mod overlay;
 pub mod policy;
 pub mod schema;
 
