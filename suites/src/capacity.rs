@@ -143,6 +143,26 @@ impl Pool {
     }
 }
 
+/// One line per pool event in `target/e2e/capacity.log`, seconds since the
+/// pool was read: the record of who waited for whom, which the bench and a
+/// slow run's post-mortem read.
+fn trace(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if cfg!(test) {
+        return;
+    }
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let t = START.get_or_init(std::time::Instant::now).elapsed();
+    let path = crate::env::out_dir().join("capacity.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{:7.1}s {line}", t.as_secs_f64());
+    }
+}
+
 fn pool() -> &'static (Mutex<Option<Pool>>, Condvar) {
     static P: OnceLock<(Mutex<Option<Pool>>, Condvar)> = OnceLock::new();
     P.get_or_init(Default::default)
@@ -183,6 +203,9 @@ pub async fn init(client: &Client) -> Result<Need, String> {
     }
     let (m, _) = pool();
     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        trace(format_args!("run {}: pool {free}", crate::env::run_id()));
+    }
     Ok(g.get_or_insert(Pool {
         free,
         held: HashMap::new(),
@@ -226,6 +249,13 @@ pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, St
     p.free.cpu_m -= need.cpu_m;
     p.free.mem_mi -= need.mem_mi;
     *p.held.entry(key.to_string()).or_default() = need;
+    trace(format_args!(
+        "granted {key} ({need}) after {:.1}s; free {}; {} held, {} waiting",
+        start.elapsed().as_secs_f64(),
+        p.free,
+        p.held.len(),
+        p.waiting.len()
+    ));
     Ok(start.elapsed())
 }
 
@@ -237,6 +267,12 @@ pub fn release(key: &str) {
         if let Some(n) = p.held.remove(key) {
             p.free.cpu_m += n.cpu_m;
             p.free.mem_mi += n.mem_mi;
+            trace(format_args!(
+                "released {key} ({n}); free {}; {} held, {} waiting",
+                p.free,
+                p.held.len(),
+                p.waiting.len()
+            ));
         }
     }
     cv.notify_all();

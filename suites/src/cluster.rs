@@ -1124,6 +1124,10 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         host: n2.clone(),
                         port: port as u16,
                         allowed: false,
+                        service: Some(netpol::ServiceRef {
+                            namespace: inst.namespace.clone(),
+                            name: n2.clone(),
+                        }),
                     };
                     rt().block_on(netpol::check(&env.client, &f))
                 }),
@@ -1156,6 +1160,10 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         host: format!("{name}.{}.svc.cluster.local", inst.namespace),
                         port: port as u16,
                         allowed: false,
+                        service: Some(netpol::ServiceRef {
+                            namespace: inst.namespace.clone(),
+                            name: name.clone(),
+                        }),
                     };
                     rt().block_on(netpol::check(&env.client, &f))
                 }),
@@ -1204,6 +1212,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         host: svc.clone(),
                         port: port as u16,
                         allowed: true,
+                        service: None,
                     };
                     rt().block_on(netpol::check(&env.client, &f))
                 }),

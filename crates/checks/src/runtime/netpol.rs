@@ -8,11 +8,22 @@
 //!   can still resolve names (DNS egress).
 //!
 //! Retries cover only the enforcement delay, and are bounded.
+//!
+//! A refused connection is what this CNI's policy does (REJECT), but it is
+//! also what kube-proxy does for a Service with no ready endpoint. So a
+//! DENIED flow to a Service counts only while the Service has a ready
+//! endpoint, before and after the attempt; otherwise the attempt proves
+//! nothing and is made again.
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::PostParams;
+use kube::api::{ListParams, PostParams};
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
 
@@ -136,6 +147,7 @@ pub async fn canary(client: &Client, image: &str) -> Verdict {
             host: ip.clone(),
             port: 8080,
             allowed: true,
+            service: None,
         };
         let (open, before) = expect(client, &flow, 5).await;
         if !open {
@@ -182,13 +194,19 @@ pub struct Flow {
     pub host: String,
     pub port: u16,
     pub allowed: bool,
+    /// The Service `host` names, when it names one: a DENIED flow to it is
+    /// judged only while it has a ready endpoint.
+    pub service: Option<ServiceRef>,
 }
 
 pub async fn check(client: &Client, f: &Flow) -> Verdict {
     let verb = if f.allowed { "ALLOWED" } else { "DENIED" };
     let subject = format!("{} -> {}:{}", f.from_label, f.host, f.port);
     let expected = format!("{verb}: {subject}");
-    let (ok, seen) = expect(client, f, 3).await;
+    let (ok, seen) = match (&f.service, f.allowed) {
+        (Some(svc), false) => expect_denied(client, f, svc, 3).await,
+        _ => expect(client, f, 3).await,
+    };
     let observed = seen.last().cloned().unwrap_or_default();
     let v = if ok {
         Verdict::pass(&subject, expected, observed)
@@ -204,4 +222,176 @@ pub async fn check(client: &Client, f: &Flow) -> Verdict {
             seen.join("; ")
         ),
     })
+}
+
+/// A DENIED flow to a Service: each attempt counts only if the Service had
+/// a ready endpoint just before and just after it (else kube-proxy, not the
+/// policy, may have refused it).
+async fn expect_denied(
+    client: &Client,
+    f: &Flow,
+    svc: &ServiceRef,
+    tries: u32,
+) -> (bool, Vec<String>) {
+    let mut seen = Vec::new();
+    for _ in 0..tries.max(1) {
+        match ready_endpoints(client, svc, ENDPOINT_WAIT).await {
+            Ok(_) => {}
+            Err(e) => {
+                seen.push(format!("not judged: {e}"));
+                continue;
+            }
+        }
+        let a = connect(
+            client,
+            &f.from_ns,
+            &f.from_pod,
+            f.from_container.as_deref(),
+            &f.host,
+            f.port,
+        )
+        .await;
+        match a.kind {
+            Some(ConnectKind::Connected) => {
+                seen.push(a.detail);
+                return (false, seen);
+            }
+            None => seen.push(a.detail),
+            Some(_) => match count_ready(client, svc).await {
+                Ok(n) if n > 0 => {
+                    seen.push(format!(
+                        "{} while {}/{} had {n} ready endpoint(s)",
+                        a.detail, svc.namespace, svc.name
+                    ));
+                    return (true, seen);
+                }
+                Ok(_) => seen.push(format!(
+                    "{} but not judged: {}/{} lost its ready endpoints meanwhile",
+                    a.detail, svc.namespace, svc.name
+                )),
+                Err(e) => seen.push(format!("{} but not judged: {e}", a.detail)),
+            },
+        }
+    }
+    (false, seen)
+}
+
+/// How long a DENIED flow waits for its Service to have a ready endpoint.
+const ENDPOINT_WAIT: Duration = Duration::from_secs(90);
+
+/// The Service behind a flow's host name.
+#[derive(Debug, Clone)]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+fn ready_in(slices: &BTreeMap<String, EndpointSlice>) -> usize {
+    slices
+        .values()
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .count()
+}
+
+fn slices_api(client: &Client, svc: &ServiceRef) -> (Api<EndpointSlice>, String) {
+    (
+        Api::namespaced(client.clone(), &svc.namespace),
+        format!("kubernetes.io/service-name={}", svc.name),
+    )
+}
+
+async fn count_ready(client: &Client, svc: &ServiceRef) -> Result<usize, String> {
+    let (api, selector) = slices_api(client, svc);
+    let list = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| {
+            format!(
+                "listing the EndpointSlices of {}/{}: {e}",
+                svc.namespace, svc.name
+            )
+        })?;
+    let slices = list
+        .items
+        .into_iter()
+        .map(|s| (s.metadata.name.clone().unwrap_or_default(), s))
+        .collect();
+    Ok(ready_in(&slices))
+}
+
+/// Watches the Service's EndpointSlices until one has a ready endpoint.
+async fn ready_endpoints(
+    client: &Client,
+    svc: &ServiceRef,
+    within: Duration,
+) -> Result<usize, String> {
+    let (api, selector) = slices_api(client, svc);
+    let mut stream = watcher::watcher(api, watcher::Config::default().labels(&selector)).boxed();
+    let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
+    let mut listed = false;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if listed {
+            let n = ready_in(&slices);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+        let ev = tokio::time::timeout_at(deadline, stream.next()).await;
+        let name = |s: &EndpointSlice| s.metadata.name.clone().unwrap_or_default();
+        match ev {
+            Err(_) => {
+                return Err(format!(
+                    "Service {}/{} had no ready endpoint for {}s ({} EndpointSlice(s)), so a refused connection would prove nothing",
+                    svc.namespace,
+                    svc.name,
+                    within.as_secs(),
+                    slices.len()
+                ))
+            }
+            Ok(None) => return Err("the EndpointSlice watch ended".into()),
+            Ok(Some(Err(e))) => return Err(format!("the EndpointSlice watch failed: {e}")),
+            Ok(Some(Ok(Event::Apply(s) | Event::InitApply(s)))) => {
+                slices.insert(name(&s), s);
+            }
+            Ok(Some(Ok(Event::Delete(s)))) => {
+                slices.remove(&name(&s));
+            }
+            Ok(Some(Ok(Event::Init))) => {
+                slices.clear();
+                listed = false;
+            }
+            Ok(Some(Ok(Event::InitDone))) => listed = true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice(name: &str, ready: &[Option<bool>]) -> (String, EndpointSlice) {
+        let s: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "addressType": "IPv4",
+            "endpoints": ready.iter().map(|r| match r {
+                Some(r) => serde_json::json!({"addresses": ["10.0.0.1"], "conditions": {"ready": r}}),
+                None => serde_json::json!({"addresses": ["10.0.0.1"]}),
+            }).collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        (name.to_string(), s)
+    }
+
+    #[test]
+    fn only_ready_endpoints_make_a_refusal_count() {
+        let none: BTreeMap<_, _> = [slice("a", &[Some(false), Some(false)])].into();
+        assert_eq!(ready_in(&none), 0, "a Service whose pods are not Ready");
+        // No condition reported means ready (the EndpointSlice API's rule).
+        let some: BTreeMap<_, _> =
+            [slice("a", &[Some(false)]), slice("b", &[None, Some(true)])].into();
+        assert_eq!(ready_in(&some), 2);
+        assert_eq!(ready_in(&BTreeMap::new()), 0, "no slices yet");
+    }
 }
