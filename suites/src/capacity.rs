@@ -2,8 +2,9 @@
 //! their CPU and memory requests fit what the cluster's nodes have left, so
 //! no pod sits Pending on `Insufficient cpu` because two cells happened to
 //! start together. A cell reserves, in one piece, what its pods request at
-//! most: HPA targets at maxReplicas (the HPA trial drives them there), hook
-//! and CronJob pods, its client pod. Reserving HPA headroom later, per
+//! most (see [`cell_need`]): at install, its workloads and largest hook pod;
+//! during its trials, HPA targets at maxReplicas (the HPA trial drives them
+//! there), CronJob and test pods, its client pod. Reserving HPA headroom later, per
 //! trial, could leave two half-installed cells waiting on each other. A
 //! reservation is returned when the cell's trials are done and its namespace
 //! is gone. A failed cell keeps its namespace for inspection (objects,
@@ -33,6 +34,19 @@ pub struct Need {
 impl Need {
     fn fits(&self, free: &Need) -> bool {
         self.cpu_m <= free.cpu_m && self.mem_mi <= free.mem_mi
+    }
+
+    fn add(&mut self, per: Need, n: i64) {
+        self.cpu_m += per.cpu_m * n as f64;
+        self.mem_mi += per.mem_mi * n as f64;
+    }
+
+    /// Each resource at the larger of the two.
+    fn max(self, other: Need) -> Need {
+        Need {
+            cpu_m: self.cpu_m.max(other.cpu_m),
+            mem_mi: self.mem_mi.max(other.mem_mi),
+        }
     }
 }
 
@@ -78,12 +92,16 @@ fn requests(pod_spec: Option<&Value>) -> Need {
     n
 }
 
-/// What a cell's pods request at most: each long-running workload at its
-/// rendered replicas, or at its HPA's maxReplicas when one scales it (the
-/// HPA trial drives it there); plus the pods that come and go (hook and
-/// CronJob runs, test pods) and the harness's own client and load pods.
+/// What a cell's pods request at most, at the busier of its two moments:
+/// - install: the workloads at their rendered replicas, plus the largest
+///   hook pod (Helm runs hooks one at a time and waits for each);
+/// - the trials: each long-running workload at its HPA's maxReplicas (the
+///   HPA trial drives it there), the CronJob runs and `helm test` pods
+///   beside them, and the harness's client and load pods.
+///
+/// Counting every hook beside the HPA peak would reserve room for pods that
+/// never coexist (a 250m migration Job is long gone when the HPA scales).
 pub fn cell_need(m: &Manifests) -> Need {
-    let mut total = CLIENT_PODS;
     let hpa_max = |kind: &str, name: &str| {
         m.of_kind("HorizontalPodAutoscaler")
             .filter(|h| {
@@ -98,19 +116,36 @@ pub fn cell_need(m: &Manifests) -> Need {
             .max()
             .unwrap_or(0)
     };
+    let mut install = CLIENT_PODS;
+    let mut largest_hook = Need::default();
+    let mut trials = CLIENT_PODS;
     for w in m.workloads() {
-        let n = match w.object.kind.as_str() {
-            "DaemonSet" => 1,
-            "Deployment" | "StatefulSet" | "ReplicaSet" => {
-                w.replicas().max(hpa_max(&w.object.kind, &w.object.name))
-            }
-            _ => 1,
-        };
         let per = requests(w.pod_spec());
-        total.cpu_m += per.cpu_m * n as f64;
-        total.mem_mi += per.mem_mi * n as f64;
+        let kind = w.object.kind.as_str();
+        let hooks = w.object.hooks();
+        if w.object.is_test_hook() {
+            trials.add(per, 1);
+        } else if !hooks.is_empty() {
+            largest_hook = largest_hook.max(per);
+        } else {
+            match kind {
+                "Deployment" | "StatefulSet" | "ReplicaSet" => {
+                    let n = w.replicas();
+                    install.add(per, n);
+                    trials.add(per, n.max(hpa_max(kind, &w.object.name)));
+                }
+                // Triggered by its trial, beside the others.
+                "CronJob" => trials.add(per, 1),
+                // DaemonSets, plain Jobs and Pods run from install on.
+                _ => {
+                    install.add(per, 1);
+                    trials.add(per, 1);
+                }
+            }
+        }
     }
-    total
+    install.add(largest_hook, 1);
+    install.max(trials)
 }
 
 /// The agent pod every cell gets, and its load generator.
@@ -407,6 +442,28 @@ mod tests {
             Need {
                 cpu_m: 460.0,
                 mem_mi: 272.0
+            }
+        );
+    }
+
+    #[test]
+    fn an_install_hook_counts_at_install_not_beside_the_hpa_peak() {
+        let m = Manifests::parse(concat!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  replicas: 2\n  template:\n    spec:\n      containers: [{name: a, image: x, resources: {requests: {cpu: 10m, memory: 10Mi}}}]\n",
+            "---\napiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: api}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: api}\n  minReplicas: 2\n  maxReplicas: 10\n",
+            "---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate, annotations: {helm.sh/hook: pre-install}}\nspec:\n  template:\n    spec:\n      containers: [{name: m, image: x, resources: {requests: {cpu: 250m, memory: 256Mi}}}]\n",
+            "---\napiVersion: batch/v1\nkind: Job\nmetadata: {name: seed, annotations: {helm.sh/hook: post-install}}\nspec:\n  template:\n    spec:\n      containers: [{name: s, image: x, resources: {requests: {cpu: 100m, memory: 16Mi}}}]\n",
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {name: t, annotations: {helm.sh/hook: test}}\nspec:\n  containers: [{name: t, image: x, resources: {requests: {cpu: 50m, memory: 8Mi}}}]\n",
+        ))
+        .unwrap();
+        // Install: 2 x 10m + the larger hook (250m) + client 10m = 280m;
+        // trials: 10 x 10m + the test pod 50m + client 10m = 160m.
+        // Memory: install 20 + 256 + 32 = 308Mi; trials 100 + 8 + 32 = 140Mi.
+        assert_eq!(
+            cell_need(&m),
+            Need {
+                cpu_m: 280.0,
+                mem_mi: 308.0
             }
         );
     }
