@@ -1129,7 +1129,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                             name: n2.clone(),
                         }),
                     };
-                    rt().block_on(netpol::check(&env.client, &f))
+                    judge_flow(env, &f)
                 }),
             ));
             out.push(with(
@@ -1165,7 +1165,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                             name: name.clone(),
                         }),
                     };
-                    rt().block_on(netpol::check(&env.client, &f))
+                    judge_flow(env, &f)
                 }),
             ));
         }
@@ -1214,7 +1214,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         allowed: true,
                         service: None,
                     };
-                    rt().block_on(netpol::check(&env.client, &f))
+                    judge_flow(env, &f)
                 }),
             ));
             let src2 = w.object.name.clone();
@@ -1494,6 +1494,35 @@ fn canary(env: &ClusterEnv) -> Verdict {
             ),
         })
         .clone()
+}
+
+/// A flow judged once the CNI has caught up with every policy that existed
+/// when the trial began (`netpol::sync_barrier`): otherwise an ALLOWED rule
+/// not yet programmed reads as DENIED.
+fn judge_flow(env: &ClusterEnv, f: &netpol::Flow) -> Verdict {
+    let after = tokio::time::Instant::now();
+    let subject = format!("{} -> {}:{}", f.from_label, f.host, f.port);
+    let Some(img) = env.images.get("agent") else {
+        return Verdict::fail(
+            subject,
+            "an agent image for the policy sync barrier",
+            "none in images.env",
+        );
+    };
+    rt().block_on(async {
+        match netpol::sync_barrier(&env.client, img, after).await {
+            Err(e) => Verdict::fail(
+                subject,
+                "the CNI enforces the current policies before the flow is judged",
+                e,
+            ),
+            Ok(note) => netpol::check(&env.client, f)
+                .await
+                .with_evidence(Evidence::Note {
+                    text: format!("policy sync: {note}"),
+                }),
+        }
+    })
 }
 
 fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {

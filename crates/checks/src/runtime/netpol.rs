@@ -9,6 +9,13 @@
 //!
 //! Retries cover only the enforcement delay, and are bounded.
 //!
+//! Enforcement lags the API: under load the CNI may not yet have programmed
+//! a policy that ALLOWS a flow, and the refusal of the namespace's
+//! default-deny would then read as DENIED (a whole-matrix run passed an
+//! allow-all fixture that way). So every flow is judged after a sync
+//! barrier: a policy change made after the cell's own objects existed has
+//! been enforced, and the CNI syncs from its informers' whole current state.
+//!
 //! A refused connection is what this CNI's policy does (REJECT), but it is
 //! also what kube-proxy does for a Service with no ready endpoint. So a
 //! DENIED flow to a Service counts only while the Service has a ready
@@ -109,6 +116,106 @@ pub async fn expect(client: &Client, f: &Flow, tries: u32) -> (bool, Vec<String>
         }
     }
     (false, seen)
+}
+
+/// State of the sync barrier: its own server in the canary namespace,
+/// behind a deny policy that each barrier adds or removes.
+#[derive(Default)]
+struct Barrier {
+    /// When the last completed flip started.
+    last: Option<tokio::time::Instant>,
+    denied: bool,
+}
+
+fn barrier() -> &'static tokio::sync::Mutex<Barrier> {
+    static B: std::sync::OnceLock<tokio::sync::Mutex<Barrier>> = std::sync::OnceLock::new();
+    B.get_or_init(Default::default)
+}
+
+/// Returns once the CNI has enforced a policy change made after `after`:
+/// it then enforces every policy, pod and namespace that existed at
+/// `after`. Callers waiting together share one flip. The text says what
+/// was seen, for evidence.
+pub async fn sync_barrier(
+    client: &Client,
+    image: &str,
+    after: tokio::time::Instant,
+) -> Result<String, String> {
+    let mut b = barrier().lock().await;
+    if b.last.is_some_and(|t| t > after) {
+        return Ok("shared a policy sync that began after this trial did".into());
+    }
+    let ns = "vitals-canary";
+    let server = ensure_agent_pod(
+        client,
+        ns,
+        "barrier",
+        image,
+        serde_json::json!({ "app": "barrier-server" }),
+    )
+    .await?;
+    ensure_agent_pod(
+        client,
+        ns,
+        "client",
+        image,
+        serde_json::json!({ "app": "canary-client" }),
+    )
+    .await?;
+    let ip = server
+        .status
+        .and_then(|s| s.pod_ip)
+        .ok_or("the barrier server has no IP")?;
+    let started = tokio::time::Instant::now();
+    let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let deny = !b.denied;
+    if deny {
+        let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": { "name": "barrier" },
+            "spec": { "podSelector": { "matchLabels": { "app": "barrier-server" } }, "policyTypes": ["Ingress"] }
+        }))
+        .map_err(|e| e.to_string())?;
+        match npapi.create(&PostParams::default(), &np).await {
+            Ok(_) => {}
+            // Left by an earlier run: it is the state asked for.
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(format!("creating the barrier policy: {e}")),
+        }
+    } else {
+        match npapi.delete("barrier", &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(format!("deleting the barrier policy: {e}")),
+        }
+    }
+    let flow = Flow {
+        from_ns: ns.into(),
+        from_pod: "client".into(),
+        from_container: None,
+        from_label: "canary client".into(),
+        host: ip,
+        port: 8080,
+        allowed: !deny,
+        service: None,
+    };
+    let (ok, seen) = expect(client, &flow, 30).await;
+    if !ok {
+        // Unknown state: the next barrier starts over from "denied".
+        b.denied = true;
+        return Err(format!(
+            "the CNI did not enforce a policy change within {} attempts: {}",
+            seen.len(),
+            seen.last().cloned().unwrap_or_default()
+        ));
+    }
+    b.denied = deny;
+    b.last = Some(started);
+    Ok(format!(
+        "a policy change made after this trial began was enforced {:.1}s later ({} attempt(s))",
+        started.elapsed().as_secs_f64(),
+        seen.len()
+    ))
 }
 
 /// The canary: a server behind a deny-all policy must become unreachable.
