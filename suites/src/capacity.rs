@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use serde_json::Value;
@@ -148,6 +148,9 @@ pub fn cell_need(m: &Manifests) -> Need {
     install.max(trials)
 }
 
+/// The label every cell namespace carries (suites/src/cluster.rs).
+pub const CELL_LABEL: &str = "vitals.dev/cell";
+
 /// The agent pod every cell gets, and its load generator.
 const CLIENT_PODS: Need = Need {
     cpu_m: 10.0,
@@ -226,11 +229,28 @@ pub async fn init(client: &Client) -> Result<Need, String> {
         free.cpu_m += q("cpu") * 1000.0;
         free.mem_mi += q("memory") / 1_048_576.0;
     }
+    // Cell namespaces (this runner's own, from a run that was killed or
+    // failed) are replaced before their cell installs, so their pods are
+    // not room taken for good; counting them would shrink the pool for the
+    // whole run.
+    let cells: std::collections::HashSet<String> = Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default().labels(CELL_LABEL))
+        .await
+        .map_err(|e| format!("listing namespaces: {e}"))?
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
     let pods = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
         .await
         .map_err(|e| format!("listing pods: {e}"))?;
-    for p in &pods.items {
+    for p in pods.items.iter().filter(|p| {
+        !p.metadata
+            .namespace
+            .as_ref()
+            .is_some_and(|n| cells.contains(n))
+    }) {
         let spec = serde_json::to_value(&p.spec).unwrap_or_default();
         let r = requests(Some(&spec));
         free.cpu_m -= r.cpu_m;

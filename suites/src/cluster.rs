@@ -201,7 +201,7 @@ async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(), S
                 .map_err(|e| e.to_string())?;
         }
     }
-    let mut labels = serde_json::json!({ "vitals.dev/cell": ns, "pod-security.kubernetes.io/warn": "restricted" });
+    let mut labels = serde_json::json!({ crate::capacity::CELL_LABEL: ns, "pod-security.kubernetes.io/warn": "restricted" });
     if prod {
         labels["pod-security.kubernetes.io/enforce"] = "restricted".into();
     }
