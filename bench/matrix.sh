@@ -39,9 +39,10 @@ if cap.exists():
     lines = cap.read_text().splitlines()
     starts = [i for i, l in enumerate(lines) if f"run {run}: pool" in l]
     for l in lines[starts[-1]:] if starts else []:
-        m = re.match(r"\s*([\d.]+)s (granted|released) (\S+)", l)
+        m = re.match(r"\s*([\d.]+)s (granted|holding|released) (\S+)", l)
         if m:
-            timeline.setdefault(m.group(3), {})[m.group(2)] = float(m.group(1))
+            what = "released" if m.group(2) == "released" else "granted"
+            timeline.setdefault(m.group(3), {})[what] = float(m.group(1))
         elif ": pool " in l:
             pool = l.split(": pool ", 1)[1]
 if pool:

@@ -314,6 +314,29 @@ pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, St
     Ok(start.elapsed())
 }
 
+/// Holds `need` under `key` at once, room or not: for a cell whose install
+/// is already on the nodes (reused from an earlier process), so its pods
+/// are counted while they run. Pods of cell namespaces are not in the pool
+/// read at start (see [`init`]).
+pub fn hold(key: &str, need: Need) {
+    let (m, _) = pool();
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = g.as_mut() {
+        if p.held.contains_key(key) {
+            return;
+        }
+        p.free.cpu_m -= need.cpu_m;
+        p.free.mem_mi -= need.mem_mi;
+        p.held.insert(key.to_string(), need);
+        trace(format_args!(
+            "holding {key} ({need}), installed already; free {}; {} held, {} waiting",
+            p.free,
+            p.held.len(),
+            p.waiting.len()
+        ));
+    }
+}
+
 /// Returns what `key` holds to the pool and wakes the waiting cells.
 pub fn release(key: &str) {
     let (m, cv) = pool();

@@ -430,6 +430,9 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
                 install = Verdict::fail(&subject, expected, format!("no room on the cluster: {e}"));
             }
             phases.end("queued");
+        } else if !crate::env::process_per_trial() && crate::capacity::init(client).await.is_ok() {
+            // Reused as installed: its pods run, so they count.
+            crate::capacity::hold(&ns, crate::capacity::cell_need(manifests));
         }
         let mut prior_ok = !install.failed();
         if let (false, Some(up)) = (fresh, &cell.upgrade) {
