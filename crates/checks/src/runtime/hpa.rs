@@ -61,6 +61,9 @@ async fn watch_until(
     }
 }
 
+/// How long an HPA may take to report its first cpu reading.
+const METRICS_WAIT: Duration = Duration::from_secs(60);
+
 /// The HPA under test and its deadlines.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -93,6 +96,70 @@ where
     let expected = format!("scales above {min} under load within {}s, never above {max}, back to {min} within {}s after", up_deadline.as_secs(), down_deadline.as_secs());
     let start = Instant::now();
     let mut timeline = Vec::new();
+    // Phase 0: at its minimum before any load, or a scale-up proves nothing
+    // (pods that idle above the target share of their request sit at max).
+    // At the minimum by a recommendation made from metrics: a new HPA
+    // reports desired 0 before its first reading.
+    let at_min = |s: &Sample| s.current <= min && s.desired <= min && s.cpu_percent.is_some();
+    let mut settled = watch_until(
+        &api,
+        name,
+        start,
+        &mut timeline,
+        METRICS_WAIT.min(down_deadline),
+        at_min,
+    )
+    .await;
+    // No cpu reading at all (pods without cpu requests): phase 1 judges
+    // that, with its hint, rather than this wait.
+    let no_reading = timeline.iter().all(|s| s.cpu_percent.is_none());
+    if !settled && no_reading {
+        settled = true;
+    } else if !settled {
+        settled = watch_until(
+            &api,
+            name,
+            start,
+            &mut timeline,
+            down_deadline.saturating_sub(METRICS_WAIT),
+            at_min,
+        )
+        .await;
+    }
+    if !settled {
+        let last = timeline
+            .last()
+            .map(|s| {
+                format!(
+                    "{} replicas, desired {}, cpu {}",
+                    s.current,
+                    s.desired,
+                    s.cpu_percent
+                        .map(|c| format!("{c}%"))
+                        .unwrap_or_else(|| "unknown".into())
+                )
+            })
+            .unwrap_or_else(|| "no status".into());
+        return Verdict::fail(
+            &subject,
+            expected,
+            format!(
+                "above its minimum before any load for {}s ({last}), so no scale-up could be credited to load",
+                down_deadline.as_secs()
+            ),
+        )
+        .with_evidence(Evidence::Timeline(Timeline {
+            hpa: name.to_string(),
+            min,
+            max,
+            target_cpu_percent: t.target_cpu_percent,
+            load_stopped_ms: None,
+            samples: timeline,
+        }))
+        .with_hint("its pods use more than the target share of their cpu request while idle: raise the request or the target");
+    }
+    let load_from = timeline.len();
+    let load_started = start.elapsed().as_millis() as u64;
     tokio::pin!(load);
     let mut load_report = None;
     // Phase 1: load runs while we watch for the scale-up.
@@ -109,10 +176,10 @@ where
     let mut load_stopped_ms = load_report
         .as_ref()
         .map(|_| start.elapsed().as_millis() as u64);
-    let up_at = timeline
+    let up_at = timeline[load_from..]
         .iter()
         .find(|s| s.current > min || s.desired > min)
-        .map(|s| s.t_ms);
+        .map(|s| s.t_ms.saturating_sub(load_started));
     if load_report.is_none() {
         load_report = Some(load.await);
         load_stopped_ms = Some(start.elapsed().as_millis() as u64);
