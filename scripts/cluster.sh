@@ -48,18 +48,6 @@ nodes_ready() {
   KUBECONFIG=$kubeconfig kubectl wait --for=condition=Ready nodes --all --timeout="${1:-5s}" >/dev/null 2>&1
 }
 
-# The system pods' CPU requests are the scheduler's budget, not what they
-# use: CoreDNS (2 x 100m) and metrics-server (100m) would hold a sixth of a
-# 2-core node that the matrix's cells reserve room on (suites/src/capacity.rs).
-# The control plane keeps its requests: they are its CPU share when the HPA
-# trials saturate the node. Idempotent: no rollout when already set.
-tune() {
-  KUBECONFIG=$kubeconfig kubectl -n kube-system set resources deployment/coredns -c coredns --requests=cpu=25m >/dev/null
-  KUBECONFIG=$kubeconfig kubectl -n kube-system set resources deployment/metrics-server -c metrics-server --requests=cpu=25m >/dev/null
-  KUBECONFIG=$kubeconfig kubectl -n kube-system rollout status deployment/coredns --timeout=180s >/dev/null
-  KUBECONFIG=$kubeconfig kubectl -n kube-system rollout status deployment/metrics-server --timeout=180s >/dev/null
-}
-
 up() {
   "$here/scripts/docker.sh" >/dev/null
   ensure_kubectl
@@ -68,10 +56,10 @@ up() {
   flock 9
   if exists; then
     write_kubeconfig
-    if nodes_ready 5s; then tune; log "already up, nodes Ready (KUBECONFIG=$kubeconfig)"; return 0; fi
+    if nodes_ready 5s; then log "already up, nodes Ready (KUBECONFIG=$kubeconfig)"; return 0; fi
     log "exists but nodes are not Ready; waiting up to 120s"
     nodes_ready 120s || die "nodes not Ready (hint: \`scripts/cluster.sh down\` and up again)"
-    tune; log "nodes Ready"; return 0
+    log "nodes Ready"; return 0
   fi
   local image
   if [ -n "${VITALS_NODE_IMAGE:-}" ]; then
@@ -92,7 +80,6 @@ up() {
   kubectl -n kube-system rollout status deployment/coredns --timeout=180s >&2
   kubectl -n local-path-storage rollout status deployment/local-path-provisioner --timeout=180s >&2 || true
   "$here/scripts/addons.sh"
-  tune
   log "up (KUBECONFIG=$kubeconfig)"
 }
 

@@ -1745,7 +1745,25 @@ async fn hpa_check(
         up_deadline: Duration::from_secs(120),
         down_deadline: Duration::from_secs(window.min(600) + 90),
     };
+    // The load and the scale-ups it causes are the heaviest thing a trial
+    // does to the node; with every HPA of the matrix at once on 2 cores the
+    // kubelet's resource metrics time out and HPAs lose their readings.
+    let _slot = hpa_slots().acquire().await;
     vitals_checks::runtime::hpa::check(&env.client, &target, load).await
+}
+
+/// HPA trials that load the cluster at once (`E2E_HPA_PARALLEL`, default 4).
+fn hpa_slots() -> &'static tokio::sync::Semaphore {
+    static S: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    S.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::env::var("E2E_HPA_PARALLEL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(4),
+        )
+    })
 }
 
 /// Kinds every check waits for before it runs.
