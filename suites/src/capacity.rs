@@ -166,6 +166,13 @@ struct Pool {
     /// start early and the small ones fill the gaps, instead of a big cell
     /// starting last and running alone at the end).
     waiting: HashMap<String, Need>,
+    /// Cells the run will install that have not asked yet (see [`expect`]):
+    /// for the first moments they count as waiting, so the largest start
+    /// first even when a small cell's thread asks a moment earlier.
+    expected: HashMap<String, Need>,
+    /// Until when `expected` counts: a cell that never asks (its trials
+    /// failed before installing) must not hold the others back.
+    grace_until: std::time::Instant,
 }
 
 impl Pool {
@@ -174,7 +181,9 @@ impl Pool {
     /// it is larger than the pool: it then runs alone instead of never.
     fn grants(&self, key: &str, need: &Need) -> bool {
         let idle = self.held.is_empty();
-        let bigger_goes_first = self.waiting.iter().any(|(k, w)| {
+        let early = std::time::Instant::now() < self.grace_until;
+        let expected = self.expected.iter().filter(|_| early);
+        let bigger_goes_first = self.waiting.iter().chain(expected).any(|(k, w)| {
             k.as_str() != key && w.cpu_m > need.cpu_m && (idle || w.fits(&self.free))
         });
         !bigger_goes_first && (idle || need.fits(&self.free))
@@ -204,6 +213,52 @@ fn trace(line: std::fmt::Arguments<'_>) {
 fn pool() -> &'static (Mutex<Option<Pool>>, Condvar) {
     static P: OnceLock<(Mutex<Option<Pool>>, Condvar)> = OnceLock::new();
     P.get_or_init(Default::default)
+}
+
+fn expected() -> &'static Mutex<HashMap<String, Need>> {
+    static E: OnceLock<Mutex<HashMap<String, Need>>> = OnceLock::new();
+    E.get_or_init(Default::default)
+}
+
+fn planned() -> &'static Mutex<HashMap<String, Need>> {
+    static P: OnceLock<Mutex<HashMap<String, Need>>> = OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+/// Records what a cell will need, when its trials are listed (the runner
+/// announces it with [`expect_planned`] once it knows its trials run).
+pub fn plan(key: &str, need: Need) {
+    planned()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_string(), need);
+}
+
+/// [`expect`] with the need recorded by [`plan`].
+pub fn expect_planned(key: &str) {
+    let need = planned()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .copied();
+    if let Some(need) = need {
+        expect(key, need);
+    }
+}
+
+/// How long cells announced by [`expect`] may hold smaller ones back.
+const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
+
+/// Announces a cell this run will install (its trials are selected), before
+/// any trial starts: the pool then lets the largest go first from the very
+/// beginning. Trial threads start together, and without this the small dev
+/// cells, a moment earlier, took the room a large prod cell then waited
+/// minutes for.
+pub fn expect(key: &str, need: Need) {
+    expected()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_string(), need);
 }
 
 /// Reads the nodes' allocatable minus what running pods already request.
@@ -265,6 +320,8 @@ pub async fn init(client: &Client) -> Result<Need, String> {
         free,
         held: HashMap::new(),
         waiting: HashMap::new(),
+        expected: expected().lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        grace_until: std::time::Instant::now() + ARRIVAL_GRACE,
     })
     .free)
 }
@@ -276,16 +333,37 @@ pub async fn init(client: &Client) -> Result<Need, String> {
 pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, String> {
     let (m, cv) = pool();
     let start = std::time::Instant::now();
-    let mut guard = m.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = guard.as_mut() {
+    let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = g.as_mut() {
+        p.expected.remove(key);
         p.waiting.insert(key.to_string(), need);
     }
-    let (mut g, res) = cv
-        .wait_timeout_while(guard, deadline, |p| match p {
-            None => false,
-            Some(p) => !p.grants(key, &need),
-        })
-        .unwrap_or_else(|e| e.into_inner());
+    let end = start + deadline;
+    let mut timed_out = false;
+    loop {
+        let now = std::time::Instant::now();
+        let (ok, grace) = match g.as_ref() {
+            None => (true, None),
+            Some(p) => (p.grants(key, &need), Some(p.grace_until)),
+        };
+        if ok {
+            break;
+        }
+        if now >= end {
+            timed_out = true;
+            break;
+        }
+        // Wake when room is returned, or when the announced cells stop
+        // counting (nobody notifies then).
+        let wake = match grace {
+            Some(t) if t > now => t.min(end),
+            _ => end,
+        };
+        g = cv
+            .wait_timeout(g, wake - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
     let Some(p) = g.as_mut() else {
         return Ok(Duration::ZERO);
     };
@@ -293,7 +371,7 @@ pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, St
     // The cells passed over for this one look again (a smaller one may
     // still fit), and so do those that were waiting for it to go first.
     cv.notify_all();
-    if res.timed_out() {
+    if timed_out {
         return Err(format!(
             "{key} needs {need}; only {} free after {}s (held: {})",
             p.free,
@@ -322,6 +400,7 @@ pub fn hold(key: &str, need: Need) {
     let (m, _) = pool();
     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(p) = g.as_mut() {
+        p.expected.remove(key);
         if p.held.contains_key(key) {
             return;
         }
@@ -366,6 +445,8 @@ mod tests {
             free: Need { cpu_m, mem_mi: 1e6 },
             held: HashMap::new(),
             waiting: HashMap::new(),
+            expected: HashMap::new(),
+            grace_until: std::time::Instant::now(),
         });
     }
 
@@ -405,6 +486,8 @@ mod tests {
                 .iter()
                 .map(|(k, c)| (k.to_string(), need(*c)))
                 .collect(),
+            expected: HashMap::new(),
+            grace_until: std::time::Instant::now(),
         }
     }
 
@@ -436,6 +519,27 @@ mod tests {
         );
         assert!(p.grants("small", &small));
         assert!(!p.grants("big", &big));
+    }
+
+    #[test]
+    fn an_announced_cell_goes_first_but_only_for_the_grace() {
+        let small = Need {
+            cpu_m: 100.0,
+            mem_mi: 1.0,
+        };
+        let mut p = pool_of(1000.0, &[], &[("small", 100.0)]);
+        p.expected.insert(
+            "big".into(),
+            Need {
+                cpu_m: 800.0,
+                mem_mi: 1.0,
+            },
+        );
+        p.grace_until = std::time::Instant::now() + Duration::from_secs(60);
+        assert!(!p.grants("small", &small), "a larger cell is about to ask");
+        // It never asked: after the grace the small one goes.
+        p.grace_until = std::time::Instant::now();
+        assert!(p.grants("small", &small));
     }
 
     #[test]

@@ -925,6 +925,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             )]
         }
     };
+    crate::capacity::plan(&ccell.namespace(), crate::capacity::cell_need(&manifests));
     if let Some(up) = &ccell.upgrade {
         if let Some(early) = refused_upgrade(&helm_ok, &ccell, up, &manifests) {
             return vec![early];

@@ -185,6 +185,10 @@ fn main() -> ExitCode {
                     for check in e2e::cluster::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
+                        if selected(&args, &name) && !args.list {
+                            // The pool lets the largest announced cells go first.
+                            e2e::capacity::expect_planned(&cell.namespace());
+                        }
                         let (stage, trial) =
                             trial_from_verdict(&args, name, &cell, "cluster", check);
                         staged.push((stage, !cell.profile.prod, trial));
