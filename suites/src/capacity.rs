@@ -474,6 +474,11 @@ mod tests {
         release("huge");
     }
 
+    /// A need of `cpu_m` millicores (memory is never the limit here).
+    fn cpu(cpu_m: f64) -> Need {
+        Need { cpu_m, mem_mi: 1.0 }
+    }
+
     fn pool_of(free: f64, held: &[(&str, f64)], waiting: &[(&str, f64)]) -> Pool {
         let need = |cpu_m| Need { cpu_m, mem_mi: 1.0 };
         Pool {
@@ -493,14 +498,8 @@ mod tests {
 
     #[test]
     fn the_largest_waiting_cell_that_fits_goes_first() {
-        let small = Need {
-            cpu_m: 100.0,
-            mem_mi: 1.0,
-        };
-        let big = Need {
-            cpu_m: 800.0,
-            mem_mi: 1.0,
-        };
+        let small = cpu(100.0);
+        let big = cpu(800.0);
         let p = pool_of(
             900.0,
             &[("dev", 100.0)],
@@ -523,18 +522,9 @@ mod tests {
 
     #[test]
     fn an_announced_cell_goes_first_but_only_for_the_grace() {
-        let small = Need {
-            cpu_m: 100.0,
-            mem_mi: 1.0,
-        };
+        let small = cpu(100.0);
         let mut p = pool_of(1000.0, &[], &[("small", 100.0)]);
-        p.expected.insert(
-            "big".into(),
-            Need {
-                cpu_m: 800.0,
-                mem_mi: 1.0,
-            },
-        );
+        p.expected.insert("big".into(), cpu(800.0));
         p.grace_until = std::time::Instant::now() + Duration::from_secs(60);
         assert!(!p.grants("small", &small), "a larger cell is about to ask");
         // It never asked: after the grace the small one goes.
@@ -544,14 +534,8 @@ mod tests {
 
     #[test]
     fn with_nothing_held_the_largest_waiter_goes_even_when_oversized() {
-        let small = Need {
-            cpu_m: 100.0,
-            mem_mi: 1.0,
-        };
-        let huge = Need {
-            cpu_m: 5000.0,
-            mem_mi: 1.0,
-        };
+        let small = cpu(100.0);
+        let huge = cpu(5000.0);
         let p = pool_of(1000.0, &[], &[("small", 100.0), ("huge", 5000.0)]);
         assert!(p.grants("huge", &huge));
         assert!(

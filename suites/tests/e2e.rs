@@ -111,8 +111,7 @@ fn main() -> ExitCode {
     // cells would install at a time and the rest would queue behind them.
     let on_cluster = tiers.contains(&Tier::Cluster) || tiers.contains(&Tier::Upgrade);
     let mut trials = Vec::new();
-    // (stage, dev before prod?, trial): see the sort below.
-    let mut staged: Vec<(usize, bool, Trial)> = Vec::new();
+    let mut staged: Vec<(usize, Trial)> = Vec::new();
 
     if tiers.contains(&Tier::Unit) {
         for s in &suites {
@@ -176,9 +175,7 @@ fn main() -> ExitCode {
                     for check in render::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        let (stage, trial) =
-                            trial_from_verdict(&args, name, &cell, "render", check);
-                        staged.push((stage, !cell.profile.prod, trial));
+                        staged.push(trial_from_verdict(&args, name, &cell, "render", check));
                     }
                 }
                 if tiers.contains(&Tier::Cluster) {
@@ -189,9 +186,7 @@ fn main() -> ExitCode {
                             // The pool lets the largest announced cells go first.
                             e2e::capacity::expect_planned(&cell.namespace());
                         }
-                        let (stage, trial) =
-                            trial_from_verdict(&args, name, &cell, "cluster", check);
-                        staged.push((stage, !cell.profile.prod, trial));
+                        staged.push(trial_from_verdict(&args, name, &cell, "cluster", check));
                     }
                 }
                 if tiers.contains(&Tier::Upgrade) {
@@ -220,9 +215,7 @@ fn main() -> ExitCode {
                     for check in checks {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        let (stage, trial) =
-                            trial_from_verdict(&args, name, &up_cell, "upgrade", check);
-                        staged.push((stage, !up_cell.profile.prod, trial));
+                        staged.push(trial_from_verdict(&args, name, &up_cell, "upgrade", check));
                     }
                 }
             }
@@ -254,18 +247,13 @@ fn main() -> ExitCode {
         }
     }
     // Stage by stage (a stable sort keeps each cell's order): see `stages`.
-    // Within a stage prod cells first: they are the largest and longest, and
-    // the capacity pool grants room in arrival order among cells that fit,
-    // so the big cells start early and small ones fill the gaps around them.
-    staged.sort_by_key(|(stage, dev, _)| (*stage, *dev));
+    staged.sort_by_key(|(stage, _)| *stage);
     // The display counts the chart trials (each reports when it ends).
     let total = staged
         .iter()
-        .filter(|(_, _, t)| selected(&args, t.name()))
+        .filter(|(_, t)| selected(&args, t.name()))
         .count();
-    trials.extend(staged.into_iter().map(|(_, _, t)| t));
-    // The cluster fixtures are small: they queue behind the matrix's cells
-    // and fill the room those leave.
+    trials.extend(staged.into_iter().map(|(_, t)| t));
     trials.extend(cluster_fixtures);
     // On a cluster every trial gets a thread: most wait (for a stage, for
     // their cell's room on the nodes) and must not hold up the trials they

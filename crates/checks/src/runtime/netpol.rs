@@ -145,38 +145,18 @@ pub async fn sync_barrier(
     if b.last.is_some_and(|t| t > after) {
         return Ok("shared a policy sync that began after this trial did".into());
     }
-    let ns = "vitals-canary";
-    let server = ensure_agent_pod(
-        client,
-        ns,
-        "barrier",
-        image,
-        serde_json::json!({ "app": "barrier-server" }),
-    )
-    .await?;
-    ensure_agent_pod(
-        client,
-        ns,
-        "client",
-        image,
-        serde_json::json!({ "app": "canary-client" }),
-    )
-    .await?;
-    let ip = server
-        .status
-        .and_then(|s| s.pod_ip)
-        .ok_or("the barrier server has no IP")?;
+    let mut flow = canary_flow(client, image, "barrier", "barrier-server").await?;
     let started = tokio::time::Instant::now();
-    let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+    let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
     let deny = !b.denied;
     if deny {
-        let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": { "name": "barrier" },
-            "spec": { "podSelector": { "matchLabels": { "app": "barrier-server" } }, "policyTypes": ["Ingress"] }
-        }))
-        .map_err(|e| e.to_string())?;
-        match npapi.create(&PostParams::default(), &np).await {
+        match npapi
+            .create(
+                &PostParams::default(),
+                &deny_ingress("barrier", "barrier-server")?,
+            )
+            .await
+        {
             Ok(_) => {}
             // Left by an earlier run: it is the state asked for.
             Err(kube::Error::Api(e)) if e.code == 409 => {}
@@ -189,16 +169,7 @@ pub async fn sync_barrier(
             Err(e) => return Err(format!("deleting the barrier policy: {e}")),
         }
     }
-    let flow = Flow {
-        from_ns: ns.into(),
-        from_pod: "client".into(),
-        from_container: None,
-        from_label: "canary client".into(),
-        host: ip,
-        port: 8080,
-        allowed: !deny,
-        service: None,
-    };
+    flow.allowed = !deny;
     let (ok, seen) = expect(client, &flow, 30).await;
     if !ok {
         // Unknown state: the next barrier starts over from "denied".
@@ -218,58 +189,77 @@ pub async fn sync_barrier(
     ))
 }
 
+const CANARY_NS: &str = "vitals-canary";
+
+/// A server pod (labelled `app`) and the shared client pod in the canary
+/// namespace, and the open flow between them.
+async fn canary_flow(
+    client: &Client,
+    image: &str,
+    server: &str,
+    app: &str,
+) -> Result<Flow, String> {
+    let pod = ensure_agent_pod(
+        client,
+        CANARY_NS,
+        server,
+        image,
+        serde_json::json!({ "app": app }),
+    )
+    .await?;
+    ensure_agent_pod(
+        client,
+        CANARY_NS,
+        "client",
+        image,
+        serde_json::json!({ "app": "canary-client" }),
+    )
+    .await?;
+    let ip = pod
+        .status
+        .and_then(|s| s.pod_ip)
+        .ok_or(format!("the canary pod {server} has no IP"))?;
+    Ok(Flow {
+        from_ns: CANARY_NS.into(),
+        from_pod: "client".into(),
+        from_container: None,
+        from_label: "canary client".into(),
+        host: ip,
+        port: 8080,
+        allowed: true,
+        service: None,
+    })
+}
+
+/// A policy denying all ingress to the pods labelled `app`.
+fn deny_ingress(name: &str, app: &str) -> Result<NetworkPolicy, String> {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": { "name": name },
+        "spec": { "podSelector": { "matchLabels": { "app": app } }, "policyTypes": ["Ingress"] }
+    }))
+    .map_err(|e| e.to_string())
+}
+
 /// The canary: a server behind a deny-all policy must become unreachable.
 pub async fn canary(client: &Client, image: &str) -> Verdict {
-    let ns = "vitals-canary";
     let expected =
         "a connection that works is refused once a deny-all ingress policy selects the server";
     let run = async {
-        let server = ensure_agent_pod(
-            client,
-            ns,
-            "server",
-            image,
-            serde_json::json!({ "app": "canary-server" }),
-        )
-        .await?;
-        ensure_agent_pod(
-            client,
-            ns,
-            "client",
-            image,
-            serde_json::json!({ "app": "canary-client" }),
-        )
-        .await?;
-        let ip = server
-            .status
-            .and_then(|s| s.pod_ip)
-            .ok_or("the canary server has no IP")?;
-        let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
+        let mut flow = canary_flow(client, image, "server", "canary-server").await?;
+        let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
         let _ = npapi.delete("deny", &Default::default()).await;
-        let mut flow = Flow {
-            from_ns: ns.into(),
-            from_pod: "client".into(),
-            from_container: None,
-            from_label: "canary client".into(),
-            host: ip.clone(),
-            port: 8080,
-            allowed: true,
-            service: None,
-        };
         let (open, before) = expect(client, &flow, 5).await;
         if !open {
             return Err(format!(
                 "the canary could not connect even without a policy: {before:?}"
             ));
         }
-        let np: NetworkPolicy = serde_json::from_value(serde_json::json!({
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": { "name": "deny" },
-            "spec": { "podSelector": { "matchLabels": { "app": "canary-server" } }, "policyTypes": ["Ingress"] }
-        }))
-        .map_err(|e| e.to_string())?;
         npapi
-            .create(&PostParams::default(), &np)
+            .create(
+                &PostParams::default(),
+                &deny_ingress("deny", "canary-server")?,
+            )
             .await
             .map_err(|e| e.to_string())?;
         flow.allowed = false;
