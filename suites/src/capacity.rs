@@ -161,13 +161,18 @@ struct Pool {
     free: Need,
     /// Reservations this process holds, by key.
     held: HashMap<String, Need>,
-    /// Cells waiting for room, by key: when room frees, the largest that
-    /// fits goes first (longest-processing-time first: the big prod cells
-    /// start early and the small ones fill the gaps, instead of a big cell
-    /// starting last and running alone at the end).
+    /// Cells waiting for room, by key: when room frees, the one with the
+    /// most work that fits goes first (see [`Pool::work`]): the long, big
+    /// prod cells start early and the small ones fill the gaps, instead of
+    /// a long cell starting last and running alone at the end.
     waiting: HashMap<String, Need>,
+    /// How long each cell held its room when it last ran (seconds, from
+    /// [`HISTORY`]); a cell never measured counts [`UNMEASURED_SECS`].
+    seconds: HashMap<String, f64>,
+    /// When each reservation was granted, to measure it at release.
+    granted_at: HashMap<String, std::time::Instant>,
     /// Cells the run will install that have not asked yet (see [`expect`]):
-    /// for the first moments they count as waiting, so the largest start
+    /// for the first moments they count as waiting, so those with the most work start
     /// first even when a small cell's thread asks a moment earlier.
     expected: HashMap<String, Need>,
     /// Until when `expected` counts: a cell that never asks (its trials
@@ -175,18 +180,91 @@ struct Pool {
     grace_until: std::time::Instant,
 }
 
+/// The seconds a cell with no measurement is assumed to hold its room.
+const UNMEASURED_SECS: f64 = 120.0;
+
+/// Where the cells' measured hold times are kept between runs: in the
+/// shared cache, so a fresh checkout or CI on the same machine orders its
+/// first run by what the last one measured.
+const HISTORY: &str = "e2e/cell-seconds.json";
+
+fn history_path() -> std::path::PathBuf {
+    crate::env::cache_dir().join(HISTORY)
+}
+
 impl Pool {
-    /// Whether `key` may take its room now: it fits and no larger waiting
-    /// cell fits too. With nothing held, the largest waiter goes even when
-    /// it is larger than the pool: it then runs alone instead of never.
+    /// A cell's work: its cpu times how long it held it last time. Ordering
+    /// by cpu alone started the largest cell (healthcare-backend prod)
+    /// first and left a longer, smaller one (open-health-exchange prod,
+    /// 290 s) waiting for it, to run alone at the end: 631 s. By work the
+    /// same cells fit in about 550 s (replayed from that run's capacity.log).
+    fn work(&self, key: &str, need: &Need) -> f64 {
+        need.cpu_m * self.seconds.get(key).copied().unwrap_or(UNMEASURED_SECS)
+    }
+
+    /// Whether `key` may take its room now: it fits and no waiting cell
+    /// with more work fits too. With nothing held, the one with the most
+    /// work goes even when it is larger than the pool: it then runs alone
+    /// instead of never.
     fn grants(&self, key: &str, need: &Need) -> bool {
         let idle = self.held.is_empty();
         let early = std::time::Instant::now() < self.grace_until;
         let expected = self.expected.iter().filter(|_| early);
-        let bigger_goes_first = self.waiting.iter().chain(expected).any(|(k, w)| {
-            k.as_str() != key && w.cpu_m > need.cpu_m && (idle || w.fits(&self.free))
+        let mine = self.work(key, need);
+        let more_work_goes_first = self.waiting.iter().chain(expected).any(|(k, w)| {
+            k.as_str() != key && self.work(k, w) > mine && (idle || w.fits(&self.free))
         });
-        !bigger_goes_first && (idle || need.fits(&self.free))
+        !more_work_goes_first && (idle || need.fits(&self.free))
+    }
+}
+
+fn read_history() -> HashMap<String, f64> {
+    if cfg!(test) {
+        return HashMap::new();
+    }
+    std::fs::read_to_string(history_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn partials() -> &'static Mutex<std::collections::HashSet<String>> {
+    static P: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    P.get_or_init(Default::default)
+}
+
+/// Marks a cell whose trials this run selects only in part: its hold time
+/// is not what the whole cell takes, so it is not remembered.
+pub fn partial(key: &str) {
+    partials()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.to_string());
+}
+
+/// Records how long `key` held its room, for the next run's order. A hint
+/// only: a write that fails, or races another process, costs nothing but
+/// order.
+fn remember(key: &str, secs: f64) {
+    if cfg!(test)
+        || partials()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    {
+        return;
+    }
+    let mut h = read_history();
+    h.insert(key.to_string(), (secs * 10.0).round() / 10.0);
+    let path = history_path();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let tmp = path.with_extension(format!("json.{}", std::process::id()));
+    if let Ok(text) = serde_json::to_string_pretty(&h) {
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &path);
+        }
     }
 }
 
@@ -250,7 +328,7 @@ pub fn expect_planned(key: &str) {
 const ARRIVAL_GRACE: Duration = Duration::from_secs(30);
 
 /// Announces a cell this run will install (its trials are selected), before
-/// any trial starts: the pool then lets the largest go first from the very
+/// any trial starts: the pool then lets those with the most work go first from the very
 /// beginning. Trial threads start together, and without this the small dev
 /// cells, a moment earlier, took the room a large prod cell then waited
 /// minutes for.
@@ -322,11 +400,14 @@ pub async fn init(client: &Client) -> Result<Need, String> {
         waiting: HashMap::new(),
         expected: expected().lock().unwrap_or_else(|e| e.into_inner()).clone(),
         grace_until: std::time::Instant::now() + ARRIVAL_GRACE,
+        seconds: read_history(),
+        granted_at: HashMap::new(),
     })
     .free)
 }
 
-/// Blocks until `need` fits (largest waiting cell first), then holds it
+/// Blocks until `need` fits (the waiting cell with the most work first,
+/// see [`Pool::work`]), then holds it
 /// under `key`. A need larger than the whole pool is granted once nothing
 /// else of this process holds any, so it runs alone instead of never.
 /// Returns how long it waited.
@@ -382,6 +463,8 @@ pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, St
     p.free.cpu_m -= need.cpu_m;
     p.free.mem_mi -= need.mem_mi;
     *p.held.entry(key.to_string()).or_default() = need;
+    p.granted_at
+        .insert(key.to_string(), std::time::Instant::now());
     trace(format_args!(
         "granted {key} ({need}) after {:.1}s; free {}; {} held, {} waiting",
         start.elapsed().as_secs_f64(),
@@ -424,6 +507,11 @@ pub fn release(key: &str) {
         if let Some(n) = p.held.remove(key) {
             p.free.cpu_m += n.cpu_m;
             p.free.mem_mi += n.mem_mi;
+            // Only reservations granted here are measured: a reused install
+            // (held) skipped most of its cell's time.
+            if let Some(t) = p.granted_at.remove(key) {
+                remember(key, t.elapsed().as_secs_f64());
+            }
             trace(format_args!(
                 "released {key} ({n}); free {}; {} held, {} waiting",
                 p.free,
@@ -447,6 +535,8 @@ mod tests {
             waiting: HashMap::new(),
             expected: HashMap::new(),
             grace_until: std::time::Instant::now(),
+            seconds: HashMap::new(),
+            granted_at: HashMap::new(),
         });
     }
 
@@ -493,6 +583,8 @@ mod tests {
                 .collect(),
             expected: HashMap::new(),
             grace_until: std::time::Instant::now(),
+            seconds: HashMap::new(),
+            granted_at: HashMap::new(),
         }
     }
 
@@ -518,6 +610,28 @@ mod tests {
         );
         assert!(p.grants("small", &small));
         assert!(!p.grants("big", &big));
+    }
+
+    #[test]
+    fn a_longer_cell_goes_before_a_larger_short_one() {
+        // The run this replays: healthcare-backend prod (515m, 339 s) took
+        // the room first and open-health-exchange prod (245m, 292 s) waited
+        // for it, then ran alone at the end.
+        let hb = cpu(515.0);
+        let ohe = cpu(245.0);
+        let mut p = pool_of(
+            600.0,
+            &[("medplum-prod", 405.0)],
+            &[("hb", 515.0), ("ohe", 245.0), ("dev", 90.0)],
+        );
+        p.seconds.insert("hb".into(), 90.0);
+        p.seconds.insert("ohe".into(), 292.0);
+        assert!(p.grants("ohe", &ohe), "ohe has more work (245m x 292 s)");
+        assert!(!p.grants("hb", &hb), "hb's work is 515m x 90 s");
+        assert!(
+            !p.grants("dev", &cpu(90.0)),
+            "the unmeasured dev cell counts 120 s"
+        );
     }
 
     #[test]

@@ -54,13 +54,7 @@ pub struct ClusterEnv {
 }
 
 fn images_env() -> (PathBuf, BTreeMap<String, String>) {
-    let cache = std::env::var_os("VITALS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/vitals")
-        });
-    let file = cache.join("images.env");
+    let file = crate::env::cache_dir().join("images.env");
     let map = std::fs::read_to_string(&file)
         .unwrap_or_default()
         .lines()
@@ -1320,11 +1314,26 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 // No Service: the port the container's own probes call.
                 None => (None, probe_port(agent.spec)?),
             };
+            // The HPA averages usage over the requests of every app
+            // container in the pod (init containers are done by then).
+            let pod_cpu_m: f64 = w
+                .containers()
+                .iter()
+                .filter(|c| !c.init)
+                .filter_map(|c| c.spec.pointer("/resources/requests/cpu"))
+                .filter_map(|q| match q {
+                    serde_json::Value::String(s) => vitals_checks::quantity::parse(s),
+                    serde_json::Value::Number(n) => n.as_f64(),
+                    _ => None,
+                })
+                .sum::<f64>()
+                * 1000.0;
             Some(LoadPlan {
                 svc,
                 selector: w.selector(),
                 container: agent.name.clone(),
                 pod_port,
+                burn_m: load_millicores(min, max, pod_cpu_m, cpu_target_percent(&hpa.doc)),
             })
         });
         let exec_load = cell.suite.load.get(&name).cloned();
@@ -1572,7 +1581,40 @@ struct LoadPlan {
     selector: serde_json::Value,
     container: String,
     pod_port: i64,
+    /// The CPU the load burns, in millicores (see [`load_millicores`]).
+    burn_m: f64,
 }
+
+/// The HPA's cpu target (averageUtilization of a Resource metric), if any.
+fn cpu_target_percent(hpa: &serde_json::Value) -> Option<f64> {
+    hpa.pointer("/spec/metrics")?
+        .as_array()?
+        .iter()
+        .find(|m| m.pointer("/resource/name").and_then(|n| n.as_str()) == Some("cpu"))?
+        .pointer("/resource/target/averageUtilization")?
+        .as_f64()
+}
+
+/// The load, sized from the HPA itself: enough CPU that the HPA wants
+/// twice its minimum (capped at its maximum), with a quarter on top for
+/// the burn a starved node does not deliver. A fixed load far above that
+/// drove every HPA to its maximum: dozens of pod starts at once on one
+/// node, whose kubelet then answered metrics-server too late and the HPAs
+/// lost their readings. Without a cpu target or requests to size from,
+/// the fixed load stays (160m).
+fn load_millicores(min: i32, max: i32, pod_cpu_m: f64, target_percent: Option<f64>) -> f64 {
+    const FIXED_M: f64 = 160.0;
+    match target_percent {
+        Some(t) if pod_cpu_m > 0.0 && t > 0.0 => {
+            let want = (2 * min.max(1)).min(max).max(min + 1) as f64;
+            (want * pod_cpu_m * t / 100.0 * 1.25).clamp(5.0, FIXED_M)
+        }
+        _ => FIXED_M,
+    }
+}
+
+/// Each load request burns this much CPU; the rate makes up the rest.
+const BURN_MS: f64 = 10.0;
 
 /// Loads an HPA's target with the suite spec's command, run for the length
 /// of the load in one of the target's own pods.
@@ -1660,7 +1702,7 @@ async fn drive_hpa(
             let reachable =
                 netpol::connect(&env.client, load_ns, &load_pod, None, &fqdn, *port as u16).await;
             (reachable.kind == Some(vitals_agent::report::ConnectKind::Connected))
-                .then(|| format!("http://{fqdn}:{port}/burn?ms=20"))
+                .then(|| format!("http://{fqdn}:{port}/burn?ms={BURN_MS}"))
         }
         None => None,
     };
@@ -1674,16 +1716,17 @@ async fn drive_hpa(
             ns.to_string(),
             pod,
             Some(plan.container.clone()),
-            format!("http://127.0.0.1:{}/burn?ms=20", plan.pod_port),
+            format!("http://127.0.0.1:{}/burn?ms={BURN_MS}", plan.pod_port),
         )
     };
+    let rate = format!("{:.2}", plan.burn_m / BURN_MS);
     let argv: Vec<String> = [
         "agent",
         "load",
         "--url",
         &url,
         "--rate",
-        "8",
+        &rate,
         "--duration",
         "60s",
         "--concurrency",
@@ -1696,6 +1739,7 @@ async fn drive_hpa(
     .collect();
     let client = env.client.clone();
     let origin = format!("from pod {from_ns}/{from_pod}");
+    let burn_m = plan.burn_m;
     let load = async move {
         let out = vitals_checks::runtime::exec::exec(
             &client,
@@ -1709,7 +1753,7 @@ async fn drive_hpa(
         .map_err(|e| e.to_string())?;
         match vitals_checks::runtime::exec::agent_report(&out) {
             Some(vitals_agent::report::Report::Load(r)) => Ok(format!(
-                "{} requests to {url} {origin}, {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
+                "{} requests to {url} {origin} ({rate}/s x {BURN_MS}ms: {burn_m:.0}m of cpu), {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
                 r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99
             )),
             _ => Err(format!(
@@ -1820,3 +1864,44 @@ pub fn forget(cell: &Cell) {
 
 /// One cluster check, given the cluster, the installed cell and its manifests.
 type Judge = Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_load_asks_for_twice_the_minimum_at_the_target() {
+        // developer-mesh edge-mcp under the overlay: 2..10 pods of 5m at 70%.
+        let m = load_millicores(2, 10, 5.0, Some(70.0));
+        assert_eq!(m, 4.0 * 5.0 * 0.7 * 1.25);
+    }
+
+    #[test]
+    fn the_load_stops_at_the_maximum_yet_always_asks_for_one_more_than_the_minimum() {
+        assert_eq!(
+            load_millicores(3, 4, 10.0, Some(50.0)),
+            4.0 * 10.0 * 0.5 * 1.25
+        );
+        assert_eq!(
+            load_millicores(2, 2, 10.0, Some(50.0)),
+            3.0 * 10.0 * 0.5 * 1.25
+        );
+    }
+
+    #[test]
+    fn without_a_cpu_target_or_requests_the_fixed_load_stays() {
+        assert_eq!(load_millicores(2, 10, 5.0, None), 160.0);
+        assert_eq!(load_millicores(2, 10, 0.0, Some(70.0)), 160.0);
+        assert_eq!(load_millicores(10, 40, 100.0, Some(90.0)), 160.0);
+    }
+
+    #[test]
+    fn the_cpu_target_is_read_from_the_resource_metric() {
+        let hpa = serde_json::json!({"spec": {"metrics": [
+            {"type": "Resource", "resource": {"name": "memory", "target": {"type": "Utilization", "averageUtilization": 85}}},
+            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}
+        ]}});
+        assert_eq!(cpu_target_percent(&hpa), Some(80.0));
+        assert_eq!(cpu_target_percent(&serde_json::json!({"spec": {}})), None);
+    }
+}

@@ -71,6 +71,17 @@ pub fn out_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target/e2e"))
 }
 
+/// The shared cache outside the checkout (`VITALS_CACHE`, as the Makefile
+/// and scripts use it): built images' refs, the cells' measured durations.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("VITALS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+                .join(".cache/vitals")
+        })
+}
+
 /// `E2E_HELM`, else the pinned build in `.bin/` (from `make setup`), else PATH.
 pub fn helm() -> Result<vitals_helm::Helm, vitals_helm::Error> {
     if std::env::var_os("E2E_HELM").is_some() {

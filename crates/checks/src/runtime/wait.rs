@@ -41,6 +41,45 @@ pub enum WaitError {
     },
 }
 
+/// The distinct states a wait went through, for its timeout message: the
+/// last one alone can hide the cause. An HPA whose target requests no cpu
+/// says so, then, while metrics-server misses a scrape, only "no metrics
+/// returned"; a timeout that showed only the latter would blame the
+/// cluster for the chart's defect.
+#[derive(Default)]
+struct States {
+    seen: Vec<String>,
+}
+
+impl States {
+    /// Earlier states a timeout names besides the last.
+    const EARLIER: usize = 3;
+
+    fn saw(&mut self, s: String) {
+        if self.seen.last() != Some(&s) {
+            self.seen.retain(|x| x != &s);
+            self.seen.push(s);
+        }
+    }
+
+    fn report(&self) -> String {
+        let Some((last, before)) = self.seen.split_last() else {
+            return String::new();
+        };
+        let earlier: Vec<&str> = before
+            .iter()
+            .rev()
+            .take(Self::EARLIER)
+            .map(String::as_str)
+            .collect();
+        if earlier.is_empty() {
+            last.clone()
+        } else {
+            format!("{last} (earlier: {})", earlier.join("; "))
+        }
+    }
+}
+
 /// Waits until `judge` says Done or Failed, or the deadline passes.
 /// `nudge` ticks whenever related objects change (see `NamespaceView`).
 pub async fn until<K>(
@@ -59,7 +98,7 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     let mut current: Option<K> = None;
     let mut nudge_alive = true;
-    let mut last;
+    let mut states = States::default();
     loop {
         let progress = judge(current.as_ref());
         match progress {
@@ -70,8 +109,9 @@ where
                     cause,
                 })
             }
-            Progress::Pending(s) => last = s,
+            Progress::Pending(s) => states.saw(s),
         }
+        let last = states.report();
         tokio::select! {
             ev = stream.next() => match ev {
                 Some(Ok(Event::Apply(o) | Event::InitApply(o))) => current = Some(o),
@@ -88,5 +128,36 @@ where
                 return Err(WaitError::Timeout { object: object.to_string(), secs: timeout.as_secs(), last });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::States;
+
+    #[test]
+    fn a_timeout_names_the_earlier_states_not_only_the_last() {
+        let mut s = States::default();
+        for x in [
+            "no ScalingActive condition yet",
+            "missing request for cpu",
+            "missing request for cpu",
+            "no metrics returned",
+        ] {
+            s.saw(x.to_string());
+        }
+        assert_eq!(
+            s.report(),
+            "no metrics returned (earlier: missing request for cpu; no ScalingActive condition yet)"
+        );
+    }
+
+    #[test]
+    fn a_state_seen_again_is_named_once_at_its_latest_place() {
+        let mut s = States::default();
+        for x in ["a", "b", "a", "c", "d", "e"] {
+            s.saw(x.to_string());
+        }
+        assert_eq!(s.report(), "e (earlier: d; c; a)");
     }
 }
