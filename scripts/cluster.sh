@@ -56,10 +56,14 @@ up() {
   flock 9
   if exists; then
     write_kubeconfig
-    if nodes_ready 5s; then log "already up, nodes Ready (KUBECONFIG=$kubeconfig)"; return 0; fi
-    log "exists but nodes are not Ready; waiting up to 120s"
-    nodes_ready 120s || die "nodes not Ready (hint: \`scripts/cluster.sh down\` and up again)"
-    log "nodes Ready"; return 0
+    if ! nodes_ready 5s; then
+      log "exists but nodes are not Ready; waiting up to 120s"
+      nodes_ready 120s || die "nodes not Ready (hint: \`scripts/cluster.sh down\` and up again)"
+    fi
+    # Add-on manifests change with the checkout; applying an unchanged one
+    # restarts nothing.
+    KUBECONFIG=$kubeconfig "$here/scripts/addons.sh"
+    log "already up, nodes Ready (KUBECONFIG=$kubeconfig)"; return 0
   fi
   local image
   if [ -n "${VITALS_NODE_IMAGE:-}" ]; then

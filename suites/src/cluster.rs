@@ -1633,22 +1633,25 @@ async fn exec_hpa(
     let client = env.client.clone();
     let ns = inst.namespace.clone();
     let l = l.clone();
-    let load = async move {
-        let out = vitals_checks::runtime::exec::exec(
-            &client,
-            &ns,
-            &pod,
-            Some(&l.container),
-            &l.command,
-            Duration::from_secs(150),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let what = format!("`{}` in {pod}/{}", l.command.join(" "), l.container);
-        if out.exit == 0 {
-            Ok(format!("{what} ran {:.0}s", out.elapsed.as_secs_f64()))
-        } else {
-            Err(format!("{what} exited {}: {}", out.exit, out.stderr.trim()))
+    let load = move || {
+        let (client, ns, pod, l) = (client.clone(), ns.clone(), pod.clone(), l.clone());
+        async move {
+            let out = vitals_checks::runtime::exec::exec(
+                &client,
+                &ns,
+                &pod,
+                Some(&l.container),
+                &l.command,
+                Duration::from_secs(150),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let what = format!("`{}` in {pod}/{}", l.command.join(" "), l.container);
+            if out.exit == 0 {
+                Ok(format!("{what} ran {:.0}s", out.elapsed.as_secs_f64()))
+            } else {
+                Err(format!("{what} exited {}: {}", out.exit, out.stderr.trim()))
+            }
         }
     };
     hpa_check(env, &inst.namespace, hpa, min, max, load).await
@@ -1740,18 +1743,29 @@ async fn drive_hpa(
     let client = env.client.clone();
     let origin = format!("from pod {from_ns}/{from_pod}");
     let burn_m = plan.burn_m;
-    let load = async move {
-        let out = vitals_checks::runtime::exec::exec(
-            &client,
-            &from_ns,
-            &from_pod,
-            container.as_deref(),
-            &argv,
-            Duration::from_secs(120),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        match vitals_checks::runtime::exec::agent_report(&out) {
+    let load = move || {
+        let (client, from_ns, from_pod, container, argv, url, origin, rate) = (
+            client.clone(),
+            from_ns.clone(),
+            from_pod.clone(),
+            container.clone(),
+            argv.clone(),
+            url.clone(),
+            origin.clone(),
+            rate.clone(),
+        );
+        async move {
+            let out = vitals_checks::runtime::exec::exec(
+                &client,
+                &from_ns,
+                &from_pod,
+                container.as_deref(),
+                &argv,
+                Duration::from_secs(120),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            match vitals_checks::runtime::exec::agent_report(&out) {
             Some(vitals_agent::report::Report::Load(r)) => Ok(format!(
                 "{} requests to {url} {origin} ({rate}/s x {BURN_MS}ms: {burn_m:.0}m of cpu), {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
                 r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99
@@ -1762,20 +1776,24 @@ async fn drive_hpa(
                 out.stderr.trim()
             )),
         }
+        }
     };
     hpa_check(env, ns, hpa, min, max, load).await
 }
 
-/// Drives `load` at the HPA and judges its reaction, with deadlines from its
+/// Drives the load `load()` starts at the HPA and judges its reaction, with deadlines from its
 /// own scale-down window.
-async fn hpa_check(
+async fn hpa_check<F>(
     env: &ClusterEnv,
     ns: &str,
     hpa: &str,
     min: i32,
     max: i32,
-    load: impl std::future::Future<Output = Result<String, String>>,
-) -> Verdict {
+    load: impl FnMut() -> F,
+) -> Verdict
+where
+    F: std::future::Future<Output = Result<String, String>>,
+{
     // The way down takes the HPA's own scale-down window, plus a margin.
     let live = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
         env.client.clone(),
