@@ -166,8 +166,8 @@ struct Pool {
     /// prod cells start early and the small ones fill the gaps, instead of
     /// a long cell starting last and running alone at the end.
     waiting: HashMap<String, Need>,
-    /// How long each cell held its room when it last ran (seconds, from
-    /// [`HISTORY`]); a cell never measured counts [`UNMEASURED_SECS`].
+    /// How long each cell held its room in its last runs (mean seconds,
+    /// from [`HISTORY`]); a cell never measured counts [`UNMEASURED_SECS`].
     seconds: HashMap<String, f64>,
     /// When each reservation was granted, to measure it at release.
     granted_at: HashMap<String, std::time::Instant>,
@@ -193,11 +193,12 @@ fn history_path() -> std::path::PathBuf {
 }
 
 impl Pool {
-    /// A cell's work: its cpu times how long it held it last time. Ordering
-    /// by cpu alone started the largest cell (healthcare-backend prod)
-    /// first and left a longer, smaller one (open-health-exchange prod,
-    /// 290 s) waiting for it, to run alone at the end: 631 s. By work the
-    /// same cells fit in about 550 s (replayed from that run's capacity.log).
+    /// A cell's work: its cpu times how long it held it (the mean of its
+    /// last runs). Ordering by cpu alone started the largest cell
+    /// (healthcare-backend prod) first and left a longer, smaller one
+    /// (open-health-exchange prod, 290 s) waiting for it, to run alone at
+    /// the end: 631 s. By work the same cells fit in about 550 s (replayed
+    /// from that run's capacity.log).
     fn work(&self, key: &str, need: &Need) -> f64 {
         need.cpu_m * self.seconds.get(key).copied().unwrap_or(UNMEASURED_SECS)
     }
@@ -218,7 +219,11 @@ impl Pool {
     }
 }
 
-fn read_history() -> HashMap<String, f64> {
+/// How many of a cell's last hold times its expected time averages.
+const RUNS_KEPT: usize = 5;
+
+/// Each cell's last hold times, oldest first.
+fn read_history() -> HashMap<String, Vec<f64>> {
     if cfg!(test) {
         return HashMap::new();
     }
@@ -226,6 +231,17 @@ fn read_history() -> HashMap<String, f64> {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default()
+}
+
+/// A cell's expected hold time: the mean of its last runs. One run alone
+/// was too noisy an order: a cell slowed by its neighbours in one run went
+/// first in the next, with the neighbours that had slowed it (616 s where
+/// the same cells took 559 s twice).
+fn expected_seconds(h: &HashMap<String, Vec<f64>>) -> HashMap<String, f64> {
+    h.iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.clone(), v.iter().sum::<f64>() / v.len() as f64))
+        .collect()
 }
 
 fn partials() -> &'static Mutex<std::collections::HashSet<String>> {
@@ -255,7 +271,10 @@ fn remember(key: &str, secs: f64) {
         return;
     }
     let mut h = read_history();
-    h.insert(key.to_string(), (secs * 10.0).round() / 10.0);
+    let runs = h.entry(key.to_string()).or_default();
+    runs.push((secs * 10.0).round() / 10.0);
+    let extra = runs.len().saturating_sub(RUNS_KEPT);
+    runs.drain(..extra);
     let path = history_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -400,7 +419,7 @@ pub async fn init(client: &Client) -> Result<Need, String> {
         waiting: HashMap::new(),
         expected: expected().lock().unwrap_or_else(|e| e.into_inner()).clone(),
         grace_until: std::time::Instant::now() + ARRIVAL_GRACE,
-        seconds: read_history(),
+        seconds: expected_seconds(&read_history()),
         granted_at: HashMap::new(),
     })
     .free)
@@ -632,6 +651,17 @@ mod tests {
             !p.grants("dev", &cpu(90.0)),
             "the unmeasured dev cell counts 120 s"
         );
+    }
+
+    #[test]
+    fn a_cell_is_expected_to_take_the_mean_of_its_last_runs() {
+        let h = HashMap::from([
+            ("ohe".to_string(), vec![253.0, 213.0, 246.0, 381.0]),
+            ("never".to_string(), vec![]),
+        ]);
+        let e = expected_seconds(&h);
+        assert_eq!(e["ohe"], 273.25);
+        assert!(!e.contains_key("never"));
     }
 
     #[test]

@@ -291,7 +291,12 @@ mod tests {
     fn a_load_window_without_a_reading_is_blind_from_its_first_gap() {
         // open-health-exchange web in a red run: readings, then none while
         // metrics-server could not scrape the kubelet.
-        let tl = vec![at(0, 3, None), at(17_800, 3, Some(40)), at(33_100, 3, Some(33)), at(48_200, 3, None)];
+        let tl = vec![
+            at(0, 3, None),
+            at(17_800, 3, Some(40)),
+            at(33_100, 3, Some(33)),
+            at(48_200, 3, None),
+        ];
         assert_eq!(blind_during(&tl, 1), Some(48_200));
         assert_eq!(blind_during(&tl, 4), None, "no sample during the load");
         let seen = vec![at(0, 3, Some(20)), at(25_000, 3, Some(20))];
