@@ -12,7 +12,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use vitals_agent::report::Report;
 
-use super::exec::{agent_report, exec};
+use super::exec::agent;
 use crate::verdict::{Evidence, Finding, Verdict};
 
 /// Where the probes run from.
@@ -50,7 +50,7 @@ async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, Str
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let out = exec(
+    let (out, report) = agent(
         c.client,
         c.namespace,
         c.pod,
@@ -60,7 +60,7 @@ async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, Str
     )
     .await
     .map_err(|e| e.to_string())?;
-    match agent_report(&out) {
+    match report {
         Some(Report::Dns(r)) => {
             let desc = format!(
                 "{:?} in {:.1}ms via {}",

@@ -116,6 +116,28 @@ pub async fn exec(
         })
 }
 
+/// Runs an agent subcommand that only looks (dns, tcp, http-get) and reads
+/// its report. The agent prints its one JSON line whatever its exit, so an
+/// exec whose stdout came back empty lost it between the container and
+/// us: a whole-matrix run failed a DNS trial on "no report (exit 0)" while
+/// the two other names of the same Service resolved. Such a probe runs
+/// once more; a second empty answer is reported as it is.
+pub async fn agent(
+    client: &Client,
+    ns: &str,
+    pod: &str,
+    container: Option<&str>,
+    argv: &[String],
+    timeout: Duration,
+) -> Result<(ExecOutput, Option<vitals_agent::report::Report>), ExecError> {
+    let mut out = exec(client, ns, pod, container, argv, timeout).await?;
+    if out.stdout.trim().is_empty() {
+        out = exec(client, ns, pod, container, argv, timeout).await?;
+    }
+    let report = agent_report(&out);
+    Ok((out, report))
+}
+
 /// The agent's one JSON line, typed.
 pub fn agent_report(out: &ExecOutput) -> Option<vitals_agent::report::Report> {
     out.stdout

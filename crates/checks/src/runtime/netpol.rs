@@ -35,7 +35,7 @@ use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
 
 use super::agent_pod::ensure_agent_pod;
-use super::exec::{agent_report, exec};
+use super::exec::agent;
 use crate::verdict::{Evidence, Verdict};
 
 /// Outcome of one connection attempt from a pod.
@@ -66,8 +66,8 @@ pub async fn connect(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    match exec(client, ns, pod, container, &argv, Duration::from_secs(20)).await {
-        Ok(out) => match agent_report(&out) {
+    match agent(client, ns, pod, container, &argv, Duration::from_secs(20)).await {
+        Ok((out, report)) => match report {
             Some(Report::Tcp(r)) => Attempt {
                 kind: Some(r.kind),
                 detail: format!(
