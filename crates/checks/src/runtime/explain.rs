@@ -25,6 +25,17 @@ const TERMINAL_WAITING: [&str; 7] = [
     "CrashLoopBackOff",
 ];
 
+/// Whether a container waiting for `reason` ends a wait at once. A
+/// CreateContainerConfigError that says "failed to sync secret cache" (or
+/// configmap cache) is the kubelet's own watch lagging under load, and the
+/// kubelet retries it: a whole-matrix run failed a MinIO StatefulSet on it
+/// while its Secret existed. A missing Secret or key stays terminal.
+fn terminal(reason: &str, message: Option<&str>) -> bool {
+    TERMINAL_WAITING.contains(&reason)
+        && !(reason == "CreateContainerConfigError"
+            && message.is_some_and(|m| m.contains("failed to sync")))
+}
+
 fn latest_event(
     view: &NamespaceView,
     kind: &str,
@@ -100,7 +111,7 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
             continue;
         };
         let reason = w.reason.clone().unwrap_or_default();
-        if TERMINAL_WAITING.contains(&reason.as_str()) {
+        if terminal(&reason, w.message.as_deref()) {
             let last = cs
                 .last_state
                 .as_ref()
@@ -210,4 +221,21 @@ pub fn pod_state(pod: &Pod, view: &NamespaceView) -> PodState {
             .map(|(r, m)| format!(" <- {r}: {m}"))
             .unwrap_or_default()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal;
+
+    #[test]
+    fn a_kubelet_cache_that_has_not_synced_is_waited_out_but_a_missing_secret_is_not() {
+        let lag = "failed to sync secret cache: timed out waiting for the condition";
+        assert!(!terminal("CreateContainerConfigError", Some(lag)));
+        assert!(terminal(
+            "CreateContainerConfigError",
+            Some("secret \"minio-creds\" not found")
+        ));
+        assert!(terminal("ImagePullBackOff", None));
+        assert!(!terminal("ContainerCreating", None));
+    }
 }
