@@ -111,21 +111,20 @@ where
             }
             Progress::Pending(s) => states.saw(s),
         }
-        let last = states.report();
         tokio::select! {
             ev = stream.next() => match ev {
                 Some(Ok(Event::Apply(o) | Event::InitApply(o))) => current = Some(o),
                 Some(Ok(Event::Delete(_))) => current = None,
                 Some(Ok(Event::Init | Event::InitDone)) => {}
                 Some(Err(source)) => return Err(WaitError::Watch { object: object.to_string(), source }),
-                None => return Err(WaitError::Timeout { object: object.to_string(), secs: timeout.as_secs(), last }),
+                None => return Err(WaitError::Timeout { object: object.to_string(), secs: timeout.as_secs(), last: states.report() }),
             },
             changed = nudge.changed(), if nudge_alive => {
                 // A closed view leaves the object's own watch to wake us.
                 nudge_alive = changed.is_ok();
             }
             _ = tokio::time::sleep_until(deadline) => {
-                return Err(WaitError::Timeout { object: object.to_string(), secs: timeout.as_secs(), last });
+                return Err(WaitError::Timeout { object: object.to_string(), secs: timeout.as_secs(), last: states.report() });
             }
         }
     }
