@@ -20,7 +20,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 use vitals_checks::runtime::view::NamespaceView;
 use vitals_checks::runtime::{
-    cronjobs, dns, netpol, persistence, probes, pvcs, rbac, ready, restarts,
+    cronjobs, dns, exec, netpol, persistence, probes, pvcs, rbac, ready, restarts,
 };
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
 use vitals_cluster::{ClusterHandle, Provider};
@@ -1036,7 +1036,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         )
                     }
                 };
-                let c = dns::ClientPod {
+                let c = exec::InPod {
                     client: &env.client,
                     namespace: &inst.namespace,
                     pod: &pod,
@@ -1254,7 +1254,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                     let Some(pod) = first_pod(inst, &sel2) else {
                         return Verdict::fail(&src2, "a source pod", "none running");
                     };
-                    let c = dns::ClientPod {
+                    let c = exec::InPod {
                         client: &env.client,
                         namespace: &inst.namespace,
                         pod: &pod,
@@ -1636,16 +1636,16 @@ async fn exec_hpa(
     let load = move || {
         let (client, ns, pod, l) = (client.clone(), ns.clone(), pod.clone(), l.clone());
         async move {
-            let out = vitals_checks::runtime::exec::exec(
-                &client,
-                &ns,
-                &pod,
-                Some(&l.container),
-                &l.command,
-                Duration::from_secs(150),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let at = exec::InPod {
+                client: &client,
+                namespace: &ns,
+                pod: &pod,
+                container: Some(&l.container),
+            };
+            let out = at
+                .exec(&l.command, Duration::from_secs(150))
+                .await
+                .map_err(|e| e.to_string())?;
             let what = format!("`{}` in {pod}/{}", l.command.join(" "), l.container);
             if out.exit == 0 {
                 Ok(format!("{what} ran {:.0}s", out.elapsed.as_secs_f64()))
@@ -1702,8 +1702,13 @@ async fn drive_hpa(
     let via_service = match &plan.svc {
         Some((svc, port)) => {
             let fqdn = format!("{svc}.{ns}.svc.cluster.local");
-            let reachable =
-                netpol::connect(&env.client, load_ns, &load_pod, None, &fqdn, *port as u16).await;
+            let loader = exec::InPod {
+                client: &env.client,
+                namespace: load_ns,
+                pod: &load_pod,
+                container: None,
+            };
+            let reachable = netpol::connect(&loader, &fqdn, *port as u16).await;
             (reachable.kind == Some(vitals_agent::report::ConnectKind::Connected))
                 .then(|| format!("http://{fqdn}:{port}/burn?ms={BURN_MS}"))
         }
@@ -1755,17 +1760,17 @@ async fn drive_hpa(
             rate.clone(),
         );
         async move {
-            let out = vitals_checks::runtime::exec::exec(
-                &client,
-                &from_ns,
-                &from_pod,
-                container.as_deref(),
-                &argv,
-                Duration::from_secs(120),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            match vitals_checks::runtime::exec::agent_report(&out) {
+            let at = exec::InPod {
+                client: &client,
+                namespace: &from_ns,
+                pod: &from_pod,
+                container: container.as_deref(),
+            };
+            let out = at
+                .exec(&argv, Duration::from_secs(120))
+                .await
+                .map_err(|e| e.to_string())?;
+            match exec::agent_report(&out) {
             Some(vitals_agent::report::Report::Load(r)) => Ok(format!(
                 "{} requests to {url} {origin} ({rate}/s x {BURN_MS}ms: {burn_m:.0}m of cpu), {} ok, {} errors, p50 {:.0}ms, p99 {:.0}ms",
                 r.count, r.ok, r.errors, r.latency_ms.p50, r.latency_ms.p99

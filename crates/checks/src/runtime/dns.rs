@@ -9,23 +9,14 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
-use kube::{Api, Client};
+use kube::Api;
 use vitals_agent::report::Report;
 
-use super::exec::agent;
+use super::exec::InPod;
 use crate::verdict::{Evidence, Finding, Verdict};
 
-/// Where the probes run from.
-pub struct ClientPod<'a> {
-    pub client: &'a Client,
-    pub namespace: &'a str,
-    pub pod: &'a str,
-    /// The container with the agent binary (default: the pod's first).
-    pub container: Option<&'a str>,
-}
-
 /// A name resolves at all from the pod (its DNS egress works).
-pub async fn resolves(c: &ClientPod<'_>, name: &str) -> Verdict {
+pub async fn resolves(c: &InPod<'_>, name: &str) -> Verdict {
     let subject = format!("DNS from pod {}", c.pod);
     let expected = format!("{name} resolves");
     match resolve(c, name).await {
@@ -36,7 +27,7 @@ pub async fn resolves(c: &ClientPod<'_>, name: &str) -> Verdict {
     }
 }
 
-async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), String> {
+async fn resolve(c: &InPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), String> {
     let argv: Vec<String> = [
         "agent",
         "dns",
@@ -50,16 +41,10 @@ async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, Str
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let (out, report) = agent(
-        c.client,
-        c.namespace,
-        c.pod,
-        c.container,
-        &argv,
-        Duration::from_secs(20),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let (out, report) = c
+        .agent(&argv, Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
     match report {
         Some(Report::Dns(r)) => {
             let desc = format!(
@@ -85,7 +70,7 @@ async fn resolve(c: &ClientPod<'_>, name: &str) -> Result<(BTreeSet<String>, Str
     }
 }
 
-pub async fn check(c: &ClientPod<'_>, service: &str) -> Verdict {
+pub async fn check(c: &InPod<'_>, service: &str) -> Verdict {
     let ns = c.namespace;
     let subject = format!("Service/{service}");
     let svc = match Api::<Service>::namespaced(c.client.clone(), ns)

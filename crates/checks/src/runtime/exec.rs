@@ -33,16 +33,47 @@ pub enum ExecError {
     },
 }
 
-/// Runs `argv` in the pod (optionally a named container) with a deadline.
-pub async fn exec(
-    client: &Client,
-    ns: &str,
-    pod: &str,
-    container: Option<&str>,
-    argv: &[String],
-    timeout: Duration,
-) -> Result<ExecOutput, ExecError> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+/// A container to run commands in: the client pod's agent, a probe's own
+/// container, a shell in a data service.
+#[derive(Clone, Copy)]
+pub struct InPod<'a> {
+    pub client: &'a Client,
+    pub namespace: &'a str,
+    pub pod: &'a str,
+    /// None: the pod's first container, as `kubectl exec` does.
+    pub container: Option<&'a str>,
+}
+
+impl InPod<'_> {
+    /// Runs `argv` with a deadline.
+    pub async fn exec(&self, argv: &[String], timeout: Duration) -> Result<ExecOutput, ExecError> {
+        exec(self, argv, timeout).await
+    }
+
+    /// Runs an agent subcommand that only looks (dns, tcp, http-get) and
+    /// reads its report. The agent prints its one JSON line whatever its
+    /// exit, so an exec whose stdout came back empty lost it between the
+    /// container and us: a whole-matrix run failed a DNS trial on "no
+    /// report (exit 0)" while the two other names of the same Service
+    /// resolved. Such a probe runs once more; a second empty answer is
+    /// reported as it is.
+    pub async fn agent(
+        &self,
+        argv: &[String],
+        timeout: Duration,
+    ) -> Result<(ExecOutput, Option<vitals_agent::report::Report>), ExecError> {
+        let mut out = self.exec(argv, timeout).await?;
+        if out.stdout.trim().is_empty() {
+            out = self.exec(argv, timeout).await?;
+        }
+        let report = agent_report(&out);
+        Ok((out, report))
+    }
+}
+
+async fn exec(at: &InPod<'_>, argv: &[String], timeout: Duration) -> Result<ExecOutput, ExecError> {
+    let (pod, container) = (at.pod, at.container);
+    let api: Api<Pod> = Api::namespaced(at.client.clone(), at.namespace);
     let joined = argv.join(" ");
     let mut ap = AttachParams::default()
         .stdout(true)
@@ -114,28 +145,6 @@ pub async fn exec(
                 secs: timeout.as_secs(),
             })
         })
-}
-
-/// Runs an agent subcommand that only looks (dns, tcp, http-get) and reads
-/// its report. The agent prints its one JSON line whatever its exit, so an
-/// exec whose stdout came back empty lost it between the container and
-/// us: a whole-matrix run failed a DNS trial on "no report (exit 0)" while
-/// the two other names of the same Service resolved. Such a probe runs
-/// once more; a second empty answer is reported as it is.
-pub async fn agent(
-    client: &Client,
-    ns: &str,
-    pod: &str,
-    container: Option<&str>,
-    argv: &[String],
-    timeout: Duration,
-) -> Result<(ExecOutput, Option<vitals_agent::report::Report>), ExecError> {
-    let mut out = exec(client, ns, pod, container, argv, timeout).await?;
-    if out.stdout.trim().is_empty() {
-        out = exec(client, ns, pod, container, argv, timeout).await?;
-    }
-    let report = agent_report(&out);
-    Ok((out, report))
 }
 
 /// The agent's one JSON line, typed.

@@ -35,7 +35,7 @@ use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
 
 use super::agent_pod::ensure_agent_pod;
-use super::exec::agent;
+use super::exec::InPod;
 use crate::verdict::{Evidence, Verdict};
 
 /// Outcome of one connection attempt from a pod.
@@ -45,14 +45,7 @@ pub struct Attempt {
     pub detail: String,
 }
 
-pub async fn connect(
-    client: &Client,
-    ns: &str,
-    pod: &str,
-    container: Option<&str>,
-    host: &str,
-    port: u16,
-) -> Attempt {
+pub async fn connect(from: &InPod<'_>, host: &str, port: u16) -> Attempt {
     let argv: Vec<String> = [
         "agent",
         "tcp",
@@ -66,7 +59,7 @@ pub async fn connect(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    match agent(client, ns, pod, container, &argv, Duration::from_secs(20)).await {
+    match from.agent(&argv, Duration::from_secs(20)).await {
         Ok((out, report)) => match report {
             Some(Report::Tcp(r)) => Attempt {
                 kind: Some(r.kind),
@@ -100,15 +93,7 @@ pub async fn expect(client: &Client, f: &Flow, tries: u32) -> (bool, Vec<String>
     let mut pace = tokio::time::interval(Duration::from_secs(2));
     for _ in 0..tries.max(1) {
         pace.tick().await;
-        let a = connect(
-            client,
-            &f.from_ns,
-            &f.from_pod,
-            f.from_container.as_deref(),
-            &f.host,
-            f.port,
-        )
-        .await;
+        let a = connect(&f.source(client), &f.host, f.port).await;
         let connected = a.kind == Some(ConnectKind::Connected);
         seen.push(a.detail);
         if a.kind.is_some() && connected == f.allowed {
@@ -296,6 +281,17 @@ pub struct Flow {
     pub service: Option<ServiceRef>,
 }
 
+impl Flow {
+    fn source<'a>(&'a self, client: &'a Client) -> InPod<'a> {
+        InPod {
+            client,
+            namespace: &self.from_ns,
+            pod: &self.from_pod,
+            container: self.from_container.as_deref(),
+        }
+    }
+}
+
 pub async fn check(client: &Client, f: &Flow) -> Verdict {
     let verb = if f.allowed { "ALLOWED" } else { "DENIED" };
     let subject = format!("{} -> {}:{}", f.from_label, f.host, f.port);
@@ -339,15 +335,7 @@ async fn expect_denied(
                 continue;
             }
         }
-        let a = connect(
-            client,
-            &f.from_ns,
-            &f.from_pod,
-            f.from_container.as_deref(),
-            &f.host,
-            f.port,
-        )
-        .await;
+        let a = connect(&f.source(client), &f.host, f.port).await;
         match a.kind {
             Some(ConnectKind::Connected) => {
                 seen.push(a.detail);

@@ -85,16 +85,13 @@ async fn sh(
         "sh".into(),
     ];
     argv.extend(args.iter().map(|a| a.to_string()));
-    match exec::exec(
+    let at = exec::InPod {
         client,
-        ns,
+        namespace: ns,
         pod,
-        Some(container),
-        &argv,
-        Duration::from_secs(30),
-    )
-    .await
-    {
+        container: Some(container),
+    };
+    match at.exec(&argv, Duration::from_secs(30)).await {
         Ok(o) if o.exit == 0 => Ok(o.stdout),
         Ok(o) => Err(format!("exit {}: {}", o.exit, o.stderr.trim())),
         Err(e) => Err(e.to_string()),

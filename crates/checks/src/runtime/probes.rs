@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
 use serde_json::Value;
 
-use super::exec::exec;
+use super::exec::InPod;
 use crate::verdict::{Evidence, Verdict};
 
 /// One probe to check, from the rendered container spec.
@@ -165,34 +165,25 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
             .map(String::from)
             .collect();
         let expected = format!("`{}` exits 0 within {}s", argv.join(" "), timeout.as_secs());
-        return match exec(
+        let at = InPod {
             client,
-            ns,
-            &pod_name,
-            Some(&p.container),
-            &argv,
-            timeout + Duration::from_secs(10),
-        )
-        .await
-        {
+            namespace: ns,
+            pod: &pod_name,
+            container: Some(&p.container),
+        };
+        return match at.exec(&argv, timeout + Duration::from_secs(10)).await {
             Ok(out) => {
                 // Over the limit: was it the command, or the exec path (API
                 // server, kubelet, runc) on a busy node? A no-op through the
                 // same path tells, where the probe runs a shell.
                 let overhead = if out.exit == 0 && out.elapsed > timeout + EXEC_SLACK {
                     match noop_for(&argv) {
-                        Some(noop) => exec(
-                            client,
-                            ns,
-                            &pod_name,
-                            Some(&p.container),
-                            &noop,
-                            timeout + Duration::from_secs(10),
-                        )
-                        .await
-                        .ok()
-                        .filter(|o| o.exit == 0)
-                        .map(|o| o.elapsed),
+                        Some(noop) => at
+                            .exec(&noop, timeout + Duration::from_secs(10))
+                            .await
+                            .ok()
+                            .filter(|o| o.exit == 0)
+                            .map(|o| o.elapsed),
                         None => None,
                     }
                 } else {
