@@ -8,9 +8,18 @@
 //!
 //! Deadlock-free because the runner queues trials stage by stage: when a
 //! waiting trial holds a thread, everything it waits for has already started.
+//!
+//! Across processes (nextest) the order cannot be kept, since no process
+//! knows which trials the others run, but the exclusion can: a stage-0
+//! trial holds the cell's stage lock shared, a later-stage trial holds it
+//! exclusive ([`hold_across_processes`]). A pod delete then never lands
+//! under a probe, a flow or a DNS lookup of another process, and the
+//! restart count is read while nothing of the cell is being deleted.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 pub const STAGES: usize = 3;
@@ -66,6 +75,59 @@ pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<
         ));
     }
     Ok(())
+}
+
+/// Under nextest, takes the cell's stage lock (a file lock next to the
+/// cell's install lease): shared for stage 0, exclusive for later stages.
+/// The guard is held for the trial; `None` in one process, where
+/// [`wait_for_earlier`] already orders the stages.
+pub fn hold_across_processes(
+    cell: &str,
+    stage: usize,
+    deadline: Duration,
+) -> Result<Option<File>, String> {
+    if !crate::env::process_per_trial() {
+        return Ok(None);
+    }
+    let dir = crate::env::out_dir().join("cells");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{}.stages.lock", cell.replace('/', "_")));
+    lock_stage(&path, stage, deadline).map(Some)
+}
+
+/// The file lock with a deadline: a blocking `flock` on a helper thread,
+/// given up on at the deadline (a lock it takes later is dropped with the
+/// unread message, which releases it).
+fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, String> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = if stage == 0 {
+            file.lock_shared()
+        } else {
+            file.lock()
+        };
+        let _ = tx.send(r.map(|()| file));
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(e)) => Err(format!("{}: {e}", path.display())),
+        Err(_) => Err(format!(
+            "{} of the cell in other processes still running after {}s (lock {})",
+            if stage == 0 {
+                "a pod-deleting or restart-counting trial"
+            } else {
+                "other trials"
+            },
+            deadline.as_secs(),
+            path.display()
+        )),
+    }
 }
 
 /// How many judges run at once (`E2E_PARALLEL`, default 32). Trials wait
@@ -133,6 +195,32 @@ mod tests {
         register(cell, 0);
         let err = wait_for_earlier(cell, 1, Duration::from_millis(10)).unwrap_err();
         assert!(err.contains("1 earlier trial(s) of stages-test/b"), "{err}");
+    }
+
+    #[test]
+    fn across_processes_a_later_stage_excludes_the_first_and_the_first_shares() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cell.stages.lock");
+        let short = Duration::from_millis(50);
+        // flock conflicts between open file descriptions, so two opens in
+        // one process stand in for two trial processes.
+        let probe = lock_stage(&path, 0, short).expect("a first stage-0 trial");
+        let flow = lock_stage(&path, 0, short).expect("stage-0 trials share");
+        let err = lock_stage(&path, 1, short).unwrap_err();
+        assert!(
+            err.contains("other trials of the cell in other processes still running"),
+            "{err}"
+        );
+        drop((probe, flow));
+        let delete =
+            lock_stage(&path, 1, Duration::from_secs(10)).expect("free once stage 0 is done");
+        let err = lock_stage(&path, 0, short).unwrap_err();
+        assert!(
+            err.contains("a pod-deleting or restart-counting trial"),
+            "{err}"
+        );
+        drop(delete);
+        lock_stage(&path, 0, Duration::from_secs(10)).expect("free again");
     }
 
     #[test]
