@@ -32,7 +32,7 @@ pub struct Need {
 }
 
 impl Need {
-    fn fits(&self, free: &Need) -> bool {
+    pub fn fits(&self, free: &Need) -> bool {
         self.cpu_m <= free.cpu_m && self.mem_mi <= free.mem_mi
     }
 
@@ -42,7 +42,7 @@ impl Need {
     }
 
     /// Each resource at the larger of the two.
-    fn max(self, other: Need) -> Need {
+    pub fn max(self, other: Need) -> Need {
         Need {
             cpu_m: self.cpu_m.max(other.cpu_m),
             mem_mi: self.mem_mi.max(other.mem_mi),
@@ -358,6 +358,70 @@ pub fn expect(key: &str, need: Need) {
         .insert(key.to_string(), need);
 }
 
+/// The namespaces of this runner's cells (labelled [`CELL_LABEL`]).
+pub async fn cell_namespaces(client: &Client) -> Result<std::collections::HashSet<String>, String> {
+    Ok(Api::<Namespace>::all(client.clone())
+        .list(&ListParams::default().labels(CELL_LABEL))
+        .await
+        .map_err(|e| format!("listing namespaces: {e}"))?
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect())
+}
+
+/// The nodes' allocatable minus what the running pods request, pods in the
+/// namespaces `skip` names aside.
+pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Result<Need, String> {
+    let mut free = allocatable(client).await?;
+    for (ns, n) in used_by_namespace(client).await? {
+        if !skip(&ns) {
+            free.cpu_m -= n.cpu_m;
+            free.mem_mi -= n.mem_mi;
+        }
+    }
+    Ok(free)
+}
+
+/// What the nodes offer pods, summed.
+pub async fn allocatable(client: &Client) -> Result<Need, String> {
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing nodes: {e}"))?;
+    let mut all = Need::default();
+    for n in &nodes.items {
+        let a = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
+        let q = |k: &str| {
+            a.and_then(|a| a.get(k))
+                .and_then(|v| quantity::parse(&v.0))
+                .unwrap_or(0.0)
+        };
+        all.cpu_m += q("cpu") * 1000.0;
+        all.mem_mi += q("memory") / 1_048_576.0;
+    }
+    Ok(all)
+}
+
+/// What the pods that are not done request, per namespace.
+pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>, String> {
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+        .await
+        .map_err(|e| format!("listing pods: {e}"))?;
+    let mut used: HashMap<String, Need> = HashMap::new();
+    for p in &pods.items {
+        let spec = serde_json::to_value(&p.spec).unwrap_or_default();
+        let r = requests(Some(&spec));
+        let n = used
+            .entry(p.metadata.namespace.clone().unwrap_or_default())
+            .or_default();
+        n.cpu_m += r.cpu_m;
+        n.mem_mi += r.mem_mi;
+    }
+    Ok(used)
+}
+
 /// Reads the nodes' allocatable minus what running pods already request.
 pub async fn init(client: &Client) -> Result<Need, String> {
     {
@@ -366,48 +430,12 @@ pub async fn init(client: &Client) -> Result<Need, String> {
             return Ok(p.free);
         }
     }
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("listing nodes: {e}"))?;
-    let mut free = Need::default();
-    for n in &nodes.items {
-        let a = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
-        let q = |k: &str| {
-            a.and_then(|a| a.get(k))
-                .and_then(|v| quantity::parse(&v.0))
-                .unwrap_or(0.0)
-        };
-        free.cpu_m += q("cpu") * 1000.0;
-        free.mem_mi += q("memory") / 1_048_576.0;
-    }
     // Cell namespaces (this runner's own, from a run that was killed or
     // failed) are replaced before their cell installs, so their pods are
     // not room taken for good; counting them would shrink the pool for the
     // whole run.
-    let cells: std::collections::HashSet<String> = Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default().labels(CELL_LABEL))
-        .await
-        .map_err(|e| format!("listing namespaces: {e}"))?
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
-    let pods = Api::<Pod>::all(client.clone())
-        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
-        .await
-        .map_err(|e| format!("listing pods: {e}"))?;
-    for p in pods.items.iter().filter(|p| {
-        !p.metadata
-            .namespace
-            .as_ref()
-            .is_some_and(|n| cells.contains(n))
-    }) {
-        let spec = serde_json::to_value(&p.spec).unwrap_or_default();
-        let r = requests(Some(&spec));
-        free.cpu_m -= r.cpu_m;
-        free.mem_mi -= r.mem_mi;
-    }
+    let cells = cell_namespaces(client).await?;
+    let free = free_outside(client, |ns| cells.contains(ns)).await?;
     let (m, _) = pool();
     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
     if g.is_none() {

@@ -414,14 +414,34 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         let want = stamp(cell, manifests);
         let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
         if !fresh {
+            // Replaced from here on: no other process may wait for it as an
+            // installed cell (see room::make).
+            let _ = std::fs::remove_file(&stamp_file);
             // Wait for room on the nodes before creating any pod.
             let need = crate::capacity::cell_need(manifests);
-            let room = match crate::capacity::init(client).await {
-                Ok(_) => crate::capacity::reserve(&ns, need, CAPACITY_WAIT),
-                Err(e) => Err(e),
+            let room = if crate::env::process_per_trial() {
+                crate::room::make(client, &ns, need, CAPACITY_WAIT).await
+            } else {
+                match crate::capacity::init(client).await {
+                    Ok(_) => crate::capacity::reserve(&ns, need, CAPACITY_WAIT).map(|_| Vec::new()),
+                    Err(e) => Err(e),
+                }
             };
-            if let Err(e) = room {
-                install = Verdict::fail(&subject, expected, format!("no room on the cluster: {e}"));
+            crate::room::record_need(&ns, need);
+            match room {
+                Ok(gone) if !gone.is_empty() => {
+                    install = install.with_evidence(Evidence::Note {
+                        text: format!(
+                            "room for {need} made by taking down cells no trial was using: {}",
+                            gone.join(", ")
+                        ),
+                    })
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    install =
+                        Verdict::fail(&subject, expected, format!("no room on the cluster: {e}"))
+                }
             }
             phases.end("queued");
         } else if !crate::env::process_per_trial() && crate::capacity::init(client).await.is_ok() {
@@ -597,39 +617,37 @@ pub fn finished(cell: &Cell) {
         return;
     }
     let Ok(env) = cluster() else { return };
-    if failed {
-        // The bundle is written; the objects, claims and events stay. Its
-        // pods go, so cells queued for room (one needing the whole node)
-        // can run; `kubectl scale` brings them back for a live look.
-        rt().block_on(scale_to_zero(&env.client, &ns));
-        // The next run of the cell starts from scratch, not from this shell.
-        let cells = crate::env::out_dir().join("cells");
-        let _ = std::fs::remove_file(cells.join(format!("{ns}.stamp")));
-        let _ = std::fs::write(cells.join(format!("{ns}.scaled-down")), "");
-        crate::capacity::release(&ns);
-        return;
+    rt().block_on(take_down(&env.client, &ns, failed));
+    if !failed {
+        if let Ok(mut f) = failed_cells().lock() {
+            f.remove(&ns);
+        }
     }
-    rt().block_on(async {
-        let pods = Api::<Pod>::namespaced(env.client.clone(), "ingress-nginx");
+    crate::capacity::release(&ns);
+}
+
+/// Takes a cell's pods off the nodes. A passed cell's namespace (and its
+/// load generator) is deleted, watched until gone. A failed one keeps its
+/// objects, claims and events, and the bundle is written; its pods go, so
+/// cells queued for room (one needing the whole node) can run, and `kubectl
+/// scale` brings them back for a live look. Either way the next run of the
+/// cell starts from scratch, not from this shell.
+pub(crate) async fn take_down(client: &kube::Client, ns: &str, failed: bool) {
+    let cells = crate::env::out_dir().join("cells");
+    if failed {
+        scale_to_zero(client, ns).await;
+        let _ = std::fs::write(cells.join(format!("{ns}.scaled-down")), "");
+    } else {
+        let pods = Api::<Pod>::namespaced(client.clone(), "ingress-nginx");
         let _ = pods
             .delete(&format!("vitals-load-{ns}"), &DeleteParams::default())
             .await;
-        vitals_checks::runtime::agent_pod::delete_namespace(
-            &env.client,
-            &ns,
-            Duration::from_secs(300),
-        )
-        .await;
-    });
-    let _ = std::fs::remove_file(
-        crate::env::out_dir()
-            .join("cells")
-            .join(format!("{ns}.stamp")),
-    );
-    if let Ok(mut f) = failed_cells().lock() {
-        f.remove(&ns);
+        vitals_checks::runtime::agent_pod::delete_namespace(client, ns, Duration::from_secs(300))
+            .await;
     }
-    crate::capacity::release(&ns);
+    let _ = std::fs::remove_file(cells.join(format!("{ns}.stamp")));
+    let _ = std::fs::remove_file(cells.join(format!("{ns}.failed")));
+    let _ = std::fs::remove_file(cells.join(format!("{ns}.need")));
 }
 
 async fn scale_to_zero(client: &kube::Client, ns: &str) {
@@ -946,6 +964,16 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             if v.failed() {
                 *entry = true;
                 drop(failed);
+                if crate::env::process_per_trial() {
+                    // Other trial processes see the cell as failed: it is
+                    // scaled down, not deleted, when its room is needed.
+                    let _ = std::fs::write(
+                        crate::env::out_dir()
+                            .join("cells")
+                            .join(format!("{}.failed", inst.namespace)),
+                        "",
+                    );
+                }
                 let dir = bundle(&env, cell, &inst, &format!("{name}: {}", v.observed));
                 let diag = format!("diagnostics: {}", dir.display());
                 let hint = match v.hint.take() {

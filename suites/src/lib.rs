@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod progress;
 pub mod record;
 pub mod render;
+pub mod room;
 pub mod spec;
 pub mod stages;
 pub mod upgrade;

@@ -77,22 +77,44 @@ pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<
     Ok(())
 }
 
-/// Under nextest, takes the cell's stage lock (a file lock next to the
-/// cell's install lease): shared for stage 0, exclusive for later stages.
-/// The guard is held for the trial; `None` in one process, where
-/// [`wait_for_earlier`] already orders the stages.
+/// Under nextest, takes the stage lock of the cell installed in namespace
+/// `ns` (a file lock next to its install lease): shared for stage 0,
+/// exclusive for later stages. The guard is held for the trial; `None` in
+/// one process, where [`wait_for_earlier`] already orders the stages.
 pub fn hold_across_processes(
-    cell: &str,
+    ns: &str,
     stage: usize,
     deadline: Duration,
 ) -> Result<Option<File>, String> {
     if !crate::env::process_per_trial() {
         return Ok(None);
     }
+    lock_stage(&lock_path(ns)?, stage, deadline).map(Some)
+}
+
+/// The cell's stage lock taken exclusive at once, or `None` while any of
+/// its trials runs: held, no trial of the cell can start (it would find
+/// its install gone and install again).
+pub fn try_exclusive(ns: &str) -> Option<File> {
+    let path = lock_path(ns).ok()?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .ok()?;
+    file.try_lock().ok().map(|()| file)
+}
+
+/// The cell's stage lock taken exclusive, waiting for its running trials.
+pub fn exclusive(ns: &str, deadline: Duration) -> Result<File, String> {
+    lock_stage(&lock_path(ns)?, STAGES - 1, deadline)
+}
+
+fn lock_path(ns: &str) -> Result<std::path::PathBuf, String> {
     let dir = crate::env::out_dir().join("cells");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join(format!("{}.stages.lock", cell.replace('/', "_")));
-    lock_stage(&path, stage, deadline).map(Some)
+    Ok(dir.join(format!("{ns}.stages.lock")))
 }
 
 /// The file lock with a deadline: a blocking `flock` on a helper thread,

@@ -62,7 +62,7 @@ fn trial_from_verdict(
             progress::trial_started(&name);
             let v: Verdict = match stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE)
                 .and_then(|()| match on_cluster {
-                    true => stages::hold_across_processes(&prefix, stage, STAGE_DEADLINE),
+                    true => stages::hold_across_processes(&cell.namespace(), stage, STAGE_DEADLINE),
                     false => Ok(None),
                 }) {
                 Ok(_held) => (check.run)(),
