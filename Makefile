@@ -47,8 +47,8 @@ render: setup ## only the render tier (E2E_TIERS=render), optionally one chart: 
 CHARTS := medplum health-platform developer-mesh healthcare-backend open-health-exchange
 
 .PHONY: e2e
-e2e: setup cluster images-load ## the main job: cluster + images, smoke, then every tier of every chart x profile
-	bash scripts/cluster-smoke.sh
+e2e: setup cluster images-load ## the main job: cluster + images, smoke (once per cluster instance), then every tier of every chart x profile
+	bash scripts/cluster-smoke.sh --once
 ifneq ($(CHART),)
 	E2E_TIERS=unit,render,cluster $(CARGO) test -p e2e --test e2e --locked -- $(CHART)/$(if $(PROFILE),$(PROFILE)/,)
 else
