@@ -377,9 +377,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     let mut install = Verdict::pass(&subject, expected, "installed");
     let mut phases = Phases::new(&ns);
     // A failed cell of an earlier run, kept scaled to zero: replaced whole.
-    let shell = crate::env::out_dir()
-        .join("cells")
-        .join(format!("{ns}.scaled-down"));
+    let shell = crate::env::cell_file(&ns, "scaled-down");
     if shell.exists() {
         vitals_checks::runtime::agent_pod::delete_namespace(client, &ns, Duration::from_secs(300))
             .await;
@@ -404,13 +402,12 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     phases.end("prepare");
     if !install.failed() {
         // One installer per cell across processes; the others reuse.
-        let cells = crate::env::out_dir().join("cells");
-        let _ = std::fs::create_dir_all(&cells);
-        let lock = std::fs::File::create(cells.join(format!("{ns}.lock"))).ok();
+        let _ = std::fs::create_dir_all(crate::env::out_dir().join("cells"));
+        let lock = std::fs::File::create(crate::env::cell_file(&ns, "lock")).ok();
         if let Some(l) = &lock {
             let _ = l.lock();
         }
-        let stamp_file = cells.join(format!("{ns}.stamp"));
+        let stamp_file = crate::env::cell_file(&ns, "stamp");
         let want = stamp(cell, manifests);
         let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
         if !fresh {
@@ -453,7 +450,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             match install_previous(env, helm, cell, up, manifests, &view, &mut phases).await {
                 Ok(markers) => {
                     let _ = std::fs::write(
-                        cells.join(format!("{ns}.markers.json")),
+                        crate::env::cell_file(&ns, "markers.json"),
                         serde_json::to_string(&markers).unwrap_or_default(),
                     );
                 }
@@ -633,10 +630,9 @@ pub fn finished(cell: &Cell) {
 /// scale` brings them back for a live look. Either way the next run of the
 /// cell starts from scratch, not from this shell.
 pub(crate) async fn take_down(client: &kube::Client, ns: &str, failed: bool) {
-    let cells = crate::env::out_dir().join("cells");
     if failed {
         scale_to_zero(client, ns).await;
-        let _ = std::fs::write(cells.join(format!("{ns}.scaled-down")), "");
+        let _ = std::fs::write(crate::env::cell_file(ns, "scaled-down"), "");
     } else {
         let pods = Api::<Pod>::namespaced(client.clone(), "ingress-nginx");
         let _ = pods
@@ -645,9 +641,9 @@ pub(crate) async fn take_down(client: &kube::Client, ns: &str, failed: bool) {
         vitals_checks::runtime::agent_pod::delete_namespace(client, ns, Duration::from_secs(300))
             .await;
     }
-    let _ = std::fs::remove_file(cells.join(format!("{ns}.stamp")));
-    let _ = std::fs::remove_file(cells.join(format!("{ns}.failed")));
-    let _ = std::fs::remove_file(cells.join(format!("{ns}.need")));
+    for ext in ["stamp", "failed", "need"] {
+        let _ = std::fs::remove_file(crate::env::cell_file(ns, ext));
+    }
 }
 
 async fn scale_to_zero(client: &kube::Client, ns: &str) {
@@ -726,7 +722,7 @@ pub fn cleanup() {
         for (ns, failed) in cells {
             if !failed {
                 let _ = Api::<Namespace>::all(env.client.clone()).delete(&ns, &DeleteParams::default()).await;
-                let _ = std::fs::remove_file(crate::env::out_dir().join("cells").join(format!("{ns}.stamp")));
+                let _ = std::fs::remove_file(crate::env::cell_file(&ns, "stamp"));
             } else {
                 eprintln!("kept namespace {ns} for inspection (diagnostics under target/e2e/bundles/{ns})");
             }
@@ -967,12 +963,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 if crate::env::process_per_trial() {
                     // Other trial processes see the cell as failed: it is
                     // scaled down, not deleted, when its room is needed.
-                    let _ = std::fs::write(
-                        crate::env::out_dir()
-                            .join("cells")
-                            .join(format!("{}.failed", inst.namespace)),
-                        "",
-                    );
+                    let _ = std::fs::write(crate::env::cell_file(&inst.namespace, "failed"), "");
                 }
                 let dir = bundle(&env, cell, &inst, &format!("{name}: {}", v.observed));
                 let diag = format!("diagnostics: {}", dir.display());
@@ -1403,9 +1394,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         "a marker written to {} under {label} is still there after the upgrade",
                         st.mount
                     );
-                    let file = crate::env::out_dir()
-                        .join("cells")
-                        .join(format!("{}.markers.json", inst.namespace));
+                    let file = crate::env::cell_file(&inst.namespace, "markers.json");
                     let markers: BTreeMap<String, Result<String, String>> =
                         std::fs::read_to_string(&file)
                             .ok()
@@ -1905,11 +1894,7 @@ pub fn forget(cell: &Cell) {
             Duration::from_secs(300),
         ));
     }
-    let _ = std::fs::remove_file(
-        crate::env::out_dir()
-            .join("cells")
-            .join(format!("{ns}.stamp")),
-    );
+    let _ = std::fs::remove_file(crate::env::cell_file(&ns, "stamp"));
     crate::capacity::release(&ns);
 }
 

@@ -71,6 +71,13 @@ pub fn out_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target/e2e"))
 }
 
+/// A cell's file beside its install lease, `<out>/cells/<namespace>.<ext>`
+/// (lock, stamp, need, failed, markers.json, ...): the state that trial
+/// processes and later runs share about the cell.
+pub fn cell_file(ns: &str, ext: &str) -> PathBuf {
+    out_dir().join("cells").join(format!("{ns}.{ext}"))
+}
+
 /// The shared cache outside the checkout (`VITALS_CACHE`, as the Makefile
 /// and scripts use it): built images' refs, the cells' measured durations.
 pub fn cache_dir() -> PathBuf {

@@ -17,7 +17,6 @@
 //! cell's stamp before it looks for room.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use kube::Client;
@@ -33,7 +32,6 @@ pub async fn make(
     deadline: Duration,
 ) -> Result<Vec<String>, String> {
     let end = Instant::now() + deadline;
-    let cells_dir = crate::env::out_dir().join("cells");
     let mut gone = Vec::new();
     loop {
         let used = capacity::used_by_namespace(client).await?;
@@ -43,13 +41,12 @@ pub async fn make(
             own,
             &used,
             &cells,
-            |ns| recorded_need(&cells_dir, ns),
+            recorded_need,
         );
         if need.fits(&free) {
             return Ok(gone);
         }
-        let stamped = |ns: &str| installed_at(&cells_dir, ns);
-        let others = candidates(own, &cells, &used, stamped);
+        let others = candidates(own, &cells, &used, installed_at);
         if others.is_empty() {
             return Err(format!(
                 "the cell needs {need}, {free} is free, and no other cell of this runner has pods to take down"
@@ -67,7 +64,7 @@ pub async fn make(
         let (ns, lock) = match taken {
             Some(t) => t,
             None => {
-                let Some(ns) = others.iter().find(|ns| stamped(ns).is_some()) else {
+                let Some(ns) = others.iter().find(|ns| installed_at(ns).is_some()) else {
                     return Err(format!(
                         "the cell needs {need}, {free} is free, and the cells holding the rest are installing: {}",
                         others.join(", ")
@@ -80,7 +77,7 @@ pub async fn make(
                 (ns.clone(), lock)
             }
         };
-        let failed = cells_dir.join(format!("{ns}.failed")).exists();
+        let failed = crate::env::cell_file(&ns, "failed").exists();
         crate::cluster::take_down(client, &ns, failed).await;
         drop(lock);
         gone.push(if failed {
@@ -116,15 +113,14 @@ fn free_for(
 
 /// Records what the cell in `ns` needs at its peak, for other processes.
 pub fn record_need(ns: &str, need: Need) {
-    let dir = crate::env::out_dir().join("cells");
     let _ = std::fs::write(
-        dir.join(format!("{ns}.need")),
+        crate::env::cell_file(ns, "need"),
         format!("{} {}", need.cpu_m, need.mem_mi),
     );
 }
 
-fn recorded_need(dir: &Path, ns: &str) -> Option<Need> {
-    let text = std::fs::read_to_string(dir.join(format!("{ns}.need"))).ok()?;
+fn recorded_need(ns: &str) -> Option<Need> {
+    let text = std::fs::read_to_string(crate::env::cell_file(ns, "need")).ok()?;
     let mut it = text.split_whitespace().map(str::parse::<f64>);
     Some(Need {
         cpu_m: it.next()?.ok()?,
@@ -133,8 +129,8 @@ fn recorded_need(dir: &Path, ns: &str) -> Option<Need> {
 }
 
 /// When the cell in `ns` was installed (its stamp's time), if it is.
-fn installed_at(dir: &Path, ns: &str) -> Option<SystemTime> {
-    std::fs::metadata(dir.join(format!("{ns}.stamp")))
+fn installed_at(ns: &str) -> Option<SystemTime> {
+    std::fs::metadata(crate::env::cell_file(ns, "stamp"))
         .and_then(|m| m.modified())
         .ok()
 }

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -96,13 +96,7 @@ pub fn hold_across_processes(
 /// its trials runs: held, no trial of the cell can start (it would find
 /// its install gone and install again).
 pub fn try_exclusive(ns: &str) -> Option<File> {
-    let path = lock_path(ns).ok()?;
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .ok()?;
+    let file = open_lock(&lock_path(ns).ok()?).ok()?;
     file.try_lock().ok().map(|()| file)
 }
 
@@ -111,22 +105,29 @@ pub fn exclusive(ns: &str, deadline: Duration) -> Result<File, String> {
     lock_stage(&lock_path(ns)?, STAGES - 1, deadline)
 }
 
-fn lock_path(ns: &str) -> Result<std::path::PathBuf, String> {
-    let dir = crate::env::out_dir().join("cells");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(dir.join(format!("{ns}.stages.lock")))
+fn lock_path(ns: &str) -> Result<PathBuf, String> {
+    let path = crate::env::cell_file(ns, "stages.lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(path)
+}
+
+/// Opened without truncating: the file is only a lock, shared by processes.
+fn open_lock(path: &Path) -> Result<File, String> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The file lock with a deadline: a blocking `flock` on a helper thread,
 /// given up on at the deadline (a lock it takes later is dropped with the
 /// unread message, which releases it).
 fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, String> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = open_lock(path)?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let r = if stage == 0 {

@@ -56,41 +56,44 @@ fn trial_from_verdict(
     let tier = tier.to_string();
     let on_cluster = tier != "render";
     let cell = cell.clone();
-    let trial =
-        Trial::test(name.clone(), move || {
-            let start = Instant::now();
-            progress::trial_started(&name);
-            let v: Verdict = match stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE)
-                .and_then(|()| match on_cluster {
-                    true => stages::hold_across_processes(&cell.namespace(), stage, STAGE_DEADLINE),
-                    false => Ok(None),
-                }) {
-                Ok(_held) => (check.run)(),
-                Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
-            };
-            let last = stages::done(&prefix, stage);
-            progress::trial_finished(&name, v.failed());
-            if last && on_cluster {
-                // Frees the cell's room on the nodes for the cells queued behind it.
-                e2e::cluster::finished(&cell);
-            }
-            let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
-            record::append(&TrialRecord {
-                run: env::run_id(),
-                name: name.clone(),
-                chart,
-                profile,
-                tier,
-                check: rest.get(1).unwrap_or(&"").to_string(),
-                object: rest.get(2).unwrap_or(&"").to_string(),
-                duration_ms: start.elapsed().as_millis() as u64,
-                verdict: v.clone(),
-            });
-            match v.outcome {
-                Outcome::Fail => Err(Failed::from(v.to_string())),
-                _ => Ok(()),
-            }
+    // Under nextest the stages of a cluster install also exclude each other
+    // across processes (see stages::hold_across_processes).
+    let lock_ns = on_cluster.then(|| cell.namespace());
+    let trial = Trial::test(name.clone(), move || {
+        let start = Instant::now();
+        progress::trial_started(&name);
+        let ready = stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE).and_then(|()| {
+            lock_ns.as_deref().map_or(Ok(None), |ns| {
+                stages::hold_across_processes(ns, stage, STAGE_DEADLINE)
+            })
         });
+        let v: Verdict = match ready {
+            Ok(_held) => (check.run)(),
+            Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
+        };
+        let last = stages::done(&prefix, stage);
+        progress::trial_finished(&name, v.failed());
+        if last && on_cluster {
+            // Frees the cell's room on the nodes for the cells queued behind it.
+            e2e::cluster::finished(&cell);
+        }
+        let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
+        record::append(&TrialRecord {
+            run: env::run_id(),
+            name: name.clone(),
+            chart,
+            profile,
+            tier,
+            check: rest.get(1).unwrap_or(&"").to_string(),
+            object: rest.get(2).unwrap_or(&"").to_string(),
+            duration_ms: start.elapsed().as_millis() as u64,
+            verdict: v.clone(),
+        });
+        match v.outcome {
+            Outcome::Fail => Err(Failed::from(v.to_string())),
+            _ => Ok(()),
+        }
+    });
     (stage, trial)
 }
 
