@@ -9,6 +9,12 @@ export PATH := $(CURDIR)/.bin:$(HOME)/.cargo/bin:/usr/local/go/bin:$(PATH)
 CARGO ?= cargo
 CHART ?=
 PROFILE ?=
+# K8S=1.36 picks a Kubernetes minor from scripts/kubernetes-versions.tsv (the
+# default is its first row, the newest); scripts and the runner read E2E_K8S.
+K8S ?=
+ifneq ($(K8S),)
+export E2E_K8S := $(K8S)
+endif
 
 .DEFAULT_GOAL := help
 

@@ -6,7 +6,7 @@
 # Dynamic storage (local-path-provisioner, default StorageClass `standard`)
 # ships in the node image's /kind/manifests/default-storage.yaml, which kind
 # applies itself (upstream kindest/node images ship the same class).
-# Env: VITALS_CLUSTER (default vitals), KUBECONFIG (default: the cluster's file).
+# Env: VITALS_CLUSTER (default vitals-<minor>, from scripts/versions.env), KUBECONFIG (default: the cluster's file).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/versions.env"

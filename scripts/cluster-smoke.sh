@@ -13,7 +13,7 @@
 # Ready, metrics APIService Available); the pod-creating steps cost ~10 s of
 # every warm `make e2e`, and the suites' own canaries (NetworkPolicy
 # enforcement, DNS, PVCs) run anyway. `make cluster-smoke` always runs all.
-# Env: VITALS_CLUSTER (default vitals), KUBECONFIG (default: the cluster's).
+# Env: VITALS_CLUSTER (default vitals-<minor>, from scripts/versions.env), KUBECONFIG (default: the cluster's).
 set -euo pipefail
 once=0
 [ "${1:-}" = --once ] && once=1
@@ -68,7 +68,7 @@ fi
 
 step "3 locally built image via kind load"
 docker=$("$here/scripts/docker.sh" | tail -n1)
-busybox=$(sed -n 's/^BUSYBOX_IMAGE=//p' "$VITALS_CACHE/node-image.env" 2>/dev/null || true)
+busybox=$(sed -n 's/^BUSYBOX_IMAGE=//p' "$VITALS_CACHE/node-image-$K8S_MINOR.env" 2>/dev/null || true)
 if [ -z "$busybox" ] || ! "$docker" image inspect "$busybox" >/dev/null 2>&1; then
   ctx=$(mktemp -d); cp "$here/images/busybox/Dockerfile" /bin/busybox "$ctx/"
   busybox="vitals.local/busybox:local"

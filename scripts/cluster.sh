@@ -6,10 +6,11 @@
 #           A cluster of that name whose nodes are Ready returns in seconds.
 #   down:   kind delete cluster.
 #   status: nodes and system pods; exit 1 when there is no such cluster.
-# Env: VITALS_CLUSTER (default vitals), VITALS_KIND_CONFIG (default
-# kind-config/single-node.yaml), VITALS_NODE_IMAGE (e.g. kindest/node:v1.34.x
-# for online users: skips the local node image build), VITALS_KEEP=1 (keep a
-# cluster whose creation failed).
+# Env: K8S (or E2E_K8S; a minor from scripts/kubernetes-versions.tsv, default
+# the newest), VITALS_CLUSTER (default vitals-<minor>: clusters of different
+# versions coexist), VITALS_KIND_CONFIG (default kind-config/single-node.yaml),
+# VITALS_NODE_IMAGE (e.g. kindest/node:v1.37.x for online users: skips the
+# local node image build), VITALS_KEEP=1 (keep a cluster whose creation failed).
 # A running cluster is reused as it is: after changing the node image recipe
 # or versions, `down` then `up` to pick the new image.
 # The kubeconfig goes to kind's default (~/.kube/config) and to
@@ -19,7 +20,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/versions.env"
 . "$here/scripts/cache.sh"
 export PATH="$here/.bin:$PATH"
-name=${VITALS_CLUSTER:-vitals}
+name=$VITALS_CLUSTER
 config=${VITALS_KIND_CONFIG:-$here/kind-config/single-node.yaml}
 kubeconfig="$VITALS_CACHE/kubeconfig-$name"
 t0=$(date +%s)
@@ -60,6 +61,13 @@ up() {
       log "exists but nodes are not Ready; waiting up to 120s"
       nodes_ready 120s || die "nodes not Ready (hint: \`scripts/cluster.sh down\` and up again)"
     fi
+    # A cluster of this name built from another version is not reused
+    # silently: the verdicts would name the wrong Kubernetes.
+    local running
+    running=$(KUBECONFIG=$kubeconfig kubectl get nodes -o jsonpath='{.items[0].status.nodeInfo.kubeletVersion}' 2>/dev/null || true)
+    if [ -n "$running" ] && [ -z "${VITALS_NODE_IMAGE:-}" ] && [ "$running" != "$KUBERNETES_VERSION" ]; then
+      die "runs Kubernetes $running, not $KUBERNETES_VERSION (K8S=${K8S:-${E2E_K8S:-}}; hint: \`scripts/cluster.sh down\` then up, or VITALS_CLUSTER=<another name>)"
+    fi
     # Add-on manifests change with the checkout; applying an unchanged one
     # restarts nothing.
     KUBECONFIG=$kubeconfig "$here/scripts/addons.sh"
@@ -73,7 +81,7 @@ up() {
     image=$("$here/scripts/node-image.sh" | tail -n1)
   fi
   [ -f "$config" ] || die "kind config \`$config\` not found (known: $(ls "$here/kind-config" | tr '\n' ' '))"
-  log "kind create cluster (image $image, config $config)"
+  log "kind create cluster (Kubernetes $KUBERNETES_VERSION, image $image, config $config)"
   local tc=$(date +%s)
   kind create cluster --name "$name" --image "$image" --config "$config" --retain >&2 ||
     failed "kind create cluster failed"

@@ -7,7 +7,7 @@
 #                               test overlays suites/overlays/<chart>.yaml
 #   images.sh list              print name=ref for every image (no build)
 #   images.sh load [NAME...]    build, then `kind load docker-image` into
-#                               cluster ${VITALS_CLUSTER:-vitals}
+#                               cluster $VITALS_CLUSTER (vitals-<minor>)
 # Every image is tagged vitals/<name>:<version>-<key>, key = hash of its
 # inputs (versions, base, recipe files, binaries). An unchanged image is not
 # rebuilt: `docker image inspect`, then a cached tarball under

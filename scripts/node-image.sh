@@ -6,7 +6,8 @@
 # Everything is cached by content under $VITALS_CACHE; an unchanged image is
 # not rebuilt (docker image inspect, then a cached tarball, then a build).
 # Prints the node image reference as the last line on stdout; also tags it
-# vitals/kind-node:$KUBERNETES_VERSION (what kind-config/*.yaml name).
+# vitals/kind-node:$KUBERNETES_VERSION. K8S=1.36 (or E2E_K8S) picks the
+# version from scripts/kubernetes-versions.tsv; the default is the newest.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/versions.env"
@@ -103,10 +104,11 @@ component() {
     docker save -o "$tar.tmp" "$ref"
     mv "$tar.tmp" "$tar"
     rm -rf "$ctx"
-    # keep one tarball per image repository
-    local repo f
-    repo=$(echo "${ref%:*}" | tr '/:' '__')
-    for f in "$imgs/${repo}_"*.tar; do [ "$f" = "$tar" ] || rm -f "$f"; done
+    # keep one tarball per image reference: the Kubernetes components of
+    # every supported minor share repositories and must all stay cached
+    local same f
+    same=$(echo "$ref" | tr '/:' '__')
+    for f in "$imgs/${same}-"*.tar; do [ "$f" = "$tar" ] || rm -f "$f"; done
   fi
   echo "$tar"
 }
@@ -161,16 +163,18 @@ else
   if [ "${VITALS_SAVE_NODE_IMAGE:-1}" = 1 ]; then
     log "saving $ref to $tar"
     docker save -o "$tar.tmp" "$ref" && mv "$tar.tmp" "$tar"
-    # keep only the newest node image tarball
-    find "$imgs" -maxdepth 1 -name 'kind-node-*.tar' ! -name "$(basename "$tar")" -delete
+    # keep only the newest node image tarball of this version (a second
+    # supported version keeps its own)
+    find "$imgs" -maxdepth 1 -name "kind-node-$KUBERNETES_VERSION-*.tar" ! -name "$(basename "$tar")" -delete
   fi
 fi
 docker tag "$ref" "$stable"
-# Drop older node images (docker refuses while a cluster still uses one).
-for old in $(docker images --format '{{.Repository}}:{{.Tag}}' vitals/kind-node | grep -v -x -e "$ref" -e "$stable"); do
+# Drop older node images of this version (docker refuses while a cluster
+# still uses one); other versions' images stay.
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' vitals/kind-node | grep "^vitals/kind-node:$KUBERNETES_VERSION-" | grep -v -x -e "$ref"); do
   docker rmi "$old" >/dev/null 2>&1 || true
 done
 log "node image ready: $ref (also $stable)"
-echo "BUSYBOX_IMAGE=$BUSYBOX_IMAGE" >"$VITALS_CACHE/node-image.env"
-echo "NODE_IMAGE=$ref" >>"$VITALS_CACHE/node-image.env"
+echo "BUSYBOX_IMAGE=$BUSYBOX_IMAGE" >"$VITALS_CACHE/node-image-$K8S_MINOR.env"
+echo "NODE_IMAGE=$ref" >>"$VITALS_CACHE/node-image-$K8S_MINOR.env"
 echo "$ref"

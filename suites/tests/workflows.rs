@@ -192,18 +192,24 @@ fn the_nightly_matrix_covers_every_chart_and_profile() {
 }
 
 #[test]
-fn the_nightly_matrix_runs_the_pinned_kubernetes_version() {
-    let env = std::fs::read_to_string(root().join("scripts/versions.env")).unwrap();
-    let pinned = env
-        .lines()
-        .find_map(|l| l.strip_prefix("KUBERNETES_VERSION="))
-        .expect("KUBERNETES_VERSION in scripts/versions.env")
-        .trim()
-        .to_string();
+fn the_nightly_matrix_runs_every_supported_kubernetes_minor_and_no_other() {
+    let supported: Vec<String> = vitals_cluster::kubernetes::supported()
+        .into_iter()
+        .map(|v| v.minor)
+        .collect();
     let k8s = strings(&nightly_matrix()["k8s"]);
+    assert_eq!(
+        k8s, supported,
+        "nightly.yml jobs.e2e.strategy.matrix.k8s disagrees with scripts/kubernetes-versions.tsv (newest first)"
+    );
+}
+
+#[test]
+fn the_release_gate_runs_every_cell_on_every_supported_minor() {
+    let release = std::fs::read_to_string(root().join(".github/workflows/release.yml")).unwrap();
     assert!(
-        k8s.contains(&pinned),
-        "nightly.yml matrix k8s {k8s:?} lacks KUBERNETES_VERSION={pinned} from scripts/versions.env"
+        release.contains("scripts/kubernetes-versions.tsv") && release.contains("K8S: ${{ matrix.k8s }}"),
+        "release.yml must build its matrix from scripts/kubernetes-versions.tsv and pass K8S to make"
     );
 }
 

@@ -2,6 +2,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Version(#[from] crate::kubernetes::UnsupportedVersion),
+
     #[error("E2E_CLUSTER: unknown provider `{0}` (known: kind, existing)")]
     UnknownProvider(String),
 

@@ -4,6 +4,7 @@
 //! nextest) share one warm cluster and none deletes it under another.
 
 mod error;
+pub mod kubernetes;
 mod lease;
 mod provider;
 

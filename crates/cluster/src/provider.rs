@@ -60,7 +60,8 @@ fn run(cmd: &mut Command) -> Result<String> {
 
 impl Provider {
     /// `E2E_CLUSTER=kind` (default) or `existing` (with `E2E_KUBECONFIG` or
-    /// `KUBECONFIG`); `VITALS_CLUSTER` names the kind cluster.
+    /// `KUBECONFIG`); `VITALS_CLUSTER` names the kind cluster (default
+    /// `vitals-<minor>` of `E2E_K8S`, which `scripts/cluster.sh` inherits).
     pub fn from_env(root: &Path) -> Result<Provider> {
         let cache = std::env::var_os("VITALS_CACHE")
             .map(PathBuf::from)
@@ -70,7 +71,10 @@ impl Provider {
             });
         match std::env::var("E2E_CLUSTER").as_deref().unwrap_or("kind") {
             "kind" => Ok(Provider::Kind {
-                name: std::env::var("VITALS_CLUSTER").unwrap_or_else(|_| "vitals".into()),
+                name: match std::env::var("VITALS_CLUSTER") {
+                    Ok(name) => name,
+                    Err(_) => crate::kubernetes::selected()?.cluster_name(),
+                },
                 root: root.to_path_buf(),
                 cache,
             }),
