@@ -105,7 +105,7 @@ lint-workflows: setup ## actionlint on .github/workflows
 	.bin/actionlint -no-color .github/workflows/*.yml
 
 .PHONY: openapi
-openapi: ## regenerate crates/checks/openapi/<version>.json from the k8s.io/kubernetes module
+openapi: ## regenerate crates/checks/openapi/<version>.json for every supported Kubernetes version, from the k8s.io/kubernetes module
 	bash scripts/openapi.sh
 
 .PHONY: bench

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Regenerates crates/checks/openapi/<version>.json: the Kubernetes OpenAPI v2
-# definitions of the pinned version, from the k8s.io/kubernetes Go module,
+# definitions of every version in scripts/kubernetes-versions.tsv (or of the
+# one given: scripts/openapi.sh v1.38.0), from the k8s.io/kubernetes Go module,
 # with descriptions stripped (they are 80% of the bytes and no check reads
 # them). Checked in, so the render tier needs only helm and no download.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 . "$here/scripts/versions.env"
 . "$here/scripts/cache.sh"
-version=${1:-$KUBERNETES_VERSION}
+if [ $# -eq 0 ]; then
+  for v in $(awk -F'\t' '!/^#/ && NF {print $2}' "$here/scripts/kubernetes-versions.tsv"); do
+    "$0" "$v"
+  done
+  exit 0
+fi
+version=$1
 dir=$(cd /tmp && go mod download -json "k8s.io/kubernetes@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
 mkdir -p "$here/crates/checks/openapi"
 python3 - "$dir/api/openapi-spec/swagger.json" "$here/crates/checks/openapi/$version.json" <<'PY'
