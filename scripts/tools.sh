@@ -37,6 +37,24 @@ tool() {
   ln -sf "$dest/$name" "$bin/$name"
 }
 
+# crate_tool <name> <crate> <version> <cargo install flags...>: a Rust binary
+# from crates.io, built once with its lock file into the cache (cargo install
+# --root keyed by version) and linked into .bin/, where cargo finds
+# `cargo-<sub>` as the subcommand `cargo <sub>` (.bin is first on PATH here).
+crate_tool() {
+  local name=$1 crate=$2 version=$3; shift 3
+  local dest="$VITALS_CACHE/tools/$name-$version"
+  if [ ! -x "$dest/bin/$name" ]; then
+    echo "INFO: building $crate $version from crates.io (cached in $dest; several minutes on 2 cores)"
+    # The build's own target dir sits beside the result, so an interrupted
+    # build resumes instead of starting over.
+    CARGO_TARGET_DIR="$VITALS_CACHE/tools/.build-$name" \
+      cargo install --locked --root "$dest" --version "=$version" "$@" "$crate"
+    rm -rf "$VITALS_CACHE/tools/.build-$name"
+  fi
+  ln -sf "$dest/bin/$name" "$bin/$name"
+}
+
 want=${*:-helm}
 for t in $want; do
   case $t in
@@ -49,6 +67,9 @@ for t in $want; do
       [ -x "$VITALS_CACHE/tools/kubectl-$KUBERNETES_VERSION/kubectl" ] || bash "$here/images/node/build-k8s.sh" >/dev/null
       ln -sf "$VITALS_CACHE/tools/kubectl-$KUBERNETES_VERSION/kubectl" "$bin/kubectl" ;;
     actionlint) tool actionlint github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_VERSION" --version ;;
-    *) echo "error: unknown tool \`$t\` (known: helm helm3 kind kubectl actionlint)" >&2; exit 2 ;;
+    # Without self-update: nextest is pinned here, and that feature's HTTP
+    # stack would roughly double the build.
+    nextest) crate_tool cargo-nextest cargo-nextest "$NEXTEST_VERSION" --no-default-features --features default-no-update ;;
+    *) echo "error: unknown tool \`$t\` (known: helm helm3 kind kubectl actionlint nextest)" >&2; exit 2 ;;
   esac
 done
