@@ -43,6 +43,20 @@ failed() {
   die "$1 (node logs: $dir; VITALS_KEEP=1 keeps the cluster)"
 }
 
+# One lock for the shell and the runner: the file crates/cluster's Lease
+# holds shared while trials use the cluster, so `down` waits for every test
+# process. The runner takes it exclusively before it calls `up` and says so
+# (VITALS_LEASE_HELD=1); flocking it again here would wait on ourselves.
+take_lease() {
+  [ "${VITALS_LEASE_HELD:-0}" = 1 ] && return 0
+  mkdir -p "$VITALS_CACHE/leases"
+  exec 9>"$VITALS_CACHE/leases/$name.lock"
+  if ! flock -n 9; then
+    log "waiting for the processes using the cluster (lease $VITALS_CACHE/leases/$name.lock)"
+    flock 9
+  fi
+}
+
 exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }
 write_kubeconfig() { kind get kubeconfig --name "$name" >"$kubeconfig.tmp" && mv "$kubeconfig.tmp" "$kubeconfig"; }
 nodes_ready() {
@@ -53,8 +67,7 @@ up() {
   "$here/scripts/docker.sh" >/dev/null
   ensure_kubectl
   "$here/scripts/tools.sh" kind kubectl
-  exec 9>"$VITALS_CACHE/cluster-$name.lock"
-  flock 9
+  take_lease
   if exists; then
     write_kubeconfig
     if ! nodes_ready 5s; then
@@ -97,8 +110,7 @@ up() {
 
 down() {
   command -v kind >/dev/null || "$here/scripts/tools.sh" kind
-  exec 9>"$VITALS_CACHE/cluster-$name.lock"
-  flock 9
+  take_lease
   if exists; then kind delete cluster --name "$name" >&2; fi
   rm -f "$kubeconfig"
   log "down"

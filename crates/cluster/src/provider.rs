@@ -132,7 +132,9 @@ impl Provider {
                 run(Command::new("bash")
                     .arg(&script)
                     .arg("up")
-                    .env("VITALS_CLUSTER", name))?;
+                    .env("VITALS_CLUSTER", name)
+                    // cluster.sh flocks the same lease file; we hold it.
+                    .env("VITALS_LEASE_HELD", "1"))?;
                 let lease = lease.downgrade()?;
                 Ok(ClusterHandle {
                     name: name.clone(),
