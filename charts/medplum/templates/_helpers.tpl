@@ -82,24 +82,6 @@ Usage: {{ include "medplum.redis.host" . }} (likewise .port .secretName .passwor
 {{- end -}}
 
 {{/*
-A password for a chart-managed Secret: the value when set, else the one already
-stored in the live Secret (kept across upgrades), else a new random one.
-Usage: {{ include "medplum.password" (dict "context" $ "secret" "name" "key" "password" "value" .Values.x.password) }}
-*/}}
-{{- define "medplum.password" -}}
-{{- if .value -}}
-{{- .value -}}
-{{- else -}}
-{{- $live := lookup "v1" "Secret" (include "vitals.names.namespace" .context) .secret -}}
-{{- if and $live $live.data (hasKey $live.data .key) -}}
-{{- index $live.data .key | b64dec -}}
-{{- else -}}
-{{- randAlphaNum 32 -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-
-{{/*
 MEDPLUM_* env vars shared by the server and the migration Job. Order matters:
 MEDPLUM_STORAGE_BASE_URL uses $(MEDPLUM_BASE_URL), declared just before it.
 Usage:
@@ -124,6 +106,10 @@ env:
   value: {{ $ctx.Values.server.binaryStorage | quote }}
 - name: MEDPLUM_LOG_LEVEL
   value: {{ $ctx.Values.server.logLevel | quote }}
+- name: OTEL_METRICS_EXPORTER
+  value: prometheus
+- name: OTEL_EXPORTER_PROMETHEUS_PORT
+  value: {{ $ctx.Values.server.containerPorts.metrics | quote }}
 - name: MEDPLUM_DATABASE_HOST
   value: {{ include "medplum.db.host" $ctx | quote }}
 - name: MEDPLUM_DATABASE_PORT
@@ -193,4 +179,33 @@ automountServiceAccountToken: {{ .context.Values.serviceAccount.automountService
 {{- include "vitals.images.pullSecrets" (dict "images" .images "context" .context) }}
 securityContext:
   {{- include "vitals.securityContext.pod" (dict "sc" .sc "context" .context) | nindent 2 }}
+{{- end -}}
+
+{{/*
+The /data/binary volume mount and volume of the server and the migration Job:
+a claim when server.binaryVolume.enabled, an emptyDir otherwise (one replica
+only, see validate.yaml), nothing when binaryStorage is object storage.
+Usage:
+volumeMounts:
+  {{- include "medplum.binary.mount" $ | nindent 12 }}
+volumes:
+  {{- include "medplum.binary.volume" $ | nindent 8 }}
+*/}}
+{{- define "medplum.binary.mount" -}}
+{{- if hasPrefix "file:" .Values.server.binaryStorage -}}
+- name: binary
+  mountPath: /data/binary
+{{- end -}}
+{{- end -}}
+{{- define "medplum.binary.volume" -}}
+{{- $b := .Values.server.binaryVolume -}}
+{{- if hasPrefix "file:" .Values.server.binaryStorage -}}
+- name: binary
+{{- if $b.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ default (include "vitals.names.component" (dict "context" . "component" "binary")) $b.existingClaim }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+{{- end -}}
 {{- end -}}
