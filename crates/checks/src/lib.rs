@@ -10,6 +10,7 @@ pub mod render;
 pub mod runtime;
 pub mod values;
 pub mod verdict;
+pub mod yaml;
 
 pub use manifest::{Container, Manifests, Object, ObjectRef, Workload};
 pub use verdict::{Evidence, Finding, Outcome, Verdict};

@@ -296,7 +296,8 @@ impl Manifests {
                         .map(|s| s.trim().to_string())
                 })
                 .unwrap_or_default();
-            let doc: Value = serde_yaml::from_str(chunk).map_err(|e| ParseError {
+            // As the API server will read it (YAML 1.1 scalars): see `yaml`.
+            let doc: Value = crate::yaml::from_str(chunk).map_err(|e| ParseError {
                 index,
                 source_file: source.clone(),
                 message: e.to_string(),

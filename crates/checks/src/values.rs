@@ -36,7 +36,8 @@ impl ValuesSet {
                         path: p.clone(),
                         source,
                     })?;
-                let v: Value = serde_yaml::from_str(&text).map_err(|e| ValuesError::NotYaml {
+                // helm reads values with YAML 1.1 scalars, as the API server reads manifests.
+                let v: Value = crate::yaml::from_str(&text).map_err(|e| ValuesError::NotYaml {
                     path: p.clone(),
                     message: e.to_string(),
                 })?;

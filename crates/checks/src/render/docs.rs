@@ -71,7 +71,7 @@ pub fn check(values_file: &Path) -> Verdict {
             "values.yaml uses no `## @param` comments (the readme-generator grammar)",
         );
     }
-    let values: Value = match serde_yaml::from_str(&text) {
+    let values: Value = match crate::yaml::from_str(&text) {
         Ok(v) => v,
         Err(e) => return Verdict::fail(subject, expected, format!("not valid YAML: {e}")),
     };
