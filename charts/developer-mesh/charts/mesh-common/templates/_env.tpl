@@ -117,10 +117,10 @@ Usage:
 {{- end -}}
 
 {{/*
-wait-for-<dependency> init containers, one per name in "dependencies", run with
-global.waitImage and global.waitCommand (the command reads WAIT_HOST, WAIT_PORT
-and WAIT_TIMEOUT through Kubernetes $(VAR) expansion). Restricted security
-context and global.waitResources, like every container.
+wait-for-<dependency> init containers, one per name in "dependencies"
+(vitals.waitFor.initContainer): global.waitImage, global.waitClient (nc,
+agent or command with global.waitCommand), global.waitTimeout and
+global.waitResources; restricted security context like every container.
 Usage:
 initContainers:
   {{- include "developer-mesh.wait.initContainers" (dict "context" $ "dependencies" .Values.dependencies) | nindent 8 }}
@@ -128,24 +128,8 @@ initContainers:
 {{- define "developer-mesh.wait.initContainers" -}}
 {{- $ctx := .context -}}
 {{- $g := $ctx.Values.global | default dict -}}
-{{- $image := $g.waitImage | default (dict "repository" "vitals/agent" "tag" "0.1.0") -}}
 {{- range .dependencies }}
 {{- $dep := include "developer-mesh.dependency" (dict "context" $ctx "name" .) | fromYaml }}
-- name: wait-for-{{ . }}
-  image: {{ include "vitals.images.ref" (dict "image" $image "context" $ctx "valueKey" "global.waitImage") }}
-  imagePullPolicy: {{ $image.pullPolicy | default "IfNotPresent" }}
-  command:
-    {{- toYaml ($g.waitCommand | default (list "agent" "wait-tcp" "--host" "$(WAIT_HOST)" "--port" "$(WAIT_PORT)" "--timeout" "$(WAIT_TIMEOUT)")) | nindent 4 }}
-  env:
-    - name: WAIT_HOST
-      value: {{ $dep.host | quote }}
-    - name: WAIT_PORT
-      value: {{ $dep.port | quote }}
-    - name: WAIT_TIMEOUT
-      value: {{ $g.waitTimeout | default "300s" | quote }}
-  resources:
-    {{- toYaml ($g.waitResources | default (dict "requests" (dict "cpu" "5m" "memory" "16Mi") "limits" (dict "cpu" "50m" "memory" "32Mi"))) | nindent 4 }}
-  securityContext:
-    {{- include "vitals.securityContext.container" (dict "sc" dict "context" $ctx) | nindent 4 }}
+{{- include "vitals.waitFor.initContainer" (dict "context" $ctx "name" . "host" $dep.host "port" $dep.port "timeout" ($g.waitTimeout | default "300s") "image" (required "global.waitImage is not set" $g.waitImage) "valueKey" "global.waitImage" "client" ($g.waitClient | default "nc") "command" $g.waitCommand "resources" $g.waitResources) }}
 {{- end }}
 {{- end -}}
