@@ -31,7 +31,7 @@ come from the vitals-common library.
 
 {{- define "ohe.postgresql.host" -}}
 {{- if .Values.postgresql.enabled -}}
-{{- include "ohe.postgresql.fullname" . -}}
+{{- default (include "ohe.postgresql.fullname" .) .Values.postgresql.service.alias -}}
 {{- else -}}
 {{- .Values.externalDatabase.host -}}
 {{- end -}}
@@ -80,7 +80,7 @@ true
 
 {{- define "ohe.redis.host" -}}
 {{- if .Values.valkey.enabled -}}
-{{- include "ohe.valkey.fullname" . -}}
+{{- default (include "ohe.valkey.fullname" .) .Values.valkey.service.alias -}}
 {{- else -}}
 {{- .Values.externalRedis.host -}}
 {{- end -}}
@@ -300,6 +300,18 @@ Usage: {{ include "ohe.secrets.value" (dict "context" $ "value" .Values.x.passwo
 {{- if not $v.postgresql.enabled -}}
 {{- $msgs = append $msgs (include "vitals.validations.existingSecret" (dict "existingSecret" $v.externalDatabase.existingSecret "value" $v.externalDatabase.password "valueKey" "externalDatabase" "secretKey" $v.externalDatabase.secretPasswordKey)) -}}
 {{- end -}}
+{{- if $v.global.requireExistingSecrets -}}
+{{- $generate := false -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $v.secrets.existingSecret "valueKey" "secrets" "keys" (list "SECRET_KEY" "SOCIAL_AUTH_*" "WITHINGS_WEBHOOK_SECRET" "FHIR_CLIENT_ID" "FHIR_CLIENT_SECRET" "SENTRY_DSN") "generate" $generate)) -}}
+{{- if $v.postgresql.enabled -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $v.postgresql.auth.existingSecret "valueKey" "postgresql.auth" "keys" (list $v.postgresql.auth.secretPasswordKey) "generate" $generate)) -}}
+{{- else -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $v.externalDatabase.existingSecret "valueKey" "externalDatabase" "keys" (list $v.externalDatabase.secretPasswordKey) "generate" $generate)) -}}
+{{- end -}}
+{{- if $v.valkey.enabled -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $v.valkey.auth.existingSecret "valueKey" "valkey.auth" "keys" (list $v.valkey.auth.secretPasswordKey) "generate" $generate)) -}}
+{{- end -}}
+{{- end -}}
 {{- range $probe := list "livenessProbe" "readinessProbe" -}}
 {{- $p := index $v.worker $probe -}}
 {{- if and $p.enabled (ne $p.type "exec") (not $v.worker.containerPorts.http) -}}
@@ -371,4 +383,47 @@ Usage:
 {{- end -}}
 {{- toYaml $rules -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+wait-for-migrations init container of the web and worker pods: retries
+migrations.checkCommand (in the web image, with the apps' env) every 5 s
+until it exits 0, for at most waitForDependencies.timeoutSeconds;
+migrations.waitCommand, when set, replaces the loop.
+Usage:
+initContainers:
+  {{- include "ohe.waitForMigrations" . | nindent 8 }}
+*/}}
+{{- define "ohe.waitForMigrations" -}}
+{{- $m := .Values.migrations -}}
+{{- $web := .Values.web -}}
+{{- $w := .Values.waitForDependencies -}}
+- name: wait-for-migrations
+  image: {{ include "vitals.images.ref" (dict "image" $web.image "context" .) }}
+  imagePullPolicy: {{ $web.image.pullPolicy }}
+  {{- if $m.waitCommand }}
+  command:
+    {{- toYaml $m.waitCommand | nindent 4 }}
+  {{- else }}
+  command:
+    - /bin/sh
+    - -c
+    - |
+      tries={{ max 1 (div (int $w.timeoutSeconds) 5) }}
+      until "$@"; do
+        tries=`expr $tries - 1`
+        [ "$tries" -gt 0 ] || { echo "timed out waiting for the database migrations (the migrate hook Job)"; exit 1; }
+        echo "waiting for the database migrations"; sleep 5
+      done
+    - wait-for-migrations
+    {{- toYaml $m.checkCommand | nindent 4 }}
+  {{- end }}
+  {{- include "ohe.app.env" (dict "context" . "extraEnv" $web.extraEnv) | nindent 2 }}
+  resources:
+    {{- include "vitals.resources.render" (dict "resources" $w.resources "preset" $w.resourcesPreset) | nindent 4 }}
+  securityContext:
+    {{- include "vitals.securityContext.container" (dict "sc" $web.containerSecurityContext "context" .) | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
 {{- end -}}
