@@ -32,25 +32,28 @@ Usage:
 {{- if not .Values.redis.enabled -}}
 {{- $msgs = append $msgs (include "vitals.validations.existingSecret" (dict "existingSecret" $r.existingSecret "value" $r.password "valueKey" "global.redis" "secretKey" $r.existingSecretPasswordKey)) -}}
 {{- end -}}
+{{- $strict := .Values.global.requireExistingSecrets -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $db.existingSecret "valueKey" "global.database" "keys" (list $db.existingSecretPasswordKey) "generate" (not $strict))) -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $r.existingSecret "valueKey" "global.redis" "keys" (list $r.existingSecretPasswordKey) "generate" (not $strict))) -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" .Values.global.secrets.existingSecret "valueKey" "global.secrets" "keys" (list "jwt-secret" "admin-api-key" "encryption-key") "generate" (not $strict))) -}}
+{{- if and .Values.global.waitForMigrations.enabled (not .Values.migrations.enabled) -}}
+{{- $msgs = append $msgs "global.waitForMigrations.enabled is true but migrations.enabled is false, so the services would wait for migrations that never run: set migrations.enabled=true, or global.waitForMigrations.enabled=false when the schema is migrated elsewhere (e.g. `--set global.waitForMigrations.enabled=false`)" -}}
+{{- end -}}
+{{- /* A service that waits for the REST API needs the rest-api Service it computes: <release>-rest-api on 8080. */ -}}
+{{- $api := index .Values "rest-api" -}}
+{{- range $app := list "edge-mcp" "worker" "rag-loader" -}}
+{{- $v := index $.Values $app -}}
+{{- if and $v.enabled (has "rest-api" ($v.dependencies | default list)) -}}
+{{- if not $api.enabled -}}
+{{- $msgs = append $msgs (printf "%s.dependencies lists rest-api but rest-api.enabled is false, so its wait-for-rest-api init container would wait for a Service that is not rendered: set rest-api.enabled=true, or take rest-api out of %s.dependencies (e.g. `--set rest-api.enabled=true`)" $app $app) -}}
+{{- else if or $api.fullnameOverride $api.nameOverride -}}
+{{- $msgs = append $msgs (printf "%s.dependencies lists rest-api, whose Service is renamed by rest-api.fullnameOverride/nameOverride, but %s addresses it as <release>-rest-api: leave rest-api's name overrides empty (e.g. `--set rest-api.fullnameOverride=`)" $app $app) -}}
+{{- else if ne (int $api.service.port) 8080 -}}
+{{- $msgs = append $msgs (printf "rest-api.service.port is %d, but %s reaches the REST API on 8080: set rest-api.service.port=8080 (e.g. `--set rest-api.service.port=8080`)" (int $api.service.port) $app) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- include "vitals.errors.fail" (dict "validations" $msgs) -}}
-{{- end -}}
-
-{{/*
-A generated secret value kept across upgrades: the value already stored in the
-live Secret "name" under "key" (lookup; empty under helm template), else
-"value" when set, else a random alphanumeric string of "length". Base64.
-Usage:
-{{ include "developer-mesh.secretValue" (dict "context" $ "name" "rel-redis" "key" "redis-password" "value" .Values.global.redis.password "length" 24) }}
-*/}}
-{{- define "developer-mesh.secretValue" -}}
-{{- $live := lookup "v1" "Secret" (include "vitals.names.namespace" .context) .name -}}
-{{- if .value -}}
-{{- .value | toString | b64enc -}}
-{{- else if and $live $live.data (hasKey $live.data .key) -}}
-{{- index $live.data .key -}}
-{{- else -}}
-{{- randAlphaNum (int .length) | b64enc -}}
-{{- end -}}
 {{- end -}}
 
 {{/*

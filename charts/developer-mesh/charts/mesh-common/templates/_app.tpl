@@ -209,9 +209,15 @@ spec:
       topologySpreadConstraints:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with .Values.dependencies }}
+      {{- $waitMigrations := and (has "database" (.Values.dependencies | default list)) ((.Values.global | default dict).waitForMigrations | default dict).enabled }}
+      {{- if or .Values.dependencies $waitMigrations }}
       initContainers:
+        {{- with .Values.dependencies }}
         {{- include "developer-mesh.wait.initContainers" (dict "context" $ "dependencies" .) | trim | nindent 8 }}
+        {{- end }}
+        {{- if $waitMigrations }}
+        {{- include "developer-mesh.wait.migrations" (dict "context" $) | trim | nindent 8 }}
+        {{- end }}
       {{- end }}
       containers:
         - name: {{ $component }}

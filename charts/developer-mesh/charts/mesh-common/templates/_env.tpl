@@ -133,3 +133,55 @@ initContainers:
 {{- include "vitals.waitFor.initContainer" (dict "context" $ctx "name" . "host" $dep.host "port" $dep.port "timeout" ($g.waitTimeout | default "300s") "image" (required "global.waitImage is not set" $g.waitImage) "valueKey" "global.waitImage" "client" ($g.waitClient | default "nc") "command" $g.waitCommand "resources" $g.waitResources) }}
 {{- end }}
 {{- end -}}
+
+{{/*
+wait-for-migrations init container of a service that uses the database
+(global.waitForMigrations.enabled): retries global.waitForMigrations.checkSql
+with psql (global.waitForMigrations.image, a public PostgreSQL image) every
+5 s until it returns a row, i.e. until the migrate hook Job has applied the
+schema; gives up after global.waitTimeout. global.waitForMigrations.client
+"agent" (the test overlay) waits for the database's TCP port instead, since
+the agent has no psql.
+Usage:
+initContainers:
+  {{- include "developer-mesh.wait.migrations" (dict "context" $) | nindent 8 }}
+*/}}
+{{- define "developer-mesh.wait.migrations" -}}
+{{- $ctx := .context -}}
+{{- $g := $ctx.Values.global | default dict -}}
+{{- $w := $g.waitForMigrations | default dict -}}
+{{- $timeout := trimSuffix "s" (toString ($g.waitTimeout | default "300s")) -}}
+- name: wait-for-migrations
+  image: {{ include "vitals.images.ref" (dict "image" (required "global.waitForMigrations.image is not set" $w.image) "context" $ctx "valueKey" "global.waitForMigrations.image") }}
+  imagePullPolicy: {{ $w.image.pullPolicy | default "IfNotPresent" }}
+  {{- if eq ($w.client | default "psql") "agent" }}
+  command:
+    - agent
+    - wait-tcp
+    - --host
+    - $(DATABASE_HOST)
+    - --port
+    - $(DATABASE_PORT)
+    - --timeout
+    - {{ printf "%ss" $timeout }}
+  {{- else }}
+  command:
+    - sh
+    - -c
+    - >-
+      left={{ $timeout }};
+      until psql "$DATABASE_URL" -tAc "$CHECK_SQL" 2>/dev/null | grep -q .; do
+      left=$((left - 5));
+      if [ "$left" -le 0 ]; then echo "timed out: the schema migrations have not run (the migrate hook Job)"; exit 1; fi;
+      echo "waiting for the schema migrations"; sleep 5; done;
+      echo "schema migrated"
+  {{- end }}
+  env:
+    {{- include "developer-mesh.env.database" $ctx | nindent 4 }}
+    - name: CHECK_SQL
+      value: {{ $w.checkSql | default "SELECT version FROM schema_migrations WHERE NOT dirty" | quote }}
+  resources:
+    {{- toYaml ($g.waitResources | default (dict "requests" (dict "cpu" "5m" "memory" "16Mi") "limits" (dict "cpu" "50m" "memory" "32Mi"))) | nindent 4 }}
+  securityContext:
+    {{- include "vitals.securityContext.container" (dict "sc" (dict "runAsUser" 999 "runAsGroup" 999) "context" $ctx) | nindent 4 }}
+{{- end -}}
