@@ -249,8 +249,9 @@ spec:
             {{- include "vitals.probes.http" (dict "probe" .Values.startupProbe "path" .Values.healthPath "port" "http") | nindent 12 }}
           {{- end }}
           {{- if .Values.livenessProbe.enabled }}
+          {{- /* TCP: healthPath reports the database/Redis too, and an outage of those must not restart every pod (readiness takes them out of the Service instead). */}}
           livenessProbe:
-            {{- include "vitals.probes.http" (dict "probe" .Values.livenessProbe "path" .Values.healthPath "port" "http") | nindent 12 }}
+            {{- include "vitals.probes.tcp" (dict "probe" .Values.livenessProbe "port" "http") | nindent 12 }}
           {{- end }}
           {{- if .Values.readinessProbe.enabled }}
           readinessProbe:
