@@ -66,6 +66,19 @@ Usage: {{ include "healthcare-backend.secretValue" (dict "context" $ "secret" "n
 {{- include "vitals.names.component" (dict "context" . "component" "redis") -}}
 {{- end -}}
 
+{{/*
+The host clients connect to: the seed's Service name (postgresql.service.alias
+postgres-primary, redis.service.alias redis-cluster) when set, else the
+chart's client Service.
+Usage: {{ include "healthcare-backend.postgresql.connectHost" . }}
+*/}}
+{{- define "healthcare-backend.postgresql.connectHost" -}}
+{{- default (include "healthcare-backend.postgresql.host" .) .Values.postgresql.service.alias -}}
+{{- end -}}
+{{- define "healthcare-backend.redis.connectHost" -}}
+{{- default (include "healthcare-backend.redis.host" .) .Values.redis.service.alias -}}
+{{- end -}}
+
 {{- define "healthcare-backend.redis.headless" -}}
 {{- printf "%s-headless" (include "vitals.names.component" (dict "context" . "component" "redis")) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -123,14 +136,19 @@ Fewest API pods (HPA minReplicas, else replicaCount), for the PDB check.
 {{- end -}}
 
 {{/*
-Prisma connection pool per API pod, so that every pod the HPA may run stays
-within PostgreSQL max_connections (10 kept for superuser/exporter/backup):
-floor((max_connections - 10) / maxPods), between 1 and 10.
+Message when every API pod the HPA may run, each with its Prisma pool of
+api.databasePoolSize connections, plus 10 kept for superuser, exporter and
+backup, does not fit PostgreSQL max_connections.
+Usage: {{ include "healthcare-backend.validations.dbPool" . }}
 */}}
-{{- define "healthcare-backend.api.dbPoolSize" -}}
-{{- $budget := sub (int .Values.postgresql.config.maxConnections) 10 -}}
-{{- $per := div $budget (max 1 (int (include "healthcare-backend.api.maxPods" .))) -}}
-{{- max 1 (min 10 $per) -}}
+{{- define "healthcare-backend.validations.dbPool" -}}
+{{- $pods := int (include "healthcare-backend.api.maxPods" .) -}}
+{{- $pool := int .Values.api.databasePoolSize -}}
+{{- $need := add (mul $pods $pool) 10 -}}
+{{- $have := int .Values.postgresql.config.maxConnections -}}
+{{- if gt $need $have -}}
+{{- printf "%d API pods (the HPA's maxReplicas) x api.databasePoolSize %d + 10 reserved = %d connections, above postgresql.config.maxConnections %d: set postgresql.config.maxConnections >= %d (e.g. `--set postgresql.config.maxConnections=%d`), or lower api.databasePoolSize / api.autoscaling.maxReplicas (a pool of 1 serialises every pod's queries)" $pods $pool $need $have $need $need -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Values validation -------------------------------------------------------- */}}
@@ -186,6 +204,16 @@ Usage: {{ include "healthcare-backend.validateValues" . }}
 {{- $msgs = append $msgs (include "vitals.validations.pdb" (dict "pdb" .Values.api.pdb "replicas" (include "healthcare-backend.api.minPods" .) "valueKey" "api.pdb")) -}}
 {{- $msgs = append $msgs (include "vitals.validations.pdb" (dict "pdb" $r.pdb "replicas" (include "healthcare-backend.redis.minPods" .) "valueKey" "redis.pdb")) -}}
 {{- $msgs = append $msgs (include "healthcare-backend.validations.vpa" (dict "vpa" .Values.api.vpa "hpaEnabled" .Values.api.autoscaling.enabled "valueKey" "api.vpa")) -}}
+{{- $msgs = append $msgs (include "healthcare-backend.validations.dbPool" .) -}}
+{{- $msgs = append $msgs (include "healthcare-backend.validations.ingressPaths" .) -}}
+{{- if not (has (toString $r.config.maxmemoryPolicy) (list "noeviction" "volatile-lru" "volatile-lfu" "volatile-ttl" "volatile-random")) -}}
+{{- $msgs = append $msgs (printf "redis.config.maxmemoryPolicy is %q: Redis would evict any key under memory pressure, Bull's queue and job keys included (jobs silently lost): set redis.config.maxmemoryPolicy=noeviction (e.g. `--set redis.config.maxmemoryPolicy=noeviction`)" (toString $r.config.maxmemoryPolicy)) -}}
+{{- end -}}
+{{- if .Values.global.requireExistingSecrets -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" .Values.postgresql.auth.existingSecret "valueKey" "postgresql.auth" "keys" (list "password") "generate" false)) -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" .Values.redis.auth.existingSecret "valueKey" "redis.auth" "keys" (list "redis-password") "generate" false)) -}}
+{{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" .Values.api.secrets.existingSecret "valueKey" "api.secrets" "keys" (list "jwt-secret") "generate" false)) -}}
+{{- end -}}
 {{- $msgs = append $msgs (include "healthcare-backend.validations.vpa" (dict "vpa" $r.vpa "hpaEnabled" (and $r.cluster.enabled $r.autoscaling.enabled) "valueKey" "redis.vpa")) -}}
 {{- include "vitals.errors.fail" (dict "validations" $msgs) -}}
 {{- end -}}
@@ -236,7 +264,7 @@ Usage: {{ include "healthcare-backend.wait.postgresql" . | nindent 8 }}
       done
   env:
     - name: PGHOST
-      value: {{ include "healthcare-backend.postgresql.host" . | quote }}
+      value: {{ include "healthcare-backend.postgresql.connectHost" . | quote }}
     - name: PGPORT
       value: {{ .Values.postgresql.service.port | quote }}
     - name: PGUSER
@@ -269,7 +297,7 @@ Usage: {{ include "healthcare-backend.wait.redis" . | nindent 8 }}
       done
   env:
     - name: REDIS_HOST
-      value: {{ include "healthcare-backend.redis.host" . | quote }}
+      value: {{ include "healthcare-backend.redis.connectHost" . | quote }}
     - name: REDIS_PORT
       value: {{ .Values.redis.service.port | quote }}
     - name: REDISCLI_AUTH
@@ -318,7 +346,7 @@ containers:
         find /backups -name '*.dump' -type f -mtime +{{ int $pg.backup.retentionDays }} -print -delete
     env:
       - name: PGHOST
-        value: {{ include "healthcare-backend.postgresql.host" . | quote }}
+        value: {{ include "healthcare-backend.postgresql.connectHost" . | quote }}
       - name: PGPORT
         value: {{ $pg.service.port | quote }}
       - name: PGUSER
@@ -345,4 +373,27 @@ volumes:
       claimName: {{ include "vitals.names.component" (dict "context" . "component" "backup") }}
   - name: tmp
     emptyDir: {}
+{{- end -}}
+
+{{/*
+Message when a public Ingress path covers a path the API serves only inside
+the cluster (ingress.internalPaths: /metrics, the /logger dashboard, Bull
+Board): a Prefix path p covers i when p is "/" or i is p or starts with p/.
+Usage: {{ include "healthcare-backend.validations.ingressPaths" . }}
+*/}}
+{{- define "healthcare-backend.validations.ingressPaths" -}}
+{{- $ing := .Values.ingress -}}
+{{- $msgs := list -}}
+{{- if $ing.enabled -}}
+{{- range $p := $ing.paths -}}
+{{- $path := trimSuffix "/" $p.path -}}
+{{- range $i := $ing.internalPaths -}}
+{{- $covers := or (eq $p.path "/") (eq $i $p.path) (and (ne (toString $p.pathType) "Exact") (hasPrefix (printf "%s/" $path) $i)) -}}
+{{- if $covers -}}
+{{- $msgs = append $msgs (printf "ingress.paths %q (%s) publishes %s, which the API serves only inside the cluster (ingress.internalPaths): route the API's public prefixes instead (e.g. `--set ingress.paths[0].path=/api`)" $p.path (toString $p.pathType) $i) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $msgs -}}
 {{- end -}}
