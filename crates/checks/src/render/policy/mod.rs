@@ -6,14 +6,26 @@ use crate::values::ValuesSet;
 use crate::{Manifests, Verdict};
 
 pub mod autoscaling;
+pub mod declared;
 pub mod disruption;
 pub mod images;
+pub mod ingress_exposure;
+pub mod liveness;
+pub mod lookup;
+pub mod migrations;
 pub mod network;
 pub mod probes;
+pub mod release_tags;
 pub mod resources;
+pub mod schema_nonsense;
 pub mod secrets;
 pub mod security;
 pub mod services;
+pub mod shared_state;
+pub mod shipped_images;
+pub mod stable_secrets;
+
+pub use declared::{Declared, DeclaredPaths};
 
 /// What a policy sees.
 pub struct PolicyCx<'a> {
@@ -21,6 +33,13 @@ pub struct PolicyCx<'a> {
     pub values: &'a ValuesSet,
     /// Production rules (default-deny, no plaintext secrets) apply.
     pub prod: bool,
+    /// A second render of the same chart and values (prod cells): whatever
+    /// differs from `manifests` was generated at render time.
+    pub rerender: Option<&'a Manifests>,
+    /// The chart's `values.schema.json`, when it has one that parses.
+    pub schema: Option<&'a serde_json::Value>,
+    /// What the suite spec declares about workloads' paths.
+    pub declared: &'a Declared,
 }
 
 /// One verdict of one policy about one subject.
@@ -45,6 +64,14 @@ pub const ALL: &[(&str, PolicyFn)] = &[
     ("services", services::check),
     ("network", network::check),
     ("secrets", secrets::check),
+    ("shipped-images", shipped_images::check),
+    ("release-tags", release_tags::check),
+    ("ingress-exposure", ingress_exposure::check),
+    ("migrations", migrations::check),
+    ("shared-state", shared_state::check),
+    ("stable-secrets", stable_secrets::check),
+    ("schema-nonsense", schema_nonsense::check),
+    ("liveness", liveness::check),
 ];
 
 pub fn run_all(cx: &PolicyCx<'_>) -> Vec<PolicyVerdict> {
@@ -81,6 +108,11 @@ pub(crate) mod testing {
 
     /// Runs one policy on a YAML snippet (prod rules on), returning verdicts.
     pub fn run(f: PolicyFn, yaml: &str) -> Vec<(String, Verdict)> {
+        run_with(f, yaml, &Declared::default())
+    }
+
+    /// [`run`] with what a suite spec declares about the workloads' paths.
+    pub fn run_with(f: PolicyFn, yaml: &str, declared: &Declared) -> Vec<(String, Verdict)> {
         let m = Manifests::parse(yaml).unwrap();
         let values = ValuesSet {
             files: vec![(PathBuf::from("values.yaml"), serde_json::json!({}))],
@@ -89,6 +121,9 @@ pub(crate) mod testing {
             manifests: &m,
             values: &values,
             prod: true,
+            rerender: None,
+            schema: None,
+            declared,
         })
     }
 
