@@ -4,25 +4,16 @@ Chart-specific glue only; every shared concern comes from vitals-common.
 */}}
 
 {{/*
-Value of one credential key: the explicit value, else the value already stored
-in the release's Secret (so an upgrade keeps the password the database was
-initialised with), else a new random string.
-TODO(vitals-common): move (no library helper for generated, upgrade-stable secrets yet).
+Value of one credential key (vitals.secrets.value): the explicit value, else
+the value already stored in the release's Secret (so an upgrade keeps the
+password the database was initialised with), else a new random string.
+Production (global.requireExistingSecrets) never gets here: validations.yaml
+requires every credentials.existingSecret.
 Usage:
-{{ include "infrastructure.secrets.value" (dict "context" $ "secret" "infrastructure-minio" "key" "root-password" "value" .Values.minio.credentials.rootPassword "length" 32) }}
+{{ include "infrastructure.secrets.value" (dict "context" $ "secret" "infrastructure-minio" "key" "root-password" "value" .Values.minio.credentials.rootPassword) }}
 */}}
 {{- define "infrastructure.secrets.value" -}}
-{{- if .value -}}
-{{- .value -}}
-{{- else -}}
-{{- $existing := lookup "v1" "Secret" (include "vitals.names.namespace" .context) .secret -}}
-{{- $data := (get ($existing | default dict) "data") | default dict -}}
-{{- if hasKey $data .key -}}
-{{- index $data .key | b64dec -}}
-{{- else -}}
-{{- randAlphaNum (int (.length | default 32)) -}}
-{{- end -}}
-{{- end -}}
+{{- include "vitals.secrets.value" . -}}
 {{- end -}}
 
 {{/*
