@@ -22,7 +22,9 @@ import json, sys
 spec = json.load(open(sys.argv[1]))
 def strip(x):
     if isinstance(x, dict):
-        return {k: strip(v) for k, v in x.items() if k != "description"}
+        # A description is a string; a property *named* description (of
+        # JSONSchemaProps, PriorityClass, ...) is a schema and must stay.
+        return {k: strip(v) for k, v in x.items() if not (k == "description" and isinstance(v, str))}
     if isinstance(x, list):
         return [strip(v) for v in x]
     return x

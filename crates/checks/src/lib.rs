@@ -12,5 +12,5 @@ pub mod values;
 pub mod verdict;
 pub mod yaml;
 
-pub use manifest::{Container, Manifests, Object, ObjectRef, Workload};
+pub use manifest::{Container, Manifests, Object, ObjectRef, Role, Workload};
 pub use verdict::{Evidence, Finding, Outcome, Verdict};

@@ -186,6 +186,42 @@ impl<'a> Workload<'a> {
             .unwrap_or_default()
     }
 
+    /// Whether a Service-style selector (`spec.selector` of a Service: a
+    /// plain label map) selects pods of this workload, counting the labels
+    /// its controller adds at runtime: a per-pod Service of a StatefulSet
+    /// selects `statefulset.kubernetes.io/pod-name: <name>-0`, which no pod
+    /// template carries.
+    pub fn selected_by(&self, selector: &BTreeMap<String, String>) -> bool {
+        let labels = self.pod_labels();
+        !selector.is_empty()
+            && selector.iter().all(|(k, v)| match labels.get(k) {
+                Some(have) => have == v,
+                None => self.controller_sets(k, v),
+            })
+    }
+
+    /// Whether this workload's controller gives its pods label `key` with a
+    /// value that can be `value`.
+    pub fn controller_sets(&self, key: &str, value: &str) -> bool {
+        let index = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        match (self.object.kind.as_str(), key) {
+            ("StatefulSet", "statefulset.kubernetes.io/pod-name") => value
+                .strip_prefix(&format!("{}-", self.object.name))
+                .is_some_and(index),
+            ("StatefulSet", "apps.kubernetes.io/pod-index") => index(value),
+            ("StatefulSet" | "DaemonSet", "controller-revision-hash") => true,
+            ("DaemonSet", "pod-template-generation") => index(value),
+            ("Deployment" | "ReplicaSet", "pod-template-hash") => true,
+            (
+                "Job" | "CronJob",
+                "job-name" | "batch.kubernetes.io/job-name" | "controller-uid"
+                | "batch.kubernetes.io/controller-uid",
+            ) => true,
+            ("Job" | "CronJob", "batch.kubernetes.io/job-completion-index") => index(value),
+            _ => false,
+        }
+    }
+
     /// Replicas as rendered (`spec.replicas`, default 1).
     pub fn replicas(&self) -> i64 {
         self.object
@@ -279,6 +315,59 @@ pub struct ParseError {
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
     pub objects: Vec<Object>,
+    /// The chart depends on the vitals-common library chart, so fix texts
+    /// may name its helpers; for any other chart they name the Kubernetes
+    /// field to set. Set by whoever rendered the chart (false by default).
+    pub uses_vitals_common: bool,
+}
+
+/// What a workload is, read from the manifests, so that each policy is
+/// applied only where it means something (a node exporter needs the host's
+/// network; a controller that serves nothing needs no Service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Serves traffic through a Service: every rule applies.
+    App,
+    /// A DaemonSet, or a pod using the host's network, PIDs or files.
+    NodeAgent,
+    /// Long-running, serves no traffic (no Service selects it, and it
+    /// declares no port or watches the API): an operator, a worker.
+    Controller,
+    /// Serves traffic from outside the cluster for an IngressClass.
+    IngressController,
+    /// Runs to completion: a Job, CronJob, bare Pod or helm hook.
+    Job,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::App => "app",
+            Role::NodeAgent => "node agent",
+            Role::Controller => "controller",
+            Role::IngressController => "ingress controller",
+            Role::Job => "job",
+        }
+    }
+
+    /// Why the workload has this role, for the verdict.
+    pub fn because(self) -> &'static str {
+        match self {
+            Role::App => "a long-running workload",
+            Role::NodeAgent => "a DaemonSet or a pod with host network, PIDs or paths",
+            Role::Controller => {
+                "long-running, no Service selects it, and it declares no port or watches the API"
+            }
+            Role::IngressController => "an ingress controller (IngressClass or ingress-class flags)",
+            Role::Job => "runs to completion (Job, CronJob, Pod or helm hook)",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Manifests {
@@ -329,7 +418,10 @@ impl Manifests {
                 });
             }
         }
-        Ok(Manifests { objects })
+        Ok(Manifests {
+            objects,
+            uses_vitals_common: false,
+        })
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
@@ -344,6 +436,118 @@ impl Manifests {
 
     pub fn workloads(&self) -> impl Iterator<Item = Workload<'_>> {
         self.objects.iter().filter_map(Object::as_workload)
+    }
+
+    /// The role of a workload of this release (see [`Role`]), judged in
+    /// this one place so every policy agrees.
+    pub fn role(&self, w: &Workload<'_>) -> Role {
+        if !w.is_long_running() || !w.object.hooks().is_empty() {
+            return Role::Job;
+        }
+        let pod = w.pod_spec().cloned().unwrap_or(Value::Null);
+        let host = ["hostNetwork", "hostPID"]
+            .iter()
+            .any(|k| pod.get(*k).and_then(Value::as_bool) == Some(true))
+            || pod
+                .get("volumes")
+                .and_then(Value::as_array)
+                .is_some_and(|vs| vs.iter().any(|v| v.get("hostPath").is_some()));
+        if w.object.kind == "DaemonSet" || host {
+            return Role::NodeAgent;
+        }
+        let containers: Vec<Container<'_>> =
+            w.containers().into_iter().filter(|c| !c.init).collect();
+        let text = |c: &Container<'_>| {
+            let mut t = c
+                .spec
+                .get("image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            for k in ["args", "command"] {
+                for a in c.spec.get(k).and_then(Value::as_array).into_iter().flatten() {
+                    t.push(' ');
+                    t.push_str(a.as_str().unwrap_or_default());
+                }
+            }
+            t
+        };
+        let ingress_flags = [
+            "--ingress-class",
+            "--controller-class",
+            "ingress-controller",
+            "ingress-nginx",
+            "--watch-ingress-without-class",
+        ];
+        if containers
+            .iter()
+            .any(|c| ingress_flags.iter().any(|f| text(c).contains(f)))
+            || (self.of_kind("IngressClass").next().is_some()
+                && self.services_selecting(w).any(|s| {
+                    matches!(
+                        s.doc.pointer("/spec/type").and_then(Value::as_str),
+                        Some("LoadBalancer" | "NodePort")
+                    )
+                }))
+        {
+            return Role::IngressController;
+        }
+        if self.services_selecting(w).next().is_none() {
+            let no_port = containers.iter().all(|c| c.ports().is_empty());
+            if no_port || self.watches_the_api(w) {
+                return Role::Controller;
+            }
+        }
+        Role::App
+    }
+
+    /// Services (with a selector, not ExternalName) that select the workload's pods.
+    pub fn services_selecting<'a>(
+        &'a self,
+        w: &'a Workload<'_>,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
+        self.of_kind("Service").filter(move |s| {
+            s.doc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName")
+                && w.selected_by(&string_map(s.doc.pointer("/spec/selector")))
+        })
+    }
+
+    /// Whether the workload's ServiceAccount is bound, in this release, to
+    /// a Role or ClusterRole that may watch or list: what a controller does.
+    fn watches_the_api(&self, w: &Workload<'_>) -> bool {
+        let sa = w
+            .pod_spec()
+            .and_then(|p| p.get("serviceAccountName").or(p.get("serviceAccount")))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
+        self.objects
+            .iter()
+            .filter(|b| b.kind == "RoleBinding" || b.kind == "ClusterRoleBinding")
+            .filter(|b| {
+                b.doc
+                    .get("subjects")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|s| {
+                        s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                            && s.get("name").and_then(Value::as_str) == Some(sa)
+                    })
+            })
+            .filter_map(|b| {
+                let kind = b.doc.pointer("/roleRef/kind").and_then(Value::as_str)?;
+                let name = b.doc.pointer("/roleRef/name").and_then(Value::as_str)?;
+                self.get(kind, name)
+            })
+            .any(|role| {
+                role.doc
+                    .get("rules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| r.get("verbs").and_then(Value::as_array).into_iter().flatten())
+                    .any(|v| matches!(v.as_str(), Some("watch" | "list" | "*")))
+            })
     }
 }
 
@@ -409,6 +613,26 @@ mod tests {
     fn broken_yaml_names_the_template() {
         let err = Manifests::parse("# Source: x/templates/bad.yaml\nkind: [\n").unwrap_err();
         assert!(err.to_string().contains("x/templates/bad.yaml"), "{err}");
+    }
+
+    #[rstest::rstest]
+    #[case("kind: DaemonSet\nmetadata: {name: x}\nspec:\n  template:\n    spec: {containers: [{name: a, image: a:1}]}\n", Role::NodeAgent)]
+    #[case("kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec: {hostNetwork: true, containers: [{name: a, image: a:1, ports: [{containerPort: 80}]}]}\n", Role::NodeAgent)]
+    #[case("kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    metadata: {labels: {a: x}}\n    spec: {containers: [{name: a, image: a:1}]}\n", Role::Controller)]
+    #[case("kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    metadata: {labels: {a: x}}\n    spec: {containers: [{name: a, image: a:1, ports: [{containerPort: 80}]}]}\n---\nkind: Service\nmetadata: {name: x}\nspec: {selector: {a: x}}\n", Role::App)]
+    #[case("kind: Deployment\nmetadata: {name: x}\nspec:\n  template:\n    spec: {containers: [{name: a, image: registry.k8s.io/ingress-nginx/controller:v1, args: [--ingress-class=nginx], ports: [{containerPort: 80}]}]}\n", Role::IngressController)]
+    #[case("kind: Job\nmetadata: {name: x}\nspec:\n  template:\n    spec: {containers: [{name: a, image: a:1}]}\n", Role::Job)]
+    fn roles_are_read_from_the_manifests(#[case] yaml: &str, #[case] want: Role) {
+        let m = Manifests::parse(yaml).unwrap();
+        let w = m.workloads().next().unwrap();
+        assert_eq!(m.role(&w), want);
+    }
+
+    #[test]
+    fn a_controller_with_a_port_is_known_by_its_rbac() {
+        let m = Manifests::parse("kind: Deployment\nmetadata: {name: op}\nspec:\n  template:\n    spec: {serviceAccountName: op, containers: [{name: a, image: a:1, ports: [{name: metrics, containerPort: 8080}]}]}\n---\nkind: ClusterRole\nmetadata: {name: op}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get, list, watch]}]\n---\nkind: ClusterRoleBinding\nmetadata: {name: op}\nroleRef: {kind: ClusterRole, name: op}\nsubjects: [{kind: ServiceAccount, name: op}]\n").unwrap();
+        let w = m.workloads().next().unwrap();
+        assert_eq!(m.role(&w), Role::Controller);
     }
 
     #[test]

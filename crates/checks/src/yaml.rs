@@ -53,7 +53,7 @@ pub fn from_str(text: &str) -> Result<Value, YamlError> {
 enum Frame {
     Seq(usize, Vec<Value>),
     /// Anchor id, entries so far, and a key waiting for its value.
-    Map(usize, Map<String, Value>, Option<String>, Marker),
+    Map(usize, Map<String, Value>, Option<String>),
 }
 
 #[derive(Default)]
@@ -80,7 +80,7 @@ impl Builder {
         match self.stack.last_mut() {
             None => self.docs.push(v),
             Some(Frame::Seq(_, items)) => items.push(v),
-            Some(Frame::Map(_, m, key, _)) => match key.take() {
+            Some(Frame::Map(_, m, key)) => match key.take() {
                 None => match key_string(&v) {
                     Some(k) => *key = Some(k),
                     None => self.fail(mark, "a mapping or sequence as a mapping key".into()),
@@ -111,12 +111,12 @@ impl MarkedEventReceiver for Builder {
             },
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(anchor, Vec::new())),
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(anchor, Map::new(), None, mark))
+                self.stack.push(Frame::Map(anchor, Map::new(), None))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (anchor, v) = match self.stack.pop() {
                     Some(Frame::Seq(a, items)) => (a, Value::Array(items)),
-                    Some(Frame::Map(a, m, _, _)) => (a, Value::Object(m)),
+                    Some(Frame::Map(a, m, _)) => (a, Value::Object(m)),
                     None => return,
                 };
                 if anchor > 0 {

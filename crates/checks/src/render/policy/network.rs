@@ -292,16 +292,44 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     let ns = "release-namespace";
     let mut out = Vec::new();
 
-    // default-deny
+    // default-deny: Kubernetes isolates a pod in a direction as soon as
+    // any policy of that type selects it, so a chart's own policies with
+    // rules deny by default too; only the rules' peers are judged below.
+    // Host-network pods are out of reach of NetworkPolicy altogether.
+    let isolated = |w: &Workload<'_>, kind: &str| {
+        nps.iter().any(|np| {
+            selects(np, &w.pod_labels())
+                && (is_deny_all(np) || types(np).iter().any(|t| t == kind))
+        })
+    };
     let uncovered: Vec<Finding> = m
         .workloads()
         .filter(|w| !w.object.is_test_hook())
-        .filter(|w| !nps.iter().any(|np| is_deny_all(np) && selects(np, &w.pod_labels())))
-        .map(|w| Finding {
-            object: w.object.id().to_string(),
-            field: "NetworkPolicy".into(),
-            problem: "no default-deny NetworkPolicy (Ingress+Egress, no rules but DNS) selects these pods".into(),
-            fix: "enable `networkPolicy.enabled` in prod (vitals.networkPolicy.defaultDeny selects every pod of the release)".into(),
+        .filter(|w| {
+            w.pod_spec()
+                .and_then(|p| p.get("hostNetwork"))
+                .and_then(Value::as_bool)
+                != Some(true)
+        })
+        .filter(|w| !(isolated(w, "Ingress") && isolated(w, "Egress")))
+        .map(|w| {
+            let missing: Vec<&str> = ["Ingress", "Egress"]
+                .into_iter()
+                .filter(|k| !isolated(&w, k))
+                .collect();
+            Finding {
+                object: w.object.id().to_string(),
+                field: "NetworkPolicy".into(),
+                problem: format!(
+                    "no NetworkPolicy of type {} selects these pods, so every such flow is allowed",
+                    missing.join(" or ")
+                ),
+                fix: if m.uses_vitals_common {
+                    "enable `networkPolicy.enabled` in prod (vitals.networkPolicy.defaultDeny selects every pod of the release)".into()
+                } else {
+                    "render a NetworkPolicy whose `spec.podSelector` selects these pods with `spec.policyTypes: [Ingress, Egress]` (no rules denies all; add rules for the flows they need)".into()
+                },
+            }
         })
         .collect();
     out.push((
@@ -313,10 +341,20 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
         ),
     ));
 
-    // explicit peers
+    // explicit peers; an ingress controller's ingress is open on purpose
+    // (it serves traffic from anywhere), so only its egress is judged.
     for np in &nps {
         let mut findings = Vec::new();
+        let selected: Vec<Workload<'_>> =
+            m.workloads().filter(|w| selects(np, &w.pod_labels())).collect();
+        let edge = !selected.is_empty()
+            && selected
+                .iter()
+                .all(|w| m.role(w) == crate::Role::IngressController);
         for (dir, field) in [("ingress", "from"), ("egress", "to")] {
+            if edge && dir == "ingress" {
+                continue;
+            }
             for (i, r) in rules(np, dir).iter().enumerate() {
                 match r
                     .get(field)
@@ -354,7 +392,11 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             format!("explicit/{}", np.name),
             Verdict::from_findings(
                 np.id().to_string(),
-                "every allowed flow names its peers",
+                if edge {
+                    "every allowed egress flow names its peers (role: ingress controller, whose ingress is open by design)"
+                } else {
+                    "every allowed flow names its peers"
+                },
                 findings,
             ),
         ));
@@ -493,6 +535,25 @@ mod tests {
             open.failed() && open.to_string().contains("empty peer"),
             "{open}"
         );
+    }
+
+    #[test]
+    fn a_charts_own_policies_with_rules_deny_by_default() {
+        let yaml = app("x").replace("metadata: {{name: deny}}", "metadata: {name: deny}").replace(
+            "  policyTypes: [Ingress, Egress]\n",
+            "  policyTypes: [Ingress, Egress]\n  ingress: [{from: [{podSelector: {matchLabels: {app: app}}}]}]\n",
+        );
+        let v = run(check, &yaml);
+        let dd = &v.iter().find(|(s, _)| s == "default-deny").unwrap().1;
+        assert!(!dd.failed(), "{dd}");
+    }
+
+    #[test]
+    fn an_ingress_controllers_open_ingress_is_by_design() {
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: edge}\nspec:\n  template:\n    metadata: {labels: {app: edge}}\n    spec:\n      containers: [{name: c, image: registry.k8s.io/ingress-nginx/controller:v1.12.0, args: [--ingress-class=nginx], ports: [{name: http, containerPort: 80}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: edge}\nspec:\n  podSelector: {matchLabels: {app: edge}}\n  policyTypes: [Ingress]\n  ingress: [{ports: [{port: http}]}]\n";
+        let v = run(check, yaml);
+        let e = &v.iter().find(|(s, _)| s == "explicit/edge").unwrap().1;
+        assert!(!e.failed() && e.expected.contains("ingress controller"), "{e}");
     }
 
     #[test]

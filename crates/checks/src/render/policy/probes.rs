@@ -1,6 +1,9 @@
 //! Long-running containers have liveness and readiness probes, and every
-//! probe (on any container) points at a port the container declares: a probe
-//! on a port nobody listens on restarts a healthy pod forever.
+//! probe (on any container) that names its port names one the container
+//! declares: the kubelet cannot resolve an unknown port name, so the probe
+//! fails forever and restarts a healthy pod. A numbered port need not be
+//! listed under `ports` (Kubernetes does not require it; the list is
+//! informational), so it is not judged here.
 
 use serde_json::Value;
 
@@ -18,8 +21,12 @@ fn port_problem(c: &Container<'_>, probe: &Value) -> Option<(String, String)> {
             continue;
         };
         let ok = match port {
-            Value::String(name) => ports.iter().any(|(n, _)| n.as_deref() == Some(name)),
-            Value::Number(n) => ports.iter().any(|(_, p)| Some(*p) == n.as_i64()),
+            // A number (or a numeric string, as IntOrString allows) is
+            // probed as it is, listed or not.
+            Value::String(name) => {
+                name.parse::<u16>().is_ok() || ports.iter().any(|(n, _)| n.as_deref() == Some(name))
+            }
+            Value::Number(_) => true,
             _ => false,
         };
         if !ok {
@@ -30,7 +37,7 @@ fn port_problem(c: &Container<'_>, probe: &Value) -> Option<(String, String)> {
             return Some((
                 format!("{handler}.port"),
                 format!(
-                    "port {port} is not declared on the container (declared: {})",
+                    "port {port} is not declared on the container (declared: {}), so the kubelet cannot resolve the name",
                     if declared.is_empty() {
                         "none".into()
                     } else {
@@ -77,7 +84,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                             object: c.label(),
                             field: format!("{}.{p}.{field}", c.path),
                             problem,
-                            fix: "point the probe at a named containerPort, or declare the port under `ports`".into(),
+                            fix: "point the probe at a named containerPort, or declare the port under `ports` with that name (or give its number)".into(),
                         });
                         }
                     }
@@ -85,7 +92,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             }
             Verdict::from_findings(
                 w.object.id().to_string(),
-                "long-running containers have liveness and readiness probes on declared ports",
+                "long-running containers have liveness and readiness probes, and named probe ports exist",
                 findings,
             )
         },
@@ -107,6 +114,12 @@ mod tests {
             "spec.template.spec.containers[0].livenessProbe.httpGet.port"
         );
         assert!(f.problem.contains("declared: http=8080"), "{f:?}");
+    }
+
+    #[test]
+    fn a_probe_on_a_numbered_port_not_under_ports_is_fine() {
+        let v = only(check, &deployment("      - name: app\n        image: a:1\n        ports: [{name: http, containerPort: 8080}]\n        livenessProbe: {httpGet: {path: /health, port: 9090}}\n        readinessProbe: {tcpSocket: {port: \"9090\"}}\n"));
+        assert!(!v.failed(), "{v}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{per_workload, PolicyCx};
 use crate::verdict::{Finding, Verdict};
+use crate::Role;
 
 pub const WRITABLE_ROOT_FS: &str = "vitals.dev/writable-root-fs";
 
@@ -21,6 +22,11 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             let psc = pod.get("securityContext").cloned().unwrap_or(Value::Null);
             let pod_path = w.pod_spec_path();
             let obj = w.object.id().to_string();
+            // A node agent (a node exporter, a log shipper, a CNI) exists to
+            // see the host: its host namespaces and paths are its job, not
+            // a defect; the rest of `restricted` still applies.
+            let role = cx.manifests.role(w);
+            let host_ok = role == Role::NodeAgent;
             let mut add = |object: String, field: String, problem: &str, fix: &str| {
                 findings.push(Finding {
                     object,
@@ -30,7 +36,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 })
             };
             for ns in ["hostNetwork", "hostPID", "hostIPC"] {
-                if pod.get(ns).and_then(Value::as_bool) == Some(true) {
+                if pod.get(ns).and_then(Value::as_bool) == Some(true) && !(host_ok && ns != "hostIPC") {
                     add(
                         obj.clone(),
                         format!("{pod_path}.{ns}"),
@@ -46,7 +52,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 .flatten()
                 .enumerate()
             {
-                if vol.get("hostPath").is_some() {
+                if vol.get("hostPath").is_some() && !host_ok {
                     add(
                         obj.clone(),
                         format!("{pod_path}.volumes[{i}].hostPath"),
@@ -74,8 +80,13 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                     .and_then(Value::as_i64)
                     == Some(0);
                 if !non_root || uid0 {
+                    let helper = if cx.manifests.uses_vitals_common {
+                        " (vitals.securityContext.pod/container do this)"
+                    } else {
+                        ""
+                    };
                     add(c.label(), field("runAsNonRoot"), if uid0 { "runs as uid 0" } else { "not set to true (here or on the pod)" },
-                    "set `runAsNonRoot: true` and a non-zero `runAsUser` (vitals.securityContext.pod/container do this)");
+                    &format!("set `securityContext.runAsNonRoot: true` and a non-zero `runAsUser` on the pod or container{helper}"));
                 }
                 if get_bool(&sc, "privileged") == Some(true) {
                     add(c.label(), field("privileged"), "true", "remove it");
@@ -135,11 +146,12 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                     &format!("set `readOnlyRootFilesystem: true` and mount emptyDirs where the app writes, or annotate the pod template with `{WRITABLE_ROOT_FS}: <why>`"));
                 }
             }
-            Verdict::from_findings(
-                obj,
-                "pods meet the restricted Pod Security Standard with a read-only root filesystem",
-                findings,
-            )
+            let expected = if host_ok {
+                "pods meet the restricted Pod Security Standard with a read-only root filesystem, host network, PIDs and paths aside (role: node agent)"
+            } else {
+                "pods meet the restricted Pod Security Standard with a read-only root filesystem"
+            };
+            Verdict::from_findings(obj, expected, findings)
         },
     )
 }
@@ -179,6 +191,18 @@ mod tests {
             "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation"
         );
         assert!(f[0].fix.contains("allowPrivilegeEscalation: false"));
+    }
+
+    #[test]
+    fn a_node_agent_may_use_the_host() {
+        let ds = deployment(&format!("      - name: app\n        image: a:1\n{GOOD}"))
+            .replace("kind: Deployment", "kind: DaemonSet")
+            .replace("    spec:\n      containers:", "    spec:\n      hostNetwork: true\n      hostPID: true\n      volumes: [{name: root, hostPath: {path: /}}]\n      containers:");
+        let v = only(check, &ds);
+        assert!(!v.failed(), "{v}");
+        assert!(v.expected.contains("role: node agent"), "{v:?}");
+        let app = ds.replace("kind: DaemonSet", "kind: Deployment").replace("      hostPID: true\n      volumes: [{name: root, hostPath: {path: /}}]\n", "");
+        assert!(!only(check, &app).failed(), "hostNetwork makes it a node agent too");
     }
 
     #[test]

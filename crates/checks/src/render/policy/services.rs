@@ -6,21 +6,17 @@
 use serde_json::Value;
 
 use super::PolicyCx;
-use crate::manifest::selector_matches;
+use crate::manifest::string_map;
 use crate::verdict::{Finding, Verdict};
-use crate::{Manifests, Workload};
+use crate::{Manifests, Role, Workload};
 
 /// Workloads may opt out with a reason (a pure queue consumer, say).
 pub const NO_SERVICE: &str = "vitals.dev/no-service";
 
+/// Labels the workload's controller adds at runtime count (a per-pod
+/// Service on `statefulset.kubernetes.io/pod-name`): see `Workload::selected_by`.
 fn service_selects(svc: &Value, w: &Workload<'_>) -> bool {
-    let Some(sel) = svc
-        .pointer("/spec/selector")
-        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
-    else {
-        return false;
-    };
-    selector_matches(&serde_json::json!({ "matchLabels": sel }), &w.pod_labels())
+    w.selected_by(&string_map(svc.pointer("/spec/selector")))
 }
 
 fn port_exists(w: &Workload<'_>, target: &Value) -> bool {
@@ -64,6 +60,20 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
         let selecting: Vec<_> = services(cx.manifests)
             .filter(|s| service_selects(&s.doc, &w))
             .collect();
+        // Only what serves traffic needs a Service: a controller or worker
+        // that declares no port (or watches the API), or a node agent, does not.
+        let role = cx.manifests.role(&w);
+        if selecting.is_empty() && matches!(role, Role::Controller | Role::NodeAgent) {
+            out.push((
+                w.object.id().slug(),
+                Verdict::pass(
+                    obj,
+                    format!("{expected} (role: {role})"),
+                    format!("no Service needed: {role}, {}", role.because()),
+                ),
+            ));
+            continue;
+        }
         if selecting.is_empty() {
             findings.push(Finding {
                 object: obj.clone(),
@@ -165,6 +175,22 @@ mod tests {
             v[0].1
         );
         assert!(v[1].1.to_string().contains("no endpoints"), "{}", v[1].1);
+    }
+
+    #[test]
+    fn a_per_pod_service_selects_the_statefulsets_pods() {
+        let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: a, image: a:1, ports: [{name: pg, containerPort: 5432}]}]\n---\n";
+        let v = run(check, &format!("{sts}apiVersion: v1\nkind: Service\nmetadata: {{name: db-0}}\nspec:\n  selector: {{app: db, statefulset.kubernetes.io/pod-name: db-0}}\n  ports: [{{port: 5432, targetPort: pg}}]\n"));
+        assert!(v.iter().all(|(_, v)| !v.failed()), "{v:?}");
+        let v = run(check, &format!("{sts}apiVersion: v1\nkind: Service\nmetadata: {{name: db-x}}\nspec:\n  selector: {{app: db, statefulset.kubernetes.io/pod-name: other-0}}\n  ports: [{{port: 5432, targetPort: pg}}]\n"));
+        assert!(v.iter().any(|(s, v)| s == "service/db-x" && v.failed()), "{v:?}");
+    }
+
+    #[test]
+    fn a_controller_that_serves_nothing_needs_no_service() {
+        let v = run(check, &DEPLOY.replace(", ports: [{name: http, containerPort: 8080}]", ""));
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].1.failed() && v[0].1.observed.contains("controller"), "{:?}", v[0].1);
     }
 
     #[test]
