@@ -1,6 +1,8 @@
 //! Runtime tier: checks against a live cluster, over kube-rs watches.
 
 pub mod agent_pod;
+pub mod availability;
+pub mod create;
 pub mod cronjobs;
 pub mod dns;
 pub mod exec;
