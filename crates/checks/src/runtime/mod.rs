@@ -2,7 +2,6 @@
 
 pub mod agent_pod;
 pub mod availability;
-pub mod create;
 pub mod cronjobs;
 pub mod dns;
 pub mod exec;
