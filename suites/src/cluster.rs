@@ -12,7 +12,7 @@ use vitals_checks::record::{CellRecord, Overlay as RecordedOverlay, Phase};
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde::Deserialize;
@@ -20,12 +20,13 @@ use tokio::runtime::Runtime;
 use tokio::sync::OnceCell;
 use vitals_checks::runtime::view::NamespaceView;
 use vitals_checks::runtime::{
-    cronjobs, dns, exec, netpol, persistence, probes, pvcs, rbac, ready, restarts,
+    cronjobs, dns, exec, hpa, netpol, persistence, probes, pvcs, rbac, ready, restarts,
 };
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
 use vitals_cluster::{ClusterHandle, Provider};
 use vitals_helm::{Chart, Helm, InstallOpts};
 
+use crate::cell::state::CellState;
 use crate::render::{self, Cell, Check};
 
 const CLIENT_POD: &str = "vitals-client";
@@ -218,6 +219,8 @@ async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Resul
         serde_yaml::from_str(&text).map_err(|e| format!("`{}`: {e}", list.display()))?;
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     for s in specs {
+        // Kept when present: a reinstall must not change the passwords the
+        // running data services were initialised with.
         if api
             .get_opt(&s.name)
             .await
@@ -236,7 +239,9 @@ async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Resul
             string_data: Some(data),
             ..Default::default()
         };
-        api.create(&PostParams::default(), &secret)
+        // Another process preparing the same cell may have made it first:
+        // its Secret is the one the release uses.
+        vitals_checks::runtime::create::create_or_get(&api, &secret)
             .await
             .map_err(|e| format!("secret {}: {e}", s.name))?;
     }
@@ -377,11 +382,11 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     let mut install = Verdict::pass(&subject, expected, "installed");
     let mut phases = Phases::new(&ns);
     // A failed cell of an earlier run, kept scaled to zero: replaced whole.
-    let shell = crate::env::cell_file(&ns, "scaled-down");
-    if shell.exists() {
+    let state = CellState::of(&ns);
+    if state.scaled_down() {
         vitals_checks::runtime::agent_pod::delete_namespace(client, &ns, Duration::from_secs(300))
             .await;
-        let _ = std::fs::remove_file(&shell);
+        state.clear_scaled_down();
     }
     let prep = async {
         ensure_namespace(client, &ns, cell.profile.prod).await?;
@@ -402,18 +407,16 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     phases.end("prepare");
     if !install.failed() {
         // One installer per cell across processes; the others reuse.
-        let _ = std::fs::create_dir_all(crate::env::out_dir().join("cells"));
-        let lock = std::fs::File::create(crate::env::cell_file(&ns, "lock")).ok();
+        let lock = state.install_lock().ok();
         if let Some(l) = &lock {
             let _ = l.lock();
         }
-        let stamp_file = crate::env::cell_file(&ns, "stamp");
         let want = stamp(cell, manifests);
-        let fresh = std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(want.as_str());
+        let fresh = state.stamp().as_deref() == Some(want.as_str());
         if !fresh {
             // Replaced from here on: no other process may wait for it as an
             // installed cell (see room::make).
-            let _ = std::fs::remove_file(&stamp_file);
+            state.clear_stamp();
             // Wait for room on the nodes before creating any pod.
             let need = crate::capacity::cell_need(manifests);
             let room = if crate::env::process_per_trial() {
@@ -448,12 +451,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         let mut prior_ok = !install.failed();
         if let (false, Some(up)) = (fresh, &cell.upgrade) {
             match install_previous(env, helm, cell, up, manifests, &view, &mut phases).await {
-                Ok(markers) => {
-                    let _ = std::fs::write(
-                        crate::env::cell_file(&ns, "markers.json"),
-                        serde_json::to_string(&markers).unwrap_or_default(),
-                    );
-                }
+                Ok(markers) => state.set_markers(&markers),
                 Err(v) => {
                     install = v;
                     prior_ok = false;
@@ -480,9 +478,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             };
             phases.end("install");
             match res {
-                Ok(()) => {
-                    let _ = std::fs::write(&stamp_file, &want);
-                }
+                Ok(()) => state.set_stamp(&want),
                 Err(vitals_helm::Error::Exited { argv, code, stderr }) => {
                     install = Verdict::fail(&subject, expected, format!("helm exited with {code}"))
                         .with_evidence(Evidence::Command {
@@ -610,7 +606,7 @@ pub fn finished(cell: &Cell) {
         .lock()
         .map(|m| m.get(&ns).copied().unwrap_or(false))
         .unwrap_or(true);
-    if std::env::var_os("E2E_KEEP").is_some() {
+    if crate::config::get().keep {
         return;
     }
     let Ok(env) = cluster() else { return };
@@ -632,7 +628,7 @@ pub fn finished(cell: &Cell) {
 pub(crate) async fn take_down(client: &kube::Client, ns: &str, failed: bool) {
     if failed {
         scale_to_zero(client, ns).await;
-        let _ = std::fs::write(crate::env::cell_file(ns, "scaled-down"), "");
+        CellState::of(ns).mark_scaled_down();
     } else {
         let pods = Api::<Pod>::namespaced(client.clone(), "ingress-nginx");
         let _ = pods
@@ -641,9 +637,7 @@ pub(crate) async fn take_down(client: &kube::Client, ns: &str, failed: bool) {
         vitals_checks::runtime::agent_pod::delete_namespace(client, ns, Duration::from_secs(300))
             .await;
     }
-    for ext in ["stamp", "failed", "need"] {
-        let _ = std::fs::remove_file(crate::env::cell_file(ns, ext));
-    }
+    CellState::of(ns).forget_install();
 }
 
 async fn scale_to_zero(client: &kube::Client, ns: &str) {
@@ -710,7 +704,7 @@ async fn scale_to_zero(client: &kube::Client, ns: &str) {
 /// Deletes the namespaces of cells whose cluster trials all passed, unless
 /// `E2E_KEEP` is set; failed ones stay for a person to look at.
 pub fn cleanup() {
-    if std::env::var_os("E2E_KEEP").is_some() || crate::env::process_per_trial() {
+    if crate::config::get().keep || crate::env::process_per_trial() {
         return;
     }
     let Ok(env) = cluster() else { return };
@@ -722,7 +716,7 @@ pub fn cleanup() {
         for (ns, failed) in cells {
             if !failed {
                 let _ = Api::<Namespace>::all(env.client.clone()).delete(&ns, &DeleteParams::default()).await;
-                let _ = std::fs::remove_file(crate::env::cell_file(&ns, "stamp"));
+                CellState::of(&ns).clear_stamp();
             } else {
                 eprintln!("kept namespace {ns} for inspection (diagnostics under target/e2e/bundles/{ns})");
             }
@@ -963,7 +957,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 if crate::env::process_per_trial() {
                     // Other trial processes see the cell as failed: it is
                     // scaled down, not deleted, when its room is needed.
-                    let _ = std::fs::write(crate::env::cell_file(&inst.namespace, "failed"), "");
+                    CellState::of(&inst.namespace).mark_failed();
                 }
                 let dir = bundle(&env, cell, &inst, &format!("{name}: {}", v.observed));
                 let diag = format!("diagnostics: {}", dir.display());
@@ -1229,18 +1223,32 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 .map(|c| c.name.clone());
             let sel2 = selector.clone();
             let ac2 = agent_container.clone();
+            let allowed_name = format!("cluster/netpol/allowed/{src}-to-{svc}");
+            // Known from the render: a source with no agent binary cannot
+            // connect on the harness's behalf, so the trial cannot run.
+            let Some(container) = agent_container.clone() else {
+                out.push(Check::cannot_run(
+                    allowed_name,
+                    format!("{src} -> {svc}"),
+                    "the source runs no agent binary to connect from (not an app stand-in)",
+                ));
+                let src2 = w.object.name.clone();
+                if dns_done.insert(src2.clone()) {
+                    out.push(Check::cannot_run(
+                        format!("cluster/netpol/dns/{src2}"),
+                        format!("{src2} DNS"),
+                        "the source runs no agent binary (not an app stand-in)",
+                    ));
+                }
+                continue;
+            };
             out.push(with(
-                format!("cluster/netpol/allowed/{src}-to-{svc}"),
+                allowed_name,
                 Box::new(move |env, inst, _| {
                     if let Some(v) = canary_failed(env) {
                         return v;
                     }
-                    let Some(container) = agent_container.clone() else {
-                        return Verdict::skip(
-                            format!("{src} -> {svc}"),
-                            "the source runs no agent binary to connect from (not an app stand-in)",
-                        );
-                    };
+                    let container = container.clone();
                     let Some(pod) = first_pod(inst, &selector) else {
                         return Verdict::fail(&src, "a source pod", "none running");
                     };
@@ -1265,10 +1273,8 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                 format!("cluster/netpol/dns/{src2}"),
                 Box::new(move |env, inst, _| {
                     let Some(container) = ac2.clone() else {
-                        return Verdict::skip(
-                            format!("{src2} DNS"),
-                            "the source runs no agent binary (not an app stand-in)",
-                        );
+                        // Listed as ignored above, before the run.
+                        return Verdict::skip(format!("{src2} DNS"), "no agent binary");
                     };
                     let Some(pod) = first_pod(inst, &sel2) else {
                         return Verdict::fail(&src2, "a source pod", "none running");
@@ -1359,6 +1365,15 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
         let target_selector = target
             .as_ref()
             .and_then(|t| t.doc.pointer("/spec/selector").cloned());
+        if plan.is_none() && (exec_load.is_none() || target_selector.is_none()) {
+            // Known from the render and the suite spec: nothing can load it.
+            out.push(Check::cannot_run(
+                format!("cluster/hpa/{name}"),
+                format!("HorizontalPodAutoscaler/{name}"),
+                "its target is not an HTTP app stand-in the load generator can drive, and the suite spec gives no `load` command for it",
+            ));
+            continue;
+        }
         out.push(with(
             format!("cluster/hpa/{name}"),
             Box::new(move |env, inst, _| {
@@ -1366,10 +1381,7 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                     if let (Some(l), Some(sel)) = (&exec_load, &target_selector) {
                         return rt().block_on(exec_hpa(env, inst, &name, min, max, sel, l));
                     }
-                    return Verdict::skip(
-                        format!("HorizontalPodAutoscaler/{name}"),
-                        "its target is not an HTTP app stand-in the load generator can drive, and the suite spec gives no `load` command for it",
-                    );
+                    return Verdict::skip(format!("HorizontalPodAutoscaler/{name}"), "nothing to load it with");
                 };
                 rt().block_on(drive_hpa(env, inst, &name, min, max, &plan))
             }),
@@ -1394,12 +1406,9 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
                         "a marker written to {} under {label} is still there after the upgrade",
                         st.mount
                     );
-                    let file = crate::env::cell_file(&inst.namespace, "markers.json");
-                    let markers: BTreeMap<String, Result<String, String>> =
-                        std::fs::read_to_string(&file)
-                            .ok()
-                            .and_then(|t| serde_json::from_str(&t).ok())
-                            .unwrap_or_default();
+                    let state = CellState::of(&inst.namespace);
+                    let file = state.path(crate::cell::state::CellFile::Markers);
+                    let markers = state.markers();
                     let marker = match markers.get(&st.statefulset) {
                         Some(Ok(m)) => m.clone(),
                         Some(Err(e)) => {
@@ -1630,6 +1639,13 @@ fn load_millicores(min: i32, max: i32, pod_cpu_m: f64, target_percent: Option<f6
     }
 }
 
+/// The CPU a drive burns: the sized load first, then half as much again
+/// per drive that left the HPA below its target, never past the fixed
+/// load that overloaded the node.
+fn drive_millicores(base_m: f64, attempt: usize) -> f64 {
+    (base_m * 1.5f64.powi(attempt as i32)).min(160.0_f64.max(base_m))
+}
+
 /// Each load request burns this much CPU; the rate makes up the rest.
 const BURN_MS: f64 = 10.0;
 
@@ -1650,7 +1666,8 @@ async fn exec_hpa(
     let client = env.client.clone();
     let ns = inst.namespace.clone();
     let l = l.clone();
-    let load = move || {
+    // The suite's own command is what it is: every drive runs it the same.
+    let load = move |_attempt: usize| {
         let (client, ns, pod, l) = (client.clone(), ns.clone(), pod.clone(), l.clone());
         async move {
             let at = exec::InPod {
@@ -1744,37 +1761,38 @@ async fn drive_hpa(
             format!("http://127.0.0.1:{}/burn?ms={BURN_MS}", plan.pod_port),
         )
     };
-    let rate = format!("{:.2}", plan.burn_m / BURN_MS);
-    let argv: Vec<String> = [
-        "agent",
-        "load",
-        "--url",
-        &url,
-        "--rate",
-        &rate,
-        "--duration",
-        "60s",
-        "--concurrency",
-        "4",
-        "--timeout",
-        "5s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
     let client = env.client.clone();
     let origin = format!("from pod {from_ns}/{from_pod}");
-    let burn_m = plan.burn_m;
-    let load = move || {
-        let (client, from_ns, from_pod, container, argv, url, origin, rate) = (
+    let base_m = plan.burn_m;
+    let load = move |attempt: usize| {
+        // A drive that left the HPA below its target (a slower node serves
+        // less of the same rate) is driven again, harder.
+        let burn_m = drive_millicores(base_m, attempt);
+        let rate = format!("{:.2}", burn_m / BURN_MS);
+        let argv: Vec<String> = [
+            "agent",
+            "load",
+            "--url",
+            &url,
+            "--rate",
+            &rate,
+            "--duration",
+            "60s",
+            "--concurrency",
+            "4",
+            "--timeout",
+            "5s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (client, from_ns, from_pod, container, url, origin) = (
             client.clone(),
             from_ns.clone(),
             from_pod.clone(),
             container.clone(),
-            argv.clone(),
             url.clone(),
             origin.clone(),
-            rate.clone(),
         );
         async move {
             let at = exec::InPod {
@@ -1803,74 +1821,72 @@ async fn drive_hpa(
     hpa_check(env, ns, hpa, min, max, load).await
 }
 
-/// Drives the load `load()` starts at the HPA and judges its reaction, with deadlines from its
-/// own scale-down window.
+/// Drives the load `load(attempt)` starts at the HPA and judges its
+/// reaction, with deadlines from the live HPA's own `behavior` and the
+/// cluster's metrics resolution (`hpa::behavior`).
 async fn hpa_check<F>(
     env: &ClusterEnv,
     ns: &str,
     hpa: &str,
     min: i32,
     max: i32,
-    load: impl FnMut() -> F,
+    load: impl FnMut(usize) -> F,
 ) -> Verdict
 where
     F: std::future::Future<Output = Result<String, String>>,
 {
-    // The way down takes the HPA's own scale-down window, plus a margin.
-    let live = Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
+    let live = match Api::<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>::namespaced(
         env.client.clone(),
         ns,
     )
     .get(hpa)
     .await
-    .ok();
-    let window = live
-        .as_ref()
-        .and_then(|h| {
-            h.spec
-                .as_ref()?
-                .behavior
-                .as_ref()?
-                .scale_down
-                .as_ref()?
-                .stabilization_window_seconds
-        })
-        .unwrap_or(300) as u64;
-    let target_cpu_percent = live.as_ref().and_then(|h| {
-        h.spec.as_ref()?.metrics.iter().flatten().find_map(|m| {
+    {
+        Ok(h) => h,
+        Err(e) => {
+            return Verdict::fail(
+                format!("HorizontalPodAutoscaler/{hpa}"),
+                "the HPA exists in the cell",
+                e.to_string(),
+            )
+        }
+    };
+    let spec = live.spec.as_ref();
+    let target_cpu_percent = spec.and_then(|s| {
+        s.metrics.iter().flatten().find_map(|m| {
             let r = m.resource.as_ref()?;
             (r.name == "cpu")
                 .then_some(r.target.average_utilization)
                 .flatten()
         })
     });
-    let target = vitals_checks::runtime::hpa::Target {
+    let target = hpa::Target {
         namespace: ns.into(),
         name: hpa.into(),
         min,
         max,
         target_cpu_percent,
-        up_deadline: Duration::from_secs(120),
-        down_deadline: Duration::from_secs(window.min(600) + 90),
+        scale_down: hpa::behavior::ScaleDown::from_behavior(spec.and_then(|s| s.behavior.as_ref())),
+        pipeline: metrics_pipeline(&env.client).await,
     };
     // The load and the scale-ups it causes are the heaviest thing a trial
     // does to the node; with every HPA of the matrix at once on 2 cores the
     // kubelet's resource metrics time out and HPAs lose their readings.
     let _slot = hpa_slots().acquire().await;
-    vitals_checks::runtime::hpa::check(&env.client, &target, load).await
+    hpa::check(&env.client, &target, load).await
+}
+
+/// The cluster's metrics pipeline, read once per process.
+async fn metrics_pipeline(client: &Client) -> hpa::behavior::Pipeline {
+    static P: tokio::sync::OnceCell<hpa::behavior::Pipeline> = tokio::sync::OnceCell::const_new();
+    *P.get_or_init(|| hpa::pipeline(client)).await
 }
 
 /// HPA trials that load the cluster at once (`E2E_HPA_PARALLEL`, default 4).
 fn hpa_slots() -> &'static tokio::sync::Semaphore {
     static S: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
     S.get_or_init(|| {
-        tokio::sync::Semaphore::new(
-            std::env::var("E2E_HPA_PARALLEL")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| *n > 0)
-                .unwrap_or(4),
-        )
+        tokio::sync::Semaphore::new(crate::config::get().hpa_parallel)
     })
 }
 
@@ -1894,7 +1910,7 @@ pub fn forget(cell: &Cell) {
             Duration::from_secs(300),
         ));
     }
-    let _ = std::fs::remove_file(crate::env::cell_file(&ns, "stamp"));
+    CellState::of(&ns).clear_stamp();
     crate::capacity::release(&ns);
 }
 
@@ -1929,6 +1945,15 @@ mod tests {
         assert_eq!(load_millicores(2, 10, 5.0, None), 160.0);
         assert_eq!(load_millicores(2, 10, 0.0, Some(70.0)), 160.0);
         assert_eq!(load_millicores(10, 40, 100.0, Some(90.0)), 160.0);
+    }
+
+    #[test]
+    fn a_drive_that_left_the_hpa_below_its_target_is_driven_harder_but_bounded() {
+        assert_eq!(drive_millicores(20.0, 0), 20.0);
+        assert_eq!(drive_millicores(20.0, 1), 30.0);
+        assert_eq!(drive_millicores(100.0, 2), 160.0);
+        // The fixed load (no target to size from) is not raised.
+        assert_eq!(drive_millicores(160.0, 1), 160.0);
     }
 
     #[test]

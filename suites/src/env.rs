@@ -42,9 +42,9 @@ impl Tier {
 pub struct UnknownTier(pub String);
 
 pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {
-    match std::env::var("E2E_TIERS") {
-        Err(_) => Ok(Tier::ALL.to_vec()),
-        Ok(list) => list
+    match &crate::config::get().tiers {
+        None => Ok(Tier::ALL.to_vec()),
+        Some(list) => list
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -66,8 +66,9 @@ pub fn root() -> PathBuf {
 
 /// Where runs write results, render caches and fixtures' values.
 pub fn out_dir() -> PathBuf {
-    std::env::var_os("E2E_OUT")
-        .map(PathBuf::from)
+    crate::config::get()
+        .out
+        .clone()
         .unwrap_or_else(|| root().join("target/e2e"))
 }
 
@@ -81,17 +82,12 @@ pub fn cell_file(ns: &str, ext: &str) -> PathBuf {
 /// The shared cache outside the checkout (`VITALS_CACHE`, as the Makefile
 /// and scripts use it): built images' refs, the cells' measured durations.
 pub fn cache_dir() -> PathBuf {
-    std::env::var_os("VITALS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/vitals")
-        })
+    crate::config::get().cache.clone()
 }
 
 /// `E2E_HELM`, else the pinned build in `.bin/` (from `make setup`), else PATH.
 pub fn helm() -> Result<vitals_helm::Helm, vitals_helm::Error> {
-    if std::env::var_os("E2E_HELM").is_some() {
+    if crate::config::get().helm.is_some() {
         return vitals_helm::Helm::discover();
     }
     let pinned = root().join(".bin/helm");
@@ -104,10 +100,7 @@ pub fn helm() -> Result<vitals_helm::Helm, vitals_helm::Error> {
 /// The run a result belongs to: `E2E_RUN` (set per CI cell or by `make e2e`),
 /// else `local`. The report merges results of many runs and keeps them apart.
 pub fn run_id() -> String {
-    std::env::var("E2E_RUN")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "local".into())
+    crate::config::get().run.clone()
 }
 
 /// Under nextest every trial is its own process: a process seeing its one
@@ -115,5 +108,5 @@ pub fn run_id() -> String {
 /// reuses the install). Namespaces stay until the next `cargo test` run or
 /// `make cluster-down`.
 pub fn process_per_trial() -> bool {
-    std::env::var_os("NEXTEST_RUN_ID").is_some()
+    crate::config::get().process_per_trial
 }

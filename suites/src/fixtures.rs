@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use vitals_checks::render::invariants::Invariant;
+use vitals_checks::render::policy::Declared;
 use vitals_helm::Helm;
 
 use crate::render::{self, Cell, Overlaid};
@@ -32,6 +33,15 @@ pub struct Fixture {
     pub upgrade_from: Option<serde_json::Value>,
     #[serde(default)]
     pub invariants: Vec<Invariant>,
+    /// What the fixture's suite spec declares about workloads' paths (as
+    /// `paths` in `suites/specs/<chart>.yaml`).
+    #[serde(default)]
+    pub paths: Declared,
+    /// A JSON merge patch (RFC 7386) applied to a copy of the sample's
+    /// `values.schema.json`: the one break values cannot make, a schema
+    /// that lets nonsense through.
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
     pub catches: Catch,
 }
 
@@ -49,7 +59,15 @@ pub fn dir() -> PathBuf {
 }
 
 fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
-    let chart_dir = dir().join("sample");
+    sample_cell_at(dir().join("sample"), values, invariants, Declared::default())
+}
+
+fn sample_cell_at(
+    chart_dir: PathBuf,
+    values: Vec<PathBuf>,
+    invariants: Vec<Invariant>,
+    paths: Declared,
+) -> Cell {
     Cell::new(
         Arc::new(Suite {
             spec_file: None,
@@ -60,6 +78,7 @@ fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
             invariants,
             refused_upgrades: Default::default(),
             load: Default::default(),
+            paths,
         }),
         Profile {
             name: "prod".into(),
@@ -149,7 +168,11 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
     let fx = load(path)?;
     let values = render::write_values(&name, &fx.values)
         .map_err(|e| format!("cannot write values of `{name}`: {e}"))?;
-    let cell = sample_cell(vec![values], fx.invariants.clone());
+    let chart_dir = match &fx.schema {
+        None => dir().join("sample"),
+        Some(patch) => patched_sample(&name, patch)?,
+    };
+    let cell = sample_cell_at(chart_dir, vec![values], fx.invariants.clone(), fx.paths.clone());
     let overlay = match &fx.overlay {
         Some(o) => Some(overlaid(&cell, &name, o)?),
         None => None,
@@ -160,6 +183,60 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
         &render::checks_with_overlay(helm, &cell, overlay),
         |_| {},
     )
+}
+
+/// A copy of the sample chart whose `values.schema.json` has `patch`
+/// merged in, under the run's output (named by the fixture, rewritten on
+/// every run).
+fn patched_sample(name: &str, patch: &serde_json::Value) -> Result<PathBuf, String> {
+    let from = dir().join("sample");
+    let to = crate::env::out_dir().join("fixtures").join(format!("{name}.chart"));
+    let fail = |e: std::io::Error| format!("cannot copy the sample chart for `{name}` to `{}`: {e}", to.display());
+    let _ = std::fs::remove_dir_all(&to);
+    copy_tree(&from, &to).map_err(fail)?;
+    let schema_file = to.join("values.schema.json");
+    let text = std::fs::read_to_string(&schema_file).map_err(fail)?;
+    let mut schema: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("the sample's values.schema.json is not JSON: {e}"))?;
+    merge_patch(&mut schema, patch);
+    let text = serde_json::to_string_pretty(&schema)
+        .map_err(|e| format!("cannot write the patched schema of `{name}`: {e}"))?;
+    std::fs::write(&schema_file, text).map_err(fail)?;
+    Ok(to)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(Default::default());
+    }
+    if let serde_json::Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+    }
 }
 
 /// Runs the check the fixture names and holds it to the fixture: it must
@@ -270,6 +347,7 @@ pub fn caught_on_cluster(
             invariants: Vec::new(),
             refused_upgrades: Default::default(),
             load: Default::default(),
+            paths: Default::default(),
         }),
         Profile {
             name: name.clone(),

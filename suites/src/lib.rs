@@ -2,7 +2,9 @@
 //! each cell derives. `tests/e2e.rs` turns them into libtest-mimic trials.
 
 pub mod capacity;
+pub mod cell;
 pub mod cluster;
+pub mod config;
 pub mod env;
 pub mod fixtures;
 pub mod progress;

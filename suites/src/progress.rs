@@ -50,7 +50,7 @@ fn status_line(s: &State, now: Instant) -> String {
 
 /// Starts the display for `total` trials, if stderr is a terminal.
 pub fn start(total: usize) {
-    if !std::io::stderr().is_terminal() || std::env::var_os("E2E_NO_PROGRESS").is_some() {
+    if !std::io::stderr().is_terminal() || crate::config::get().no_progress {
         return;
     }
     let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());

@@ -16,6 +16,7 @@
 //! cell that has a stamp (installed), and an installer removes its own
 //! cell's stamp before it looks for room.
 
+use crate::cell::state::CellState;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -77,7 +78,7 @@ pub async fn make(
                 (ns.clone(), lock)
             }
         };
-        let failed = crate::env::cell_file(&ns, "failed").exists();
+        let failed = CellState::of(&ns).failed();
         crate::cluster::take_down(client, &ns, failed).await;
         drop(lock);
         gone.push(if failed {
@@ -113,14 +114,11 @@ fn free_for(
 
 /// Records what the cell in `ns` needs at its peak, for other processes.
 pub fn record_need(ns: &str, need: Need) {
-    let _ = std::fs::write(
-        crate::env::cell_file(ns, "need"),
-        format!("{} {}", need.cpu_m, need.mem_mi),
-    );
+    CellState::of(ns).set_need(&format!("{} {}", need.cpu_m, need.mem_mi));
 }
 
 fn recorded_need(ns: &str) -> Option<Need> {
-    let text = std::fs::read_to_string(crate::env::cell_file(ns, "need")).ok()?;
+    let text = CellState::of(ns).need()?;
     let mut it = text.split_whitespace().map(str::parse::<f64>);
     Some(Need {
         cpu_m: it.next()?.ok()?,
@@ -130,9 +128,7 @@ fn recorded_need(ns: &str) -> Option<Need> {
 
 /// When the cell in `ns` was installed (its stamp's time), if it is.
 fn installed_at(ns: &str) -> Option<SystemTime> {
-    std::fs::metadata(crate::env::cell_file(ns, "stamp"))
-        .and_then(|m| m.modified())
-        .ok()
+    CellState::of(ns).installed_at()
 }
 
 /// The other cells whose pods request anything, oldest install first; a

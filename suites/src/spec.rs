@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use vitals_checks::render::invariants::Invariant;
+use vitals_checks::render::policy::Declared;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -36,6 +37,11 @@ pub struct SuiteSpec {
     /// in one of the target's own pods for the length of the load.
     #[serde(default)]
     pub load: BTreeMap<String, ExecLoad>,
+    /// What the manifests cannot say about a workload's paths, by workload
+    /// name: admin HTTP paths no Ingress may route, container paths that
+    /// hold data, health paths that check dependencies (see `Declared`).
+    #[serde(default)]
+    pub paths: Declared,
 }
 
 /// A load command run inside a target pod (`kubectl exec` style).
@@ -62,6 +68,8 @@ pub struct Suite {
     pub refused_upgrades: BTreeMap<String, String>,
     /// See `SuiteSpec::load`.
     pub load: BTreeMap<String, ExecLoad>,
+    /// See `SuiteSpec::paths`.
+    pub paths: Declared,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +204,7 @@ fn resolve(
         invariants: spec.invariants,
         refused_upgrades: spec.refused_upgrades,
         load: spec.load,
+        paths: spec.paths,
     })
 }
 
@@ -253,6 +262,7 @@ pub fn from_env() -> Option<Result<Suite, SpecError>> {
             invariants: Vec::new(),
             refused_upgrades: BTreeMap::new(),
             load: BTreeMap::new(),
+            paths: Declared::default(),
         },
     };
     let mut spec = spec;
@@ -317,6 +327,17 @@ mod tests {
             e.contains("s.yaml") && e.contains("chart `") && e.contains("nowhere` not found"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn paths_are_declared_per_workload() {
+        let s = parse(
+            Path::new("s.yaml"),
+            "chart: ../c\nprofiles: {dev: []}\npaths:\n  api: {admin: [/queues], checksDependencies: [/health]}\n",
+        )
+        .unwrap();
+        assert_eq!(s.paths["api"].admin, ["/queues"]);
+        assert_eq!(s.paths["api"].checks_dependencies, ["/health"]);
     }
 
     #[rstest]

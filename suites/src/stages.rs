@@ -17,7 +17,7 @@
 //! restart count is read while nothing of the cell is being deleted.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
@@ -106,7 +106,7 @@ pub fn exclusive(ns: &str, deadline: Duration) -> Result<File, String> {
 }
 
 fn lock_path(ns: &str) -> Result<PathBuf, String> {
-    let path = crate::env::cell_file(ns, "stages.lock");
+    let path = crate::cell::state::CellState::of(ns).path(crate::cell::state::CellFile::StagesLock);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
@@ -115,12 +115,7 @@ fn lock_path(ns: &str) -> Result<PathBuf, String> {
 
 /// Opened without truncating: the file is only a lock, shared by processes.
 fn open_lock(path: &Path) -> Result<File, String> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::cell::state::open_lock(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The file lock with a deadline: a blocking `flock` on a helper thread,
@@ -157,11 +152,7 @@ fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, Str
 /// for their stage and their cell's install without a permit, so a cell
 /// queued for room on the nodes never holds up the cells that have it.
 fn limit() -> usize {
-    std::env::var("E2E_PARALLEL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(32)
+    crate::config::get().parallel
 }
 
 fn permits() -> &'static (Mutex<usize>, Condvar) {

@@ -28,16 +28,54 @@ pub struct UpgradeFrom {
     pub values: Vec<PathBuf>,
 }
 
-fn run(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{cmd:?}: cannot start: {e}"))?;
+/// Why an upgrade's starting point could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("`{cmd}`: cannot start: {source}")]
+    Spawn {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{cmd}` exited {code}: {stderr}")]
+    Exited {
+        cmd: String,
+        code: i32,
+        stderr: String,
+    },
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("E2E_UPGRADE_FROM: `{}` does not exist", .0.display())]
+    NoSuchFrom(PathBuf),
+    #[error("{0}: no non-prod profile to upgrade from")]
+    NoDevProfile(String),
+    #[error("{label}: no Chart.yaml under {}", dir.display())]
+    NoChart { label: String, dir: PathBuf },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpgradeError + '_ {
+    move |source| UpgradeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn run(cmd: &mut Command) -> Result<String, UpgradeError> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().map_err(|source| UpgradeError::Spawn {
+        cmd: shown.clone(),
+        source,
+    })?;
     if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} exited {}: {}",
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(UpgradeError::Exited {
+            cmd: shown,
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -49,7 +87,7 @@ fn semver(v: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// The highest `<chart>-v<semver>` tag, if any.
-pub fn latest_tag(root: &Path, chart: &str) -> Result<Option<String>, String> {
+pub fn latest_tag(root: &Path, chart: &str) -> Result<Option<String>, UpgradeError> {
     let prefix = format!("{chart}-v");
     let tags = run(Command::new("git").arg("-C").arg(root).args([
         "tag",
@@ -63,63 +101,146 @@ pub fn latest_tag(root: &Path, chart: &str) -> Result<Option<String>, String> {
         .map(|(_, t)| t))
 }
 
-/// The repository's `charts/` (and overlays) at a tag, extracted once under
-/// the output directory so `file://` dependencies resolve as they did then.
-fn tree_at(root: &Path, tag: &str) -> Result<PathBuf, String> {
-    let dest = crate::env::out_dir().join("upgrade-from").join(tag);
+/// The chart's earlier revision when nothing is released: the last commit
+/// that changed its `version` in Chart.yaml, what `ct install --upgrade`
+/// takes as the previous revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionCommit {
+    /// The full commit id.
+    pub commit: String,
+    /// The `version` the chart has at that commit.
+    pub version: String,
+}
+
+/// The chart's `version:` line of a Chart.yaml text.
+fn chart_version(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("version:"))
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The last commit of `repo` that changed the `version:` line of
+/// `<chart_rel>/Chart.yaml`, or why there is none to upgrade from (a
+/// chart never committed; a shallow clone whose only commit is the one
+/// checked out, where every line looks newly added).
+pub fn last_version_commit(
+    repo: &Path,
+    chart_rel: &Path,
+) -> Result<Result<VersionCommit, String>, UpgradeError> {
+    let file = chart_rel.join("Chart.yaml");
+    let git = |args: &[&str]| {
+        let mut c = Command::new("git");
+        c.arg("-C").arg(repo).args(args);
+        c
+    };
+    let file_s = file.to_string_lossy().into_owned();
+    let found = run(&mut git(&["log", "-n1", "--format=%H", "-G", "^version:", "--", &file_s]))?;
+    let commit = found.trim().to_string();
+    if commit.is_empty() {
+        return Ok(Err(format!("`{file_s}` has no committed version")));
+    }
+    let shallow = run(&mut git(&["rev-parse", "--is-shallow-repository"]))?;
+    if shallow.trim() == "true" {
+        // The shallow boundary has no parents here: whatever it holds reads
+        // as added by it, so it says nothing about when the version changed.
+        let parents = run(&mut git(&["rev-list", "--parents", "-n1", &commit]))?;
+        if parents.split_whitespace().count() < 2 {
+            return Ok(Err(format!(
+                "the clone is shallow (its history starts at {}): fetch the history (`git fetch --unshallow`, or `fetch-depth: 0` in CI) to upgrade from the chart's previous revision",
+                &commit[..commit.len().min(12)]
+            )));
+        }
+    }
+    let text = run(&mut git(&["show", &format!("{commit}:{file_s}")]))?;
+    Ok(match chart_version(&text) {
+        Some(version) => Ok(VersionCommit { commit, version }),
+        None => Err(format!("`{file_s}` at {commit} has no version")),
+    })
+}
+
+/// `dir` (relative to `repo`) as it was at `rev`, extracted once under
+/// `dest`, so `file://` dependencies beside it (the library chart) resolve
+/// as they did then. Extracted into a temporary directory and renamed into
+/// place: trial processes that prepare the same cell at once (nextest)
+/// share one whole tree, whoever renames first.
+pub fn tree_at(repo: &Path, rev: &str, dir: &Path, dest: &Path) -> Result<PathBuf, UpgradeError> {
     let done = dest.join(".extracted");
     if done.exists() {
-        return Ok(dest);
+        return Ok(dest.to_path_buf());
     }
-    std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    let tar = dest.join("tree.tar");
+    let parent = dest.parent().unwrap_or(dest);
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let tmp = parent.join(format!(
+        ".{}.{}.{:?}",
+        dest.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let tar = tmp.join("tree.tar");
     run(Command::new("git")
         .arg("-C")
-        .arg(root)
+        .arg(repo)
         .args(["archive", "--format=tar", "-o"])
         .arg(&tar)
-        .args([tag, "charts"]))?;
-    run(Command::new("tar")
-        .arg("-xf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&dest))?;
+        .arg(rev)
+        .arg(dir))?;
+    run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&tmp))?;
     let _ = std::fs::remove_file(&tar);
-    std::fs::write(&done, tag).map_err(|e| format!("{}: {e}", done.display()))?;
-    Ok(dest)
+    std::fs::write(tmp.join(".extracted"), rev).map_err(io(&tmp))?;
+    if std::fs::rename(&tmp, dest).is_err() {
+        // Someone else's whole tree is there already; ours is not needed.
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !done.exists() {
+            return Err(UpgradeError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::other("exists, but was not extracted whole"),
+            });
+        }
+    }
+    Ok(dest.to_path_buf())
 }
 
 /// A packaged chart (`.tgz`) or a chart directory named by `E2E_UPGRADE_FROM`.
-fn from_env(chart: &str) -> Result<Option<(String, PathBuf)>, String> {
-    let Some(p) = std::env::var_os("E2E_UPGRADE_FROM").map(PathBuf::from) else {
+fn from_env(chart: &str) -> Result<Option<(String, PathBuf)>, UpgradeError> {
+    let Some(p) = crate::config::get().upgrade_from.clone() else {
         return Ok(None);
     };
     if p.is_dir() {
         return Ok(Some((format!("chart {}", p.display()), p)));
     }
     if !p.is_file() {
-        return Err(format!(
-            "E2E_UPGRADE_FROM: `{}` does not exist",
-            p.display()
-        ));
+        return Err(UpgradeError::NoSuchFrom(p));
     }
     let stem = p
         .file_name()
         .map(|s| s.to_string_lossy().trim_end_matches(".tgz").to_string())
         .unwrap_or_default();
     let dest = crate::env::out_dir().join("upgrade-from").join(&stem);
-    std::fs::create_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-    run(Command::new("tar").arg("-xzf").arg(&p).arg("-C").arg(&dest))?;
+    if !dest.join(".extracted").exists() {
+        // Same as a tree: unpacked aside, renamed into place whole.
+        let tmp = dest.with_extension(format!("{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        run(Command::new("tar").arg("-xzf").arg(&p).arg("-C").arg(&tmp))?;
+        std::fs::write(tmp.join(".extracted"), &stem).map_err(io(&tmp))?;
+        if std::fs::rename(&tmp, &dest).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
     Ok(Some((format!("package {stem}"), dest.join(chart))))
 }
 
 /// Why a cell has no upgrade trial.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum NoUpgrade {
-    /// Nothing released yet to upgrade from: reported as a skip.
+    /// Nothing to upgrade from (no tag, no `E2E_UPGRADE_FROM`, no history):
+    /// the trial cannot run and is listed as ignored with this reason.
     NoRelease(String),
-    /// A release exists but cannot be prepared: a failure.
-    Broken(String),
+    /// A starting point exists but cannot be prepared: a failure.
+    Broken(UpgradeError),
 }
 
 fn canonical(p: &Path) -> PathBuf {
@@ -131,7 +252,55 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, NoUpgrade> {
     prepare(cell).map_err(NoUpgrade::Broken)?
 }
 
-fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, String> {
+/// Where the dev upgrade starts: `E2E_UPGRADE_FROM`, else the highest
+/// release tag, else the chart at the last commit that changed its
+/// version. Returns the label, the chart directory and the tree it sits in
+/// (to find the values of that time).
+fn base_for(
+    suite: &crate::spec::Suite,
+    root: &Path,
+) -> Result<Result<(String, PathBuf, Option<PathBuf>), NoUpgrade>, UpgradeError> {
+    let chart_name = suite
+        .chart_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some((label, dir)) = from_env(&chart_name)? {
+        return Ok(Ok((label, dir, None)));
+    }
+    let chart_dir = canonical(&suite.chart_dir);
+    let rel = chart_dir
+        .strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| PathBuf::from("charts").join(&chart_name));
+    // Everything beside the chart (the library chart of `file://../`).
+    let beside = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    let out = crate::env::out_dir().join("upgrade-from");
+    if let Some(tag) = latest_tag(root, &suite.name)? {
+        let tree = tree_at(root, &tag, &beside, &out.join(&tag))?;
+        return Ok(Ok((format!("release {tag}"), tree.join(&rel), Some(tree))));
+    }
+    match last_version_commit(root, &rel)? {
+        Ok(vc) => {
+            let short = &vc.commit[..vc.commit.len().min(12)];
+            let tree = tree_at(root, &vc.commit, &beside, &out.join(&vc.commit))?;
+            Ok(Ok((
+                format!(
+                    "{} {} at {short} (the last commit that changed its version; no `{}-v*` tag)",
+                    suite.name, vc.version, suite.name
+                ),
+                tree.join(&rel),
+                Some(tree),
+            )))
+        }
+        Err(why) => Ok(Err(NoUpgrade::NoRelease(format!(
+            "no earlier revision of {0} to upgrade from: no `{0}-v*` tag, no E2E_UPGRADE_FROM, and {why}",
+            suite.name
+        )))),
+    }
+}
+
+fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, UpgradeError> {
     let root = canonical(&crate::env::root());
     let suite = &cell.suite;
     let from = if cell.profile.prod {
@@ -139,36 +308,18 @@ fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, String> {
             .profiles
             .iter()
             .find(|p| !p.prod)
-            .ok_or_else(|| format!("{}: no non-prod profile to upgrade from", suite.name))?;
+            .ok_or_else(|| UpgradeError::NoDevProfile(suite.name.clone()))?;
         UpgradeFrom {
             label: format!("the working copy with the {} values", dev.name),
             chart_dir: suite.chart_dir.clone(),
             values: dev.values.clone(),
         }
     } else {
-        let chart_name = suite
-            .chart_dir
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (label, chart_dir, old_root) = match from_env(&chart_name)? {
-            Some((label, dir)) => (label, dir, None),
-            None => {
-                let Some(tag) = latest_tag(&root, &suite.name)? else {
-                    return Ok(Err(NoUpgrade::NoRelease(format!(
-                        "no earlier release of {0}: tag one (`git tag {0}-v<version>`) or set E2E_UPGRADE_FROM to a packaged chart",
-                        suite.name
-                    ))));
-                };
-                let tree = tree_at(&root, &tag)?;
-                let rel = canonical(&suite.chart_dir)
-                    .strip_prefix(&root)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|_| PathBuf::from("charts").join(&chart_name));
-                (format!("release {tag}"), tree.join(&rel), Some(tree))
-            }
+        let (label, chart_dir, old_root) = match base_for(suite, &root)? {
+            Ok(b) => b,
+            Err(no) => return Ok(Err(no)),
         };
-        // The profile's values as they were at that release, where they existed.
+        // The profile's values as they were then, where they existed.
         let values = cell
             .profile
             .values
@@ -188,11 +339,10 @@ fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, String> {
         }
     };
     if !from.chart_dir.join("Chart.yaml").is_file() {
-        return Err(format!(
-            "{}: no Chart.yaml under {}",
-            from.label,
-            from.chart_dir.display()
-        ));
+        return Err(UpgradeError::NoChart {
+            label: from.label,
+            dir: from.chart_dir,
+        });
     }
     let mut c = cell.clone();
     c.upgrade = Some(Arc::new(from));
@@ -290,6 +440,81 @@ mod tests {
     #[test]
     fn replicas_and_template_changes_apply_in_place() {
         assert!(immutable_changes(&sts("1Gi", "db"), &sts("1Gi", "db")).is_empty());
+    }
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn chart_yaml(version: &str) -> String {
+        format!("apiVersion: v2\nname: app\nversion: {version}\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: file://../lib\n")
+    }
+
+    #[test]
+    fn without_a_tag_the_upgrade_starts_at_the_last_commit_that_changed_the_version() {
+        let repo = tempfile::tempdir().unwrap();
+        let r = repo.path();
+        git(r, &["init", "-q"]);
+        write(r, "charts/app/Chart.yaml", &chart_yaml("0.1.0"));
+        write(r, "charts/app/values.yaml", "a: 1\n");
+        write(r, "charts/lib/Chart.yaml", "apiVersion: v2\nname: lib\ntype: library\nversion: 0.1.0\n");
+        write(r, "charts/lib/templates/_x.tpl", "{{- define \"lib.x\" -}}old{{- end -}}\n");
+        git(r, &["add", "."]);
+        git(r, &["commit", "-qm", "first"]);
+        write(r, "charts/app/Chart.yaml", &chart_yaml("0.2.0"));
+        git(r, &["commit", "-qam", "bump"]);
+        let bump = git(r, &["rev-parse", "HEAD"]);
+        // Later work that does not touch the version, committed and not.
+        write(r, "charts/app/values.yaml", "a: 2\n");
+        write(r, "charts/lib/templates/_x.tpl", "{{- define \"lib.x\" -}}new{{- end -}}\n");
+        git(r, &["commit", "-qam", "work"]);
+        write(r, "charts/app/values.yaml", "a: 3\n");
+
+        let vc = last_version_commit(r, Path::new("charts/app")).unwrap().unwrap();
+        assert_eq!(vc, VersionCommit { commit: bump.clone(), version: "0.2.0".into() });
+
+        // The library chart comes from the same commit, so file://../lib resolves as then.
+        let out = tempfile::tempdir().unwrap();
+        let tree = tree_at(r, &vc.commit, Path::new("charts"), &out.path().join(&vc.commit)).unwrap();
+        let read = |rel: &str| std::fs::read_to_string(tree.join(rel)).unwrap();
+        assert_eq!(read("charts/app/values.yaml"), "a: 1\n");
+        assert!(read("charts/lib/templates/_x.tpl").contains("old"));
+        assert!(read("charts/app/Chart.yaml").contains("version: 0.2.0"));
+        // A second preparation reuses the extracted tree.
+        assert_eq!(tree_at(r, &vc.commit, Path::new("charts"), &tree).unwrap(), tree);
+    }
+
+    #[test]
+    fn a_chart_never_committed_has_no_revision_to_upgrade_from() {
+        let repo = tempfile::tempdir().unwrap();
+        git(repo.path(), &["init", "-q"]);
+        write(repo.path(), "README.md", "x\n");
+        git(repo.path(), &["add", "."]);
+        git(repo.path(), &["commit", "-qm", "first"]);
+        write(repo.path(), "charts/app/Chart.yaml", &chart_yaml("0.1.0"));
+        let why = last_version_commit(repo.path(), Path::new("charts/app")).unwrap().unwrap_err();
+        assert!(why.contains("no committed version"), "{why}");
+    }
+
+    #[test]
+    fn the_version_is_read_quoted_or_not() {
+        assert_eq!(chart_version("name: a\nversion: \"1.2.3\"\n"), Some("1.2.3".into()));
+        assert_eq!(chart_version("version: 0.1.1\n"), Some("0.1.1".into()));
+        assert_eq!(chart_version("appVersion: 1\n"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 use e2e::env::{self, Tier};
 use e2e::render::{self, Cell};
 use e2e::{fixtures, progress, record, spec, stages};
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use vitals_checks::record::TrialRecord;
 use vitals_checks::{Outcome, Verdict};
 
@@ -38,6 +38,34 @@ fn selected(args: &Arguments, name: &str) -> bool {
     args.filter.as_ref().is_none_or(hit) && !args.skip.iter().any(hit) && !args.ignored
 }
 
+/// Whether a trial of this name runs in this invocation: selected, and not
+/// ignored (unless `--include-ignored` or `--ignored` asks for those).
+fn will_run(args: &Arguments, name: &str, ignored: bool) -> bool {
+    let hit = |f: &String| {
+        if args.exact {
+            name == f
+        } else {
+            name.contains(f.as_str())
+        }
+    };
+    let filtered = args.filter.as_ref().is_none_or(hit) && !args.skip.iter().any(hit);
+    filtered
+        && if ignored {
+            args.ignored || args.include_ignored
+        } else {
+            !args.ignored
+        }
+}
+
+/// A verdict as libtest sees it: a skip is "ignored" with its reason, never "ok".
+fn completion(v: &Verdict) -> Result<Completion, Failed> {
+    match &v.outcome {
+        Outcome::Fail => Err(Failed::from(v.to_string())),
+        Outcome::Skip(why) => Ok(Completion::ignored_with(why)),
+        _ => Ok(Completion::Completed),
+    }
+}
+
 fn trial_from_verdict(
     args: &Arguments,
     name: String,
@@ -50,7 +78,10 @@ fn trial_from_verdict(
     // trials are two installs.
     let prefix = format!("{}/{tier}", cell.prefix());
     let stage = check.stage;
-    if selected(args, &name) && !args.list {
+    let ignored = check.ignored.is_some();
+    // Only trials that will run hold a later stage up: an ignored one never
+    // reports done.
+    if will_run(args, &name, ignored) && !args.list {
         stages::register(&prefix, stage);
     }
     let tier = tier.to_string();
@@ -59,7 +90,7 @@ fn trial_from_verdict(
     // Under nextest the stages of a cluster install also exclude each other
     // across processes (see stages::hold_across_processes).
     let lock_ns = on_cluster.then(|| cell.namespace());
-    let trial = Trial::test(name.clone(), move || {
+    let trial = Trial::ignorable_test(name.clone(), move || {
         let start = Instant::now();
         progress::trial_started(&name);
         let ready = stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE).and_then(|()| {
@@ -89,12 +120,33 @@ fn trial_from_verdict(
             duration_ms: start.elapsed().as_millis() as u64,
             verdict: v.clone(),
         });
-        match v.outcome {
-            Outcome::Fail => Err(Failed::from(v.to_string())),
-            _ => Ok(()),
-        }
-    });
+        completion(&v)
+    })
+    .with_ignored_flag(ignored);
     (stage, trial)
+}
+
+/// An ignored trial does not run, so it records its skip (with the
+/// reason) when the run starts: results.jsonl, the report and JUnit list
+/// it as skipped, and the release gate can refuse it.
+fn ignored_record(args: &Arguments, name: &str, cell: &Cell, tier: &str, check: &render::Check) {
+    // Listed only when the filter selects it (and it is not run anyway).
+    if !selected(args, name) || will_run(args, name, true) {
+        return;
+    }
+    let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
+    let why = check.ignored.clone().unwrap_or_default();
+    record::append(&TrialRecord {
+        run: env::run_id(),
+        name: name.to_string(),
+        chart: cell.suite.name.clone(),
+        profile: cell.profile.name.clone(),
+        tier: tier.to_string(),
+        check: rest.get(1).unwrap_or(&"").to_string(),
+        object: rest.get(2).unwrap_or(&"").to_string(),
+        duration_ms: 0,
+        verdict: Verdict::skip(cell.prefix(), why),
+    });
 }
 
 /// Longer than any single trial's own deadline (an HPA's way down included).
@@ -191,7 +243,12 @@ fn main() -> ExitCode {
                     for check in e2e::cluster::checks(&helm, &cell) {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
-                        if selected(&args, &name) && !args.list {
+                        if check.ignored.is_some() {
+                            // Never runs in any run: the cell is whole without it.
+                            if !args.list {
+                                ignored_record(&args, &name, &cell, "cluster", &check);
+                            }
+                        } else if selected(&args, &name) && !args.list {
                             // The pool lets the announced cells with the
                             // most work go first.
                             e2e::capacity::expect_planned(&cell.namespace());
@@ -214,24 +271,27 @@ fn main() -> ExitCode {
                             up_cell = up;
                             checks
                         }
-                        // No release to start from is a fact to report (skip),
-                        // a release that cannot be prepared is a failure.
-                        Err(e2e::upgrade::NoUpgrade::NoRelease(why)) => vec![render::Check::ready(
-                            "upgrade/install",
-                            Verdict::skip(cell.prefix(), why),
-                        )],
+                        // Nothing to start from: the trial cannot run, and is
+                        // listed as ignored with why (never as passed); a
+                        // start that cannot be prepared is a failure.
+                        Err(e2e::upgrade::NoUpgrade::NoRelease(why)) => {
+                            vec![render::Check::cannot_run("upgrade/install", cell.prefix(), why)]
+                        }
                         Err(e2e::upgrade::NoUpgrade::Broken(why)) => vec![render::Check::ready(
                             "upgrade/install",
                             Verdict::fail(
                                 cell.prefix(),
                                 "the release to upgrade from can be prepared",
-                                why,
+                                why.to_string(),
                             ),
                         )],
                     };
                     for check in checks {
                         let check = Arc::new(check);
                         let name = format!("{}/{}", cell.prefix(), check.name);
+                        if check.ignored.is_some() && !args.list {
+                            ignored_record(&args, &name, &up_cell, "upgrade", &check);
+                        }
                         staged.push(trial_from_verdict(&args, name, &up_cell, "upgrade", check));
                     }
                 }
@@ -268,7 +328,7 @@ fn main() -> ExitCode {
     // The display counts the chart trials (each reports when it ends).
     let total = staged
         .iter()
-        .filter(|(_, t)| selected(&args, t.name()))
+        .filter(|(_, t)| will_run(&args, t.name(), t.has_ignored_flag()))
         .count();
     trials.extend(staged.into_iter().map(|(_, t)| t));
     trials.extend(cluster_fixtures);

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::PostParams;
 use kube::{Api, Client};
+
+use super::create::create_or_get;
 
 fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
     serde_json::from_value(serde_json::json!({
@@ -63,6 +64,40 @@ pub async fn delete_namespace(client: &Client, ns: &str, within: Duration) {
     let _ = tokio::time::timeout(within, gone).await;
 }
 
+/// A namespace the harness owns (outsider, canary, load): created if
+/// missing, left as it is if present (a cell's namespace carries labels,
+/// PSS enforcement, that this must not touch), and usable once its
+/// `default` ServiceAccount exists. Idempotent: two trials asking at once
+/// on a fresh cluster both succeed.
+pub async fn ensure_plain_namespace(client: &Client, ns: &str) -> Result<(), String> {
+    let nsapi: Api<Namespace> = Api::all(client.clone());
+    let n: Namespace = serde_json::from_value(serde_json::json!({ "metadata": { "name": ns } }))
+        .map_err(|e| e.to_string())?;
+    let mut got = create_or_get(&nsapi, &n)
+        .await
+        .map_err(|e| format!("namespace {ns}: {e}"))?;
+    if got.metadata.deletion_timestamp.is_some() {
+        // Left terminating by an earlier run: pods are refused in it, so
+        // wait (watched, bounded) until it is gone and make it again.
+        let uid = got.metadata.uid.clone().unwrap_or_default();
+        let gone = kube::runtime::wait::await_condition(
+            nsapi.clone(),
+            ns,
+            kube::runtime::conditions::is_deleted(&uid),
+        );
+        tokio::time::timeout(Duration::from_secs(300), gone)
+            .await
+            .map_err(|_| format!("namespace {ns} is still terminating after 300s (a finalizer stuck?)"))?
+            .map_err(|e| format!("namespace {ns}: {e}"))?;
+        got = create_or_get(&nsapi, &n)
+            .await
+            .map_err(|e| format!("namespace {ns}: {e}"))?;
+    }
+    drop(got);
+    // Whoever created it, pods are refused until its ServiceAccount exists.
+    wait_default_sa(client, ns).await
+}
+
 /// Creates (or reuses) an agent pod and waits until it runs.
 pub async fn ensure_agent_pod(
     client: &Client,
@@ -71,24 +106,7 @@ pub async fn ensure_agent_pod(
     image: &str,
     labels: serde_json::Value,
 ) -> Result<Pod, String> {
-    // Create the namespace only when missing: a cell's namespace carries
-    // labels (PSS enforcement) this must not touch.
-    let nsapi: Api<Namespace> = Api::all(client.clone());
-    if nsapi
-        .get_opt(ns)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        let n: Namespace =
-            serde_json::from_value(serde_json::json!({ "metadata": { "name": ns } }))
-                .map_err(|e| e.to_string())?;
-        nsapi
-            .create(&PostParams::default(), &n)
-            .await
-            .map_err(|e| format!("namespace {ns}: {e}"))?;
-        wait_default_sa(client, ns).await?;
-    }
+    ensure_plain_namespace(client, ns).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let existing = api.get_opt(name).await.map_err(|e| e.to_string())?;
     // A pod of that name still terminating (a cell of an earlier run) must
@@ -108,15 +126,10 @@ pub async fn ensure_agent_pod(
             .map_err(|e| e.to_string())?;
     }
     if existing.is_none() || existing.is_some_and(|p| p.metadata.deletion_timestamp.is_some()) {
-        match api
-            .create(&PostParams::default(), &agent_pod(name, image, labels))
+        // Two trials of a cell may ask at once; the other one's pod is ours too.
+        create_or_get(&api, &agent_pod(name, image, labels))
             .await
-        {
-            Ok(_) => {}
-            // Two trials of a cell may ask at once; the other one created it.
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(format!("pod {ns}/{name}: {e}")),
-        }
+            .map_err(|e| format!("pod {ns}/{name}: {e}"))?;
     }
     let running = kube::runtime::wait::await_condition(
         api,

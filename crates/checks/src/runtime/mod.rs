@@ -1,6 +1,7 @@
 //! Runtime tier: checks against a live cluster, over kube-rs watches.
 
 pub mod agent_pod;
+pub mod create;
 pub mod availability;
 pub mod cronjobs;
 pub mod dns;

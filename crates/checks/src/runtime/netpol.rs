@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
@@ -135,22 +135,14 @@ pub async fn sync_barrier(
     let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
     let deny = !b.denied;
     if deny {
-        match npapi
-            .create(
-                &PostParams::default(),
-                &deny_ingress("barrier", "barrier-server")?,
-            )
+        // Left by an earlier run or another process: the state asked for.
+        super::create::create_or_get(&npapi, &deny_ingress("barrier", "barrier-server")?)
             .await
-        {
-            Ok(_) => {}
-            // Left by an earlier run: it is the state asked for.
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(format!("creating the barrier policy: {e}")),
-        }
+            .map_err(|e| format!("creating the barrier policy: {e}"))?;
     } else {
         match npapi.delete("barrier", &Default::default()).await {
             Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) if super::create::not_found(&e) => {}
             Err(e) => return Err(format!("deleting the barrier policy: {e}")),
         }
     }
@@ -240,13 +232,11 @@ pub async fn canary(client: &Client, image: &str) -> Verdict {
                 "the canary could not connect even without a policy: {before:?}"
             ));
         }
-        npapi
-            .create(
-                &PostParams::default(),
-                &deny_ingress("deny", "canary-server")?,
-            )
+        // Another process's canary may have made it a moment ago: the same
+        // policy, so the state asked for.
+        super::create::create_or_get(&npapi, &deny_ingress("deny", "canary-server")?)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| format!("creating the canary's deny policy: {e}"))?;
         flow.allowed = false;
         let (denied, after) = expect(client, &flow, 10).await;
         let _ = npapi.delete("deny", &Default::default()).await;
