@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vitals_checks::render::openapi::OpenApi;
+use vitals_checks::render::openapi::{Crds, OpenApi};
 use vitals_checks::render::overlay;
 use vitals_checks::render::policy::{self, PolicyCx};
 use vitals_checks::render::schema;
@@ -43,8 +43,23 @@ fn hash_tree(dir: &Path, h: &mut DefaultHasher) {
 
 /// Renders a cell, reusing an earlier render of identical inputs.
 pub fn render(helm: &Helm, cell: &Cell) -> Result<String, vitals_helm::Error> {
+    render_as(helm, cell, "")
+}
+
+/// A second, independent render of a cell, cached apart from the first:
+/// whatever differs between the two was generated at render time.
+pub fn render_again(helm: &Helm, cell: &Cell) -> Result<String, vitals_helm::Error> {
+    render_as(helm, cell, "again")
+}
+
+/// [`render`], cached under `salt` as well, so two salts are two real renders.
+fn render_as(helm: &Helm, cell: &Cell, salt: &str) -> Result<String, vitals_helm::Error> {
     let chart = Chart::open(&cell.suite.chart_dir)?;
     let mut h = DefaultHasher::new();
+    // The first render's key stays as it was, so its cache stays warm.
+    if !salt.is_empty() {
+        salt.hash(&mut h);
+    }
     helm.version().raw.hash(&mut h);
     cell.suite.release.hash(&mut h);
     cell.namespace().hash(&mut h);
@@ -186,7 +201,10 @@ pub fn checks_with_overlay(
                 ))
             })
         }) {
-        Ok(m) => Arc::new(m),
+        Ok(mut m) => {
+            m.uses_vitals_common = uses_vitals_common(&cell.suite.chart_dir);
+            Arc::new(m)
+        }
         Err(v) => {
             out.push(Check::ready("render/template", *v));
             return out;
@@ -201,21 +219,63 @@ pub fn checks_with_overlay(
         ),
     ));
 
-    for (i, obj) in manifests.objects.iter().enumerate() {
-        let m = manifests.clone();
-        out.push(Check::new(
-            format!("render/openapi/{}", obj.id().slug()),
-            move || OpenApi::pinned().validate(&m.objects[i]),
-        ));
+    // Every object against the default (newest) Kubernetes API, custom
+    // resources against the chart's own CRDs; built-in kinds also against
+    // every other supported version (`render/openapi@1.35/...`), so an API
+    // one of them lacks fails naming it. The render itself is the default
+    // version's (`--kube-version`).
+    let crds = Arc::new(Crds::from_manifests(&manifests));
+    for api in OpenApi::all() {
+        let check = if api.is_default() {
+            "openapi".to_string()
+        } else {
+            format!("openapi@{}", api.minor())
+        };
+        for (i, obj) in manifests.objects.iter().enumerate() {
+            if !api.is_default() && !OpenApi::is_builtin(obj) {
+                continue;
+            }
+            let (m, crds) = (manifests.clone(), crds.clone());
+            out.push(Check::new(
+                format!("render/{check}/{}", obj.id().slug()),
+                move || api.validate_in(&m.objects[i], &crds),
+            ));
+        }
     }
 
+    let schema_doc: Option<serde_json::Value> =
+        std::fs::read_to_string(cell.suite.chart_dir.join("values.schema.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    // Prod cells render twice (cached too): a Secret that differs between
+    // the two was generated at render time (`stable-secrets`).
+    let rerender = if cell.profile.prod {
+        render_again(&helm, cell)
+            .ok()
+            .and_then(|t| Manifests::parse(&t).ok())
+    } else {
+        None
+    };
     let cx = PolicyCx {
         manifests: &manifests,
         values: &values,
         prod: cell.profile.prod,
+        rerender: rerender.as_ref(),
+        schema: schema_doc.as_ref(),
+        declared: &cell.suite.paths,
     };
+    // Each workload's role, said in every verdict about it.
+    let roles: std::collections::HashMap<String, vitals_checks::Role> = manifests
+        .workloads()
+        .map(|w| (w.object.id().slug(), manifests.role(&w)))
+        .collect();
     for pv in policy::run_all(&cx) {
         let mut v = pv.verdict;
+        if let Some(role) = roles.get(&pv.subject) {
+            v = v.with_evidence(Evidence::Note {
+                text: format!("role: {role} ({})", role.because()),
+            });
+        }
         if v.failed() {
             if let Some(src) = source_of(&manifests, &pv.subject) {
                 v = v.with_evidence(Evidence::Note {
@@ -393,6 +453,22 @@ enum CapsError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// Whether the chart (or a chart it depends on through `file://`) uses the
+/// vitals-common library, whose helpers fix texts may then name.
+fn uses_vitals_common(chart_dir: &Path) -> bool {
+    Chart::open(chart_dir)
+        .and_then(|c| c.local_dependency_order())
+        .map(|cs| {
+            cs.iter().any(|c| {
+                c.meta
+                    .dependencies
+                    .iter()
+                    .any(|d| d.name == "vitals-common")
+            })
+        })
+        .unwrap_or(false)
 }
 
 fn source_of(m: &Manifests, slug: &str) -> Option<String> {
