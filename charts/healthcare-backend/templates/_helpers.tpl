@@ -376,24 +376,12 @@ volumes:
 {{- end -}}
 
 {{/*
-Message when a public Ingress path covers a path the API serves only inside
-the cluster (ingress.internalPaths: /metrics, the /logger dashboard, Bull
-Board): a Prefix path p covers i when p is "/" or i is p or starts with p/.
+The public Ingress paths must not cover ingress.internalPaths (/metrics, the
+/logger dashboard, Bull Board): vitals.validations.ingressPaths.
 Usage: {{ include "healthcare-backend.validations.ingressPaths" . }}
 */}}
 {{- define "healthcare-backend.validations.ingressPaths" -}}
-{{- $ing := .Values.ingress -}}
-{{- $msgs := list -}}
-{{- if $ing.enabled -}}
-{{- range $p := $ing.paths -}}
-{{- $path := trimSuffix "/" $p.path -}}
-{{- range $i := $ing.internalPaths -}}
-{{- $covers := or (eq $p.path "/") (eq $i $p.path) (and (ne (toString $p.pathType) "Exact") (hasPrefix (printf "%s/" $path) $i)) -}}
-{{- if $covers -}}
-{{- $msgs = append $msgs (printf "ingress.paths %q (%s) publishes %s, which the API serves only inside the cluster (ingress.internalPaths): route the API's public prefixes instead (e.g. `--set ingress.paths[0].path=/api`)" $p.path (toString $p.pathType) $i) -}}
+{{- if .Values.ingress.enabled -}}
+{{- include "vitals.validations.ingressPaths" (dict "paths" .Values.ingress.paths "internalPaths" .Values.ingress.internalPaths "valueKey" "ingress.paths" "example" "/api") -}}
 {{- end -}}
-{{- end -}}
-{{- end -}}
-{{- end -}}
-{{- join "\n" $msgs -}}
 {{- end -}}

@@ -312,6 +312,9 @@ Usage: {{ include "ohe.secrets.value" (dict "context" $ "value" .Values.x.passwo
 {{- $msgs = append $msgs (include "vitals.secrets.validate" (dict "existingSecret" $v.valkey.auth.existingSecret "valueKey" "valkey.auth" "keys" (list $v.valkey.auth.secretPasswordKey) "generate" $generate)) -}}
 {{- end -}}
 {{- end -}}
+{{- if $v.ingress.enabled -}}
+{{- $msgs = append $msgs (include "vitals.validations.ingressPaths" (dict "paths" $v.ingress.paths "internalPaths" (prepend $v.ingress.internalPaths $v.metrics.webPath) "valueKey" "ingress.paths" "example" "/webhooks/")) -}}
+{{- end -}}
 {{- range $probe := list "livenessProbe" "readinessProbe" -}}
 {{- $p := index $v.worker $probe -}}
 {{- if and $p.enabled (ne $p.type "exec") (not $v.worker.containerPorts.http) -}}

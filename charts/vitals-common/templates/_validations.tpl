@@ -120,3 +120,26 @@ Usage:
 {{- include "vitals.validations.values.notEmpty" . -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Messages when a public Ingress path covers a path the app serves only inside
+the cluster ("internalPaths": its metrics, admin or dashboards): a path covers
+i when it is "/", equals i, or (Prefix/ImplementationSpecific) i starts with
+it plus "/". "paths" is a list of {path, pathType}.
+Usage:
+{{ include "vitals.validations.ingressPaths" (dict "paths" .Values.ingress.paths "internalPaths" .Values.ingress.internalPaths "valueKey" "ingress.paths" "example" "/api") }}
+*/}}
+{{- define "vitals.validations.ingressPaths" -}}
+{{- $msgs := list -}}
+{{- $k := .valueKey -}}
+{{- $ex := .example | default "/api" -}}
+{{- range $p := .paths -}}
+{{- $base := trimSuffix "/" $p.path -}}
+{{- range $i := $.internalPaths -}}
+{{- if or (eq $p.path "/") (eq $i $p.path) (eq (trimSuffix "/" $i) $base) (and (ne (toString $p.pathType) "Exact") (hasPrefix (printf "%s/" $base) $i)) -}}
+{{- $msgs = append $msgs (printf "%s %q (%s) publishes %s, which the app serves only inside the cluster: route the app's public prefixes instead (e.g. `--set %s[0].path=%s`)" $k $p.path (toString ($p.pathType | default "Prefix")) $i $k $ex) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "\n" $msgs -}}
+{{- end -}}
