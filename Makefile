@@ -112,6 +112,7 @@ openapi: ## regenerate crates/checks/openapi/<version>.json for every supported 
 bench: setup ## record timings and memory into bench/results.md (render tier measured now; cluster tier summarised from the last run)
 	bash bench/render.sh
 	python3 bench/cluster.py
+	python3 bench/capacity_defaults.py
 
 # REPORT_DIRS: several output directories to merge (CI cells downloaded apart).
 .PHONY: report

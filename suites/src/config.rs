@@ -49,6 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "E2E_HPA_PARALLEL",
     "E2E_NO_PROGRESS",
     "E2E_UPGRADE_FROM",
+    "E2E_DISRUPT",
     "E2E_CHART",
     "E2E_VALUES",
     "E2E_SPEC",
