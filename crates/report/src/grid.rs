@@ -7,9 +7,7 @@ use vitals_checks::record::TrialRecord;
 use vitals_checks::Outcome;
 
 use crate::load::Totals;
-
-/// The tiers in run order; any other tier sorts after them by name.
-const TIER_ORDER: &[&str] = &["unit", "render", "images", "cluster", "upgrade"];
+use crate::order;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Row {
@@ -84,6 +82,11 @@ impl Grid {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        // Tiers in the order the records first show them (a run writes its
+        // unit trials first, then render, then the cluster's), so a new
+        // tier needs no entry here; checks by name within a tier.
+        let tiers = order::merged([trials.iter().map(|t| t.tier.as_str())]);
+        let rank = |tier: &str| tiers.iter().position(|t| *t == tier);
         let mut columns: Vec<Column> = trials
             .iter()
             .map(|t| (t.tier.clone(), t.check.clone()))
@@ -91,9 +94,7 @@ impl Grid {
             .into_iter()
             .map(|(tier, check)| Column { tier, check })
             .collect();
-        columns.sort_by(|a, b| {
-            (tier_rank(&a.tier), &a.tier, &a.check).cmp(&(tier_rank(&b.tier), &b.tier, &b.check))
-        });
+        columns.sort_by(|a, b| (rank(&a.tier), &a.check).cmp(&(rank(&b.tier), &b.check)));
 
         let row_of: HashMap<(&str, &str), usize> = rows
             .iter()
@@ -145,16 +146,9 @@ impl Grid {
     }
 }
 
-fn tier_rank(tier: &str) -> usize {
-    TIER_ORDER
-        .iter()
-        .position(|t| *t == tier)
-        .unwrap_or(TIER_ORDER.len())
-}
-
 /// Grid-cell and failure-group ids share this: the anchor a red cell links to.
 pub fn cell_anchor(row: &Row, col: &Column) -> String {
-    crate::html::slug(&format!(
+    crate::escape::slug(&format!(
         "cell/{}/{}/{}/{}",
         row.chart, row.profile, col.tier, col.check
     ))
@@ -184,14 +178,16 @@ mod tests {
     }
 
     #[test]
-    fn counts_per_row_and_column_with_tiers_in_run_order() {
+    fn counts_per_row_and_column_with_tiers_in_record_order() {
         let trials = vec![
-            rec("m", "prod", "cluster", "probe", Verdict::pass("a", "", "")),
+            rec("m", "-", "unit", "spec", Verdict::pass("a", "", "")),
             rec("m", "dev", "render", "lint", Verdict::pass("a", "", "")),
+            rec("m", "prod", "cluster", "probe", Verdict::pass("a", "", "")),
             rec("m", "dev", "render", "openapi", Verdict::pass("a", "", "")),
             rec("m", "dev", "render", "openapi", Verdict::fail("b", "", "")),
             rec("m", "dev", "render", "openapi", Verdict::skip("c", "crd")),
-            rec("m", "-", "unit", "spec", Verdict::pass("a", "", "")),
+            // A tier no list names still gets its columns, after the others.
+            rec("m", "dev", "availability", "drain", Verdict::pass("a", "", "")),
             rec("m", "dev", "cluster", "probe", Verdict::skip("a", "n/a")),
         ];
         let g = Grid::build(&trials);
@@ -204,10 +200,14 @@ mod tests {
                 "unit/spec",
                 "render/lint",
                 "render/openapi",
-                "cluster/probe"
+                "cluster/probe",
+                "availability/drain"
             ]
         );
-        assert_eq!(g.tier_spans(), [("unit", 1), ("render", 2), ("cluster", 1)]);
+        assert_eq!(
+            g.tier_spans(),
+            [("unit", 1), ("render", 2), ("cluster", 1), ("availability", 1)]
+        );
 
         let openapi = g.counts(1, 2);
         assert_eq!((openapi.pass, openapi.fail, openapi.skip), (1, 1, 1));
@@ -216,6 +216,6 @@ mod tests {
         assert_eq!(state(&g.counts(1, 3)), State::Skip);
         assert_eq!(state(&g.counts(0, 1)), State::Empty);
         let dev = g.row_totals(1);
-        assert_eq!((dev.pass, dev.fail, dev.skip), (2, 1, 2));
+        assert_eq!((dev.pass, dev.fail, dev.skip), (3, 1, 2));
     }
 }

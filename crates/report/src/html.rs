@@ -11,9 +11,10 @@ use vitals_checks::record::{CellRecord, TrialRecord};
 use vitals_checks::verdict::Timeline;
 use vitals_checks::{Evidence, Finding, Outcome, Verdict};
 
+use crate::escape::{esc, slug};
 use crate::grid::{self, Grid};
 use crate::load::Inputs;
-use crate::{legacy, svg, Error};
+use crate::{legacy, order, svg, Error};
 
 /// Writing to a `String` cannot fail; this keeps that out of every line.
 macro_rules! w {
@@ -25,58 +26,12 @@ macro_rules! w {
 /// chart, profile, tier, check: one grid cell.
 type CellKey<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-/// The phases the runner records, in order; any other phase follows them.
-const PHASES: &[&str] = &[
-    "prepare",
-    "queued",
-    "install-previous",
-    "write-data",
-    "dependencies",
-    "install",
-    "ready",
-];
-
 /// A failure's one-line summary shows this much of `observed`; the body
 /// has all of it.
 const SUMMARY_CHARS: usize = 180;
 
 /// At most this many malformed lines are listed; the count covers the rest.
 const MALFORMED_SHOWN: usize = 200;
-
-/// Escapes text for element content and quoted attribute values alike.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An element id that reads like the trial name in the address bar
-/// (`f/local/medplum/dev/render/lint`) and needs no escaping in a URL
-/// fragment. Injective: `_` escapes itself and every other character
-/// becomes `_XX` (hex of its UTF-8 bytes).
-pub fn slug(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '/' | ':' | '~') {
-            out.push(c);
-        } else {
-            let mut buf = [0; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                w!(out, "_{b:02X}");
-            }
-        }
-    }
-    out
-}
 
 /// The id of a failed trial's `<details>`: open it with `index.html#<id>`.
 pub fn failure_anchor(run: &str, name: &str) -> String {
@@ -539,19 +494,9 @@ impl<'a> Page<'a> {
             );
             return;
         }
-        // Known phases first in run order, then any other in first-seen order.
-        let mut phases: Vec<&str> = PHASES
-            .iter()
-            .copied()
-            .filter(|p| cells.iter().any(|c| c.phases.iter().any(|x| x.name == *p)))
-            .collect();
-        for c in cells {
-            for p in &c.phases {
-                if !phases.contains(&p.name.as_str()) {
-                    phases.push(&p.name);
-                }
-            }
-        }
+        // In the order the installs went through them, from the records.
+        let phases: Vec<&str> =
+            order::merged(cells.iter().map(|c| c.phases.iter().map(|p| p.name.as_str())));
         let total = |c: &CellRecord| c.phases.iter().map(|p| p.duration_ms).sum::<u64>();
         let longest = cells.iter().map(total).max().unwrap_or(0).max(1);
 
@@ -1045,23 +990,11 @@ mod tests {
     }
 
     #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            esc(r#"<a href="x">&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
-    fn slugs_are_readable_and_injective() {
+    fn failure_anchors_read_like_the_trial_name() {
         assert_eq!(
             failure_anchor("local", "m/dev/render/lint"),
             "f/local/m/dev/render/lint"
         );
-        assert_ne!(slug("a b"), slug("a_b"));
-        assert_eq!(slug("a b"), "a_20b");
-        assert_eq!(slug("a_b"), "a_5Fb");
-        assert_eq!(slug("é"), "_C3_A9");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! machines) merged into one static HTML page that works offline, plus a
 //! JUnit XML file for CI systems that draw their own.
 
+pub mod escape;
 pub mod grid;
 pub mod html;
 pub mod junit;
 pub mod legacy;
 pub mod load;
+pub mod order;
 pub mod svg;
 
 use std::path::PathBuf;

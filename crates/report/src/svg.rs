@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use vitals_checks::verdict::{Sample, Timeline};
 
-use crate::html::esc;
+use crate::escape::esc;
 
 const W: f64 = 600.0;
 const H: f64 = 300.0;
