@@ -15,6 +15,11 @@ pub enum Tier {
     /// Upgrade cells: the previous release (or the dev values) first, then
     /// the working copy, with every cluster check after.
     Upgrade,
+    /// HA promises (spread, drain vs PDB, traffic, rollout, graceful stop,
+    /// recovery, restore) of the prod cells on a multi-node cluster. Opt-in
+    /// (`E2E_TIERS=availability`, `make e2e-availability`): it needs a
+    /// cluster of its own, and on one node every drain would fail.
+    Availability,
 }
 
 impl Tier {
@@ -26,6 +31,16 @@ impl Tier {
         Tier::Upgrade,
     ];
 
+    /// Every tier `E2E_TIERS` may name: the default ones and the opt-in.
+    pub const KNOWN: [Tier; 6] = [
+        Tier::Unit,
+        Tier::Render,
+        Tier::Images,
+        Tier::Cluster,
+        Tier::Upgrade,
+        Tier::Availability,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Tier::Unit => "unit",
@@ -33,12 +48,13 @@ impl Tier {
             Tier::Images => "images",
             Tier::Cluster => "cluster",
             Tier::Upgrade => "upgrade",
+            Tier::Availability => "availability",
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster, upgrade)")]
+#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster, upgrade, availability)")]
 pub struct UnknownTier(pub String);
 
 pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {
@@ -49,7 +65,7 @@ pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                Tier::ALL
+                Tier::KNOWN
                     .into_iter()
                     .find(|t| t.name() == s)
                     .ok_or_else(|| UnknownTier(s.to_string()))

@@ -1,6 +1,7 @@
 //! The vitals runner as a library: suite specs, tiers, cells and the checks
 //! each cell derives. `tests/e2e.rs` turns them into libtest-mimic trials.
 
+pub mod availability;
 pub mod capacity;
 pub mod cell;
 pub mod cluster;
@@ -14,3 +15,4 @@ pub mod room;
 pub mod spec;
 pub mod stages;
 pub mod upgrade;
+pub mod userchart;

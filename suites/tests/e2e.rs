@@ -62,6 +62,8 @@ fn completion(v: &Verdict) -> Result<Completion, Failed> {
     match &v.outcome {
         Outcome::Fail => Err(Failed::from(v.to_string())),
         Outcome::Skip(why) => Ok(Completion::ignored_with(why)),
+        // Neither ok nor failed: libtest's nearest word, with the reason.
+        Outcome::Waived(why) => Ok(Completion::ignored_with(format!("waived: {why}"))),
         _ => Ok(Completion::Completed),
     }
 }
@@ -166,10 +168,20 @@ fn main() -> ExitCode {
             Err(e) => return setup_error(&e),
         },
     };
+    // A user's chart (E2E_CHART) runs its own trials only, and the render
+    // tier unless E2E_TIERS says otherwise: no harness fixtures, no cluster.
+    let harness = !suites.iter().any(|s| s.user);
+    let tiers = if harness || std::env::var_os("E2E_TIERS").is_some() {
+        tiers
+    } else {
+        vec![Tier::Unit, Tier::Render]
+    };
     let helm = Arc::new(env::helm());
     // Cluster trials mostly wait on watches; with one thread per core, two
     // cells would install at a time and the rest would queue behind them.
-    let on_cluster = tiers.contains(&Tier::Cluster) || tiers.contains(&Tier::Upgrade);
+    let on_cluster = tiers.contains(&Tier::Cluster)
+        || tiers.contains(&Tier::Upgrade)
+        || tiers.contains(&Tier::Availability);
     let mut trials = Vec::new();
     let mut staged: Vec<(usize, Trial)> = Vec::new();
 
@@ -194,7 +206,7 @@ fn main() -> ExitCode {
                 },
             ));
         }
-        for path in fixtures::broken() {
+        for path in fixtures::broken().into_iter().filter(|_| harness) {
             let name = fixtures::name(&path);
             trials.push(Trial::test(
                 format!("harness/-/unit/fixture-parses/{name}"),
@@ -204,7 +216,7 @@ fn main() -> ExitCode {
     }
 
     if tiers.contains(&Tier::Render) || on_cluster {
-        for s in suites {
+        for s in suites.clone() {
             let suite = Arc::new(s);
             // Values documentation is a property of the chart, not a profile:
             // the chart's values.yaml and each directory subchart's.
@@ -295,14 +307,24 @@ fn main() -> ExitCode {
                         staged.push(trial_from_verdict(&args, name, &up_cell, "upgrade", check));
                     }
                 }
+                if tiers.contains(&Tier::Availability) {
+                    for check in e2e::availability::checks(&helm, &cell) {
+                        let check = Arc::new(check);
+                        let name = format!("{}/{}", cell.prefix(), check.name);
+                        let tier = e2e::availability::TIER;
+                        staged.push(trial_from_verdict(&args, name, &cell, tier, check));
+                    }
+                }
             }
         }
         let h = helm.clone();
-        trials.push(Trial::test(
-            "harness/-/render/passes/clean-sample",
-            move || fixtures::clean_sample_passes(&h).map_err(Failed::from),
-        ));
-        for path in fixtures::broken() {
+        if harness {
+            trials.push(Trial::test(
+                "harness/-/render/passes/clean-sample",
+                move || fixtures::clean_sample_passes(&h).map_err(Failed::from),
+            ));
+        }
+        for path in fixtures::broken().into_iter().filter(|_| harness) {
             let name = fixtures::name(&path);
             let h = helm.clone();
             trials.push(Trial::test(
@@ -312,14 +334,41 @@ fn main() -> ExitCode {
         }
     }
 
+    // A waiver that matched no trial is a typo or a stale entry: an error
+    // naming its file (known only once every cell's checks are derived).
+    if tiers.contains(&Tier::Render) && args.filter.is_none() {
+        let unused = e2e::render::unused_waivers(&suites);
+        if let Some((last, rest)) = unused.split_last() {
+            for e in rest {
+                eprintln!("error: {e}");
+            }
+            return setup_error(last);
+        }
+    }
+
     let mut cluster_fixtures = Vec::new();
-    if tiers.contains(&Tier::Cluster) {
+    if harness && tiers.contains(&Tier::Cluster) {
         for path in fixtures::broken_cluster() {
             let name = fixtures::name(&path);
             let h = helm.clone();
             cluster_fixtures.push(Trial::test(
                 format!("harness/-/cluster/catches/{name}"),
                 move || fixtures::caught_on_cluster(&h, &path).map_err(Failed::from),
+            ));
+        }
+    }
+    if harness && tiers.contains(&Tier::Availability) {
+        let h = helm.clone();
+        cluster_fixtures.push(Trial::test(
+            "harness/-/availability/passes/clean-sample",
+            move || e2e::availability::clean_sample_passes(&h).map_err(Failed::from),
+        ));
+        for path in e2e::availability::fixtures() {
+            let name = fixtures::name(&path);
+            let h = helm.clone();
+            cluster_fixtures.push(Trial::test(
+                format!("harness/-/availability/catches/{name}"),
+                move || e2e::availability::caught(&h, &path).map_err(Failed::from),
             ));
         }
     }

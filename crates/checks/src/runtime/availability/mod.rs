@@ -11,6 +11,8 @@
 //!   drains and rollouts loses nothing;
 //! - [`rollout`]: a pod-template change rolls within maxSurge and
 //!   maxUnavailable;
+//! - [`graceful`]: a pod deleted under a request stream stops within its
+//!   grace period and loses no request;
 //! - [`recovery`]: a deleted pod of each workload is back and Ready within
 //!   the seed's bound;
 //! - [`restore`]: a backup, restored into a scratch database, holds the rows
@@ -20,6 +22,7 @@
 //! ([`derive`]); nothing is configured per chart.
 
 pub mod drain;
+pub mod graceful;
 pub mod recovery;
 pub mod restore;
 pub mod rollout;
@@ -158,8 +161,8 @@ pub struct SpreadRule {
 pub struct Front {
     pub service: String,
     pub port: i64,
-    /// The readiness probe's path, which every stand-in answers 200 on
-    /// while it is ready; `/` when the probe is not an HTTP GET.
+    /// The readiness probe's path, which the app answers 200 on while it
+    /// is ready.
     pub path: String,
 }
 
@@ -317,8 +320,11 @@ pub fn derive(m: &Manifests) -> Vec<HaWorkload> {
                     .and_then(Value::as_str)
                     .map(String::from)
             });
+            // Only an HTTP app (an httpGet readiness probe) gets a request
+            // stream: a Redis or PostgreSQL Service speaks no HTTP.
             let fronts = m
                 .of_kind("Service")
+                .filter(|_| probe_path.is_some())
                 .filter(|s| s.hooks().is_empty())
                 .filter(|s| s.doc.pointer("/spec/clusterIP").and_then(Value::as_str) != Some("None"))
                 .filter(|s| {
@@ -329,7 +335,7 @@ pub fn derive(m: &Manifests) -> Vec<HaWorkload> {
                     Some(Front {
                         service: s.name.clone(),
                         port: s.doc.pointer("/spec/ports/0/port")?.as_i64()?,
-                        path: probe_path.clone().unwrap_or_else(|| "/".into()),
+                        path: probe_path.clone()?,
                     })
                 })
                 .collect();
@@ -458,13 +464,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Samples carry milliseconds since `start`, the clock every record of
+    /// one disruption plan shares.
     pub fn start(
         view: &NamespaceView,
+        start: tokio::time::Instant,
         mut measure: impl FnMut() -> Vec<i32> + Send + 'static,
     ) -> Recorder {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let mut changes = view.changes();
-        let start = tokio::time::Instant::now();
         let task = tokio::spawn(async move {
             let mut out: Vec<Sample> = Vec::new();
             loop {
