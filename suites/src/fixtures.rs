@@ -79,6 +79,7 @@ fn sample_cell_at(
             refused_upgrades: Default::default(),
             load: Default::default(),
             paths,
+            ..Default::default()
         }),
         Profile {
             name: "prod".into(),
@@ -348,6 +349,7 @@ pub fn caught_on_cluster(
             refused_upgrades: Default::default(),
             load: Default::default(),
             paths: Default::default(),
+            ..Default::default()
         }),
         Profile {
             name: name.clone(),

@@ -69,6 +69,9 @@ fn render_as(helm: &Helm, cell: &Cell, salt: &str) -> Result<String, vitals_helm
     for v in &cell.profile.values {
         std::fs::read(v).unwrap_or_default().hash(&mut h);
     }
+    if !cell.suite.api_versions.is_empty() {
+        cell.suite.api_versions.hash(&mut h);
+    }
     let cache = crate::env::out_dir()
         .join("render-cache")
         .join(format!("{:016x}.yaml", h.finish()));
@@ -76,8 +79,10 @@ fn render_as(helm: &Helm, cell: &Cell, salt: &str) -> Result<String, vitals_helm
         return Ok(text);
     }
     helm.dependency_build(&chart)?;
-    let opts =
-        TemplateOpts::default().kube_version(OpenApi::pinned().version().trim_start_matches('v'));
+    let opts = cell.suite.api_versions.iter().fold(
+        TemplateOpts::default().kube_version(OpenApi::pinned().version().trim_start_matches('v')),
+        |o, api| o.api_version(api),
+    );
     let text = helm.template(
         &chart,
         &cell.suite.release,
@@ -127,6 +132,11 @@ pub struct Overlaid {
 
 /// The chart's test overlay (`suites/overlays/<chart>.yaml`), when it has one.
 pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
+    // The overlays are the five charts' own: a user's chart that happens
+    // to share a name (`medplum`) must not pick one up.
+    if cell.suite.user {
+        return None;
+    }
     let file = crate::cluster::overlay(&cell.suite.name).0?;
     Some(Overlaid {
         file,
@@ -137,7 +147,48 @@ pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
 /// Every render-tier check of one cell. Rendering happens now (the checks'
 /// names come from the manifests); the checks themselves run later.
 pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check> {
-    checks_with_overlay(helm, cell, overlaid(cell))
+    waive(cell, checks_with_overlay(helm, cell, overlaid(cell)))
+}
+
+/// Waivers some check of this process matched: `(file, field)`.
+fn used_waivers() -> &'static std::sync::Mutex<std::collections::HashSet<(PathBuf, String)>> {
+    static USED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<(PathBuf, String)>>,
+    > = std::sync::OnceLock::new();
+    USED.get_or_init(Default::default)
+}
+
+/// The suites' waivers that matched no check derived in this process.
+pub fn unused_waivers(suites: &[crate::spec::Suite]) -> Vec<crate::spec::SpecError> {
+    let used = used_waivers().lock().map(|u| u.clone()).unwrap_or_default();
+    crate::spec::unused_waivers(suites, &used)
+}
+
+/// Each check a waiver names reports as waived, with the waiver's reason.
+fn waive(cell: &Cell, checks: Vec<Check>) -> Vec<Check> {
+    if cell.suite.waivers.is_empty() {
+        return checks;
+    }
+    checks
+        .into_iter()
+        .map(|mut c| {
+            let Some(w) = cell
+                .suite
+                .waivers
+                .iter()
+                .find(|w| w.matches(&cell.profile.name, &c.name))
+            else {
+                return c;
+            };
+            if let Ok(mut used) = used_waivers().lock() {
+                used.insert((w.file.clone(), w.field.clone()));
+            }
+            let because = format!("{} (waiver {} in {})", w.spec.because, w.field, w.file.display());
+            let run = std::mem::replace(&mut c.run, Box::new(|| Verdict::skip("", "")));
+            c.run = Box::new(move || run().waived(because.clone()));
+            c
+        })
+        .collect()
 }
 
 /// [`checks`] with the test overlay given rather than looked up: the
@@ -235,11 +286,22 @@ pub fn checks_with_overlay(
             if !api.is_default() && !OpenApi::is_builtin(obj) {
                 continue;
             }
+            let name = format!("render/{check}/{}", obj.id().slug());
+            // A custom resource whose CRD is installed elsewhere cannot be
+            // validated here: known now, so listed as ignored, not "ok".
+            if !OpenApi::is_builtin(obj) && !crds.has(&obj.api_version, &obj.kind) {
+                out.push(Check::cannot_run(
+                    name,
+                    obj.id().to_string(),
+                    format!(
+                        "{} {} is a custom resource whose CRD the chart does not render; its CRD validates it at install time",
+                        obj.api_version, obj.kind
+                    ),
+                ));
+                continue;
+            }
             let (m, crds) = (manifests.clone(), crds.clone());
-            out.push(Check::new(
-                format!("render/{check}/{}", obj.id().slug()),
-                move || api.validate_in(&m.objects[i], &crds),
-            ));
+            out.push(Check::new(name, move || api.validate_in(&m.objects[i], &crds)));
         }
     }
 
@@ -269,7 +331,10 @@ pub fn checks_with_overlay(
         .workloads()
         .map(|w| (w.object.id().slug(), manifests.role(&w)))
         .collect();
-    for pv in policy::run_all(&cx) {
+    for pv in policy::run_all(&cx)
+        .into_iter()
+        .filter(|pv| cell.suite.policies.runs(pv.policy))
+    {
         let mut v = pv.verdict;
         if let Some(role) = roles.get(&pv.subject) {
             v = v.with_evidence(Evidence::Note {

@@ -12,13 +12,16 @@ use vitals_checks::render::policy::Declared;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SuiteSpec {
-    /// Chart directory, relative to the spec file.
-    pub chart: PathBuf,
+    /// Chart directory, relative to the spec file (optional with E2E_CHART).
+    #[serde(default)]
+    pub chart: Option<PathBuf>,
     /// Release name (default: the chart's name). Service names, and so the
     /// DNS names the seeds promise, derive from it.
     #[serde(default)]
     pub release: Option<String>,
-    /// Profile name -> values files, relative to the chart directory.
+    /// Profile name -> values files, relative to the chart directory
+    /// (optional with E2E_CHART: E2E_VALUES, or the chart's values.yaml).
+    #[serde(default)]
     pub profiles: BTreeMap<String, Vec<PathBuf>>,
     /// Profiles held to production rules (default: names containing `prod`).
     #[serde(default)]
@@ -42,6 +45,89 @@ pub struct SuiteSpec {
     /// hold data, health paths that check dependencies (see `Declared`).
     #[serde(default)]
     pub paths: Declared,
+    /// Which policy families run (default: all).
+    #[serde(default)]
+    pub policies: Option<Policies>,
+    /// Extra `helm template --api-versions` (what `.Capabilities.APIVersions`
+    /// reports), so objects gated on an API render on purpose.
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    /// One rule waived for one object, each with its reason.
+    #[serde(default)]
+    pub waivers: Vec<WaiverSpec>,
+}
+
+/// The same choices as a file beside the chart's Chart.yaml (`vitals.yaml`),
+/// so a user needs no env var and no suite spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChartConfig {
+    #[serde(default)]
+    pub prod_profiles: Option<Vec<String>>,
+    #[serde(default)]
+    pub policies: Option<Policies>,
+    #[serde(default)]
+    pub api_versions: Vec<String>,
+    #[serde(default)]
+    pub waivers: Vec<WaiverSpec>,
+}
+
+/// The file name of [`ChartConfig`] in a chart's directory.
+pub const CHART_CONFIG: &str = "vitals.yaml";
+
+/// `only: [..]` or `skip: [..]` policy families (names as in trial names).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
+    #[serde(default)]
+    pub skip: Vec<String>,
+}
+
+impl Policies {
+    pub fn runs(&self, family: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.iter().any(|f| f == family))
+            && !self.skip.iter().any(|f| f == family)
+    }
+}
+
+/// `{rule: security, object: daemonset/node-exporter, because: ...}`: the
+/// trial `render/<rule>/<object>` is reported as waived, with the reason.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverSpec {
+    /// A check as it reads in trial names: a policy family (`security`),
+    /// `openapi`, `openapi@1.35`, `schema`, `lint`, ...
+    pub rule: String,
+    /// The subject as it reads in trial names: `daemonset/node-exporter`,
+    /// `explicit/<policy>`, `values`.
+    pub object: String,
+    /// Only these profiles (default: every profile).
+    #[serde(default)]
+    pub profiles: Option<Vec<String>>,
+    /// Why the rule does not apply here. Mandatory.
+    pub because: String,
+}
+
+/// A waiver as loaded: where it was written, so an unused one is named.
+#[derive(Debug, Clone)]
+pub struct Waiver {
+    pub file: PathBuf,
+    /// `waivers[2]`
+    pub field: String,
+    pub spec: WaiverSpec,
+}
+
+impl Waiver {
+    /// Whether it waives the check `render/<rule>/<object>` in a profile.
+    pub fn matches(&self, profile: &str, check: &str) -> bool {
+        self.spec
+            .profiles
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| p == profile))
+            && check == format!("render/{}/{}", self.spec.rule, self.spec.object)
+    }
 }
 
 /// A load command run inside a target pod (`kubectl exec` style).
@@ -55,7 +141,7 @@ pub struct ExecLoad {
 }
 
 /// A loaded, checked suite: paths resolved, files known to exist.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Suite {
     pub spec_file: Option<PathBuf>,
     pub chart_dir: PathBuf,
@@ -70,6 +156,14 @@ pub struct Suite {
     pub load: BTreeMap<String, ExecLoad>,
     /// See `SuiteSpec::paths`.
     pub paths: Declared,
+    /// Policy families that run (the spec's choice, else `vitals.yaml`'s).
+    pub policies: Policies,
+    /// See `SuiteSpec::api_versions`, with `vitals.yaml`'s.
+    pub api_versions: Vec<String>,
+    /// The spec's and `vitals.yaml`'s waivers.
+    pub waivers: Vec<Waiver>,
+    /// A chart of the user's own (`E2E_CHART`), not one of the five.
+    pub user: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +195,42 @@ pub enum SpecErrorKind {
     ValuesMissing { profile: String, file: PathBuf },
     #[error("no profiles: list at least one under `profiles` (e.g. dev: [values-dev.yaml])")]
     NoProfiles,
+    #[error("{0}")]
+    Chart(#[source] vitals_helm::Error),
+    #[error("profile `{profile}`: {source}")]
+    Values {
+        profile: String,
+        #[source]
+        source: vitals_checks::values::ValuesError,
+    },
+    #[error("values files `{}` and `{}` both make profile `{profile}` (rename one, or name the profiles in a suite spec)", first.display(), second.display())]
+    ProfileClash {
+        profile: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("field `{field}` conflicts with {env}: {why}")]
+    ConflictsWithEnv {
+        field: String,
+        env: &'static str,
+        why: String,
+    },
+    #[error("field `{field}.because`: a waiver needs its reason")]
+    WaiverWithoutReason { field: String },
+    #[error("field `{field}`: unknown policy family `{name}` (known: {known})")]
+    UnknownFamily {
+        field: String,
+        name: String,
+        known: String,
+    },
+    #[error("field `{field}`: the waiver of `render/{rule}/{object}` matches no trial of any profile\n(hint: write the rule and object as they read in trial names: `cargo test -p e2e --test e2e -- --list`)")]
+    WaiverUnused {
+        field: String,
+        rule: String,
+        object: String,
+    },
+    #[error("cannot prepare the chart: {0}")]
+    Prepare(String),
 }
 
 /// A suite spec that cannot be used, naming the file.
@@ -119,15 +249,38 @@ fn err(spec_file: &Path, kind: SpecErrorKind) -> SpecError {
     }
 }
 
-/// Parses a spec's text; errors carry the path of the offending field.
-pub fn parse(spec_file: &Path, text: &str) -> Result<SuiteSpec, SpecError> {
+/// Parses YAML into `T`; errors carry the path of the offending field.
+fn parse_as<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, SpecError> {
     let de = serde_yaml::Deserializer::from_str(text);
-    let spec: SuiteSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // serde_yaml appends " at line L column C"; keep it, it helps.
-        err(spec_file, SpecErrorKind::Invalid { path, message })
-    })?;
+        err(file, SpecErrorKind::Invalid { path, message })
+    })
+}
+
+/// Parses a spec's text; errors carry the path of the offending field.
+/// `chart` and `profiles` may be left out only when E2E_CHART gives them.
+pub fn parse(spec_file: &Path, text: &str) -> Result<SuiteSpec, SpecError> {
+    let spec = parse_user(spec_file, text)?;
+    if spec.chart.is_none() {
+        return Err(err(
+            spec_file,
+            SpecErrorKind::Invalid {
+                path: "chart".into(),
+                message: "missing (the chart directory, relative to this file)".into(),
+            },
+        ));
+    }
+    if spec.profiles.is_empty() {
+        return Err(err(spec_file, SpecErrorKind::NoProfiles));
+    }
+    Ok(spec)
+}
+
+fn parse_user(spec_file: &Path, text: &str) -> Result<SuiteSpec, SpecError> {
+    let spec: SuiteSpec = parse_as(spec_file, text)?;
     for (i, inv) in spec.invariants.iter().enumerate() {
         inv.validate().map_err(|message| {
             err(
@@ -139,9 +292,6 @@ pub fn parse(spec_file: &Path, text: &str) -> Result<SuiteSpec, SpecError> {
             )
         })?;
     }
-    if spec.profiles.is_empty() {
-        return Err(err(spec_file, SpecErrorKind::NoProfiles));
-    }
     Ok(spec)
 }
 
@@ -150,20 +300,149 @@ pub fn load(spec_file: &Path) -> Result<Suite, SpecError> {
         .map_err(|e| err(spec_file, SpecErrorKind::Unreadable(e)))?;
     let spec = parse(spec_file, &text)?;
     let base = spec_file.parent().unwrap_or(Path::new("."));
-    resolve(Some(spec_file), &base.join(&spec.chart), spec)
+    let chart = base.join(spec.chart.clone().unwrap_or_default());
+    resolve(Some(spec_file), &chart, spec, false)
+}
+
+/// The names checks have in trial names, for validating `policies` and
+/// waivers: every policy family, and the render checks that are not one.
+fn known_rules() -> Vec<String> {
+    let mut v: Vec<String> = vitals_checks::render::policy::ALL
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    v.extend(
+        ["openapi", "schema", "lint", "template", "overlay", "invariant", "network"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    v.extend(
+        vitals_checks::render::openapi::OpenApi::all()
+            .filter(|a| !a.is_default())
+            .map(|a| format!("openapi@{}", a.minor())),
+    );
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn check_policies(file: &Path, field: &str, p: &Policies) -> Result<(), SpecError> {
+    let families: Vec<&str> = vitals_checks::render::policy::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let names = p.only.iter().flatten().map(|n| ("only", n)).chain(p.skip.iter().map(|n| ("skip", n)));
+    for (list, name) in names {
+        if !families.contains(&name.as_str()) {
+            return Err(err(
+                file,
+                SpecErrorKind::UnknownFamily {
+                    field: format!("{field}.{list}"),
+                    name: name.clone(),
+                    known: families.join(", "),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn waivers_of(file: &Path, specs: &[WaiverSpec]) -> Result<Vec<Waiver>, SpecError> {
+    let known = known_rules();
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let field = format!("waivers[{i}]");
+            if w.because.trim().is_empty() {
+                return Err(err(file, SpecErrorKind::WaiverWithoutReason { field }));
+            }
+            if !known.contains(&w.rule) {
+                return Err(err(
+                    file,
+                    SpecErrorKind::Invalid {
+                        path: format!("{field}.rule"),
+                        message: format!("unknown rule `{}` (known: {})", w.rule, known.join(", ")),
+                    },
+                ));
+            }
+            Ok(Waiver {
+                file: file.to_path_buf(),
+                field,
+                spec: w.clone(),
+            })
+        })
+        .collect()
+}
+
+/// `vitals.yaml` beside Chart.yaml, when the chart has one.
+fn chart_config(chart_dir: &Path, label: Option<&Path>) -> Result<Option<(PathBuf, ChartConfig)>, SpecError> {
+    let file = chart_dir.join(CHART_CONFIG);
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    // Errors name the file the user edits, not a working copy of it.
+    let shown = label.map(|l| l.join(CHART_CONFIG)).unwrap_or_else(|| file.clone());
+    let cfg: ChartConfig = parse_as(&shown, &text)?;
+    Ok(Some((shown, cfg)))
 }
 
 fn resolve(
     spec_file: Option<&Path>,
     chart_dir: &Path,
     spec: SuiteSpec,
+    user: bool,
+) -> Result<Suite, SpecError> {
+    resolve_shown(spec_file, chart_dir, None, spec, user)
+}
+
+/// `shown`: the user's own chart directory when `chart_dir` is a working
+/// copy of it, so that messages name the files the user edits.
+fn resolve_shown(
+    spec_file: Option<&Path>,
+    chart_dir: &Path,
+    shown: Option<&Path>,
+    spec: SuiteSpec,
+    user: bool,
 ) -> Result<Suite, SpecError> {
     let label = spec_file
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("E2E_CHART"));
-    let chart = vitals_helm::Chart::open(chart_dir)
-        .map_err(|_| err(&label, SpecErrorKind::ChartMissing(chart_dir.to_path_buf())))?;
-    let prod_names = spec.prod_profiles.clone();
+    let chart = vitals_helm::Chart::open(chart_dir).map_err(|e| match e {
+        vitals_helm::Error::ChartMissing { .. } => err(
+            &label,
+            SpecErrorKind::ChartMissing(shown.unwrap_or(chart_dir).to_path_buf()),
+        ),
+        vitals_helm::Error::ChartInvalid { message, .. } => err(
+            &shown.unwrap_or(chart_dir).join("Chart.yaml"),
+            SpecErrorKind::Invalid {
+                path: "<root>".into(),
+                message,
+            },
+        ),
+        other => err(&label, SpecErrorKind::Chart(other)),
+    })?;
+    let config = chart_config(chart_dir, shown)?;
+    let mut waivers = match spec_file {
+        Some(f) => waivers_of(f, &spec.waivers)?,
+        None => Vec::new(),
+    };
+    let mut api_versions = spec.api_versions.clone();
+    let mut policies = spec.policies.clone();
+    if let Some(p) = &policies {
+        check_policies(&label, "policies", p)?;
+    }
+    let mut prod_names = spec.prod_profiles.clone();
+    if let Some((file, cfg)) = &config {
+        waivers.extend(waivers_of(file, &cfg.waivers)?);
+        if let Some(p) = &cfg.policies {
+            check_policies(file, "policies", p)?;
+        }
+        // The suite spec, being more specific, wins over the chart's file.
+        policies = policies.or(cfg.policies.clone());
+        prod_names = prod_names.or(cfg.prod_profiles.clone());
+        api_versions.extend(cfg.api_versions.iter().cloned());
+    }
     let mut profiles = Vec::new();
     for (name, files) in &spec.profiles {
         let values: Vec<PathBuf> = files
@@ -189,11 +468,44 @@ fn resolve(
             Some(list) => list.contains(name),
             None => name.contains("prod"),
         };
-        profiles.push(Profile {
+        let profile = Profile {
             name: name.clone(),
             values,
             prod,
-        });
+        };
+        // Values that are not YAML, or not a map, stop the run here: one
+        // error naming the file, not a red trial per check.
+        vitals_checks::values::ValuesSet::load(&profile.all_values(chart_dir)).map_err(|source| {
+            err(
+                &label,
+                SpecErrorKind::Values {
+                    profile: name.clone(),
+                    source,
+                },
+            )
+        })?;
+        profiles.push(profile);
+    }
+    if let Some(unknown) = prod_names
+        .iter()
+        .flatten()
+        .find(|p| !spec.profiles.contains_key(*p))
+    {
+        let file = config
+            .as_ref()
+            .filter(|_| spec.prod_profiles.is_none())
+            .map(|(f, _)| f.clone())
+            .unwrap_or_else(|| label.clone());
+        return Err(err(
+            &file,
+            SpecErrorKind::Invalid {
+                path: "prodProfiles".into(),
+                message: format!(
+                    "unknown profile `{unknown}` (profiles: {})",
+                    spec.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            },
+        ));
     }
     Ok(Suite {
         spec_file: spec_file.map(Path::to_path_buf),
@@ -205,6 +517,10 @@ fn resolve(
         refused_upgrades: spec.refused_upgrades,
         load: spec.load,
         paths: spec.paths,
+        policies: policies.unwrap_or_default(),
+        api_versions,
+        waivers,
+        user,
     })
 }
 
@@ -226,11 +542,49 @@ pub fn profile_name(file: &Path) -> String {
     }
 }
 
-/// The suite a user points at with `E2E_CHART` (+ `E2E_VALUES`, a comma
-/// list, one profile per file; + optional `E2E_SPEC` for invariants).
+/// The directory the user ran the command in: `E2E_INVOKED_FROM` (the
+/// Makefile passes it), else `PWD` as the shell set it (cargo runs test
+/// binaries in the package's directory, `suites/`, but leaves `PWD` as it
+/// was), else the process's own working directory.
+pub fn invoking_dir() -> PathBuf {
+    let from = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+    };
+    from("E2E_INVOKED_FROM")
+        .or_else(|| from("PWD"))
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A path as the user wrote it, resolved against where they ran the command.
+pub fn user_path(p: impl AsRef<Path>) -> PathBuf {
+    let p = p.as_ref();
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        invoking_dir().join(p)
+    }
+}
+
+/// The suite a user points at with `E2E_CHART` (a chart directory or a
+/// packaged `.tgz`; + `E2E_VALUES`, a comma list, one profile per file; +
+/// optional `E2E_SPEC` for invariants, waivers and the rest). Relative paths
+/// are the user's (see [`invoking_dir`]). The chart is rendered from a copy
+/// under the output directory, so nothing is written into the user's folder.
 pub fn from_env() -> Option<Result<Suite, SpecError>> {
     let chart = std::env::var_os("E2E_CHART")?;
-    let chart_dir = PathBuf::from(chart);
+    let shown = user_path(PathBuf::from(chart));
+    Some(user_suite(&shown))
+}
+
+fn user_suite(shown: &Path) -> Result<Suite, SpecError> {
+    let label = PathBuf::from("E2E_CHART");
+    let copy = crate::userchart::working_copy(shown)
+        .map_err(|e| err(&label, SpecErrorKind::Prepare(e.to_string())))?;
+    let chart_dir = copy.dir;
+    let shown_dir = copy.shown;
     let values: Vec<PathBuf> = std::env::var("E2E_VALUES")
         .unwrap_or_default()
         .split(',')
@@ -238,46 +592,103 @@ pub fn from_env() -> Option<Result<Suite, SpecError>> {
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
         .collect();
-    let spec = match std::env::var_os("E2E_SPEC") {
+    let (spec_file, mut spec) = match std::env::var_os("E2E_SPEC") {
         Some(spec_file) => {
-            let spec_file = PathBuf::from(spec_file);
-            match std::fs::read_to_string(&spec_file) {
-                Err(e) => return Some(Err(err(&spec_file, SpecErrorKind::Unreadable(e)))),
-                Ok(text) => match parse(&spec_file, &text) {
-                    Ok(mut s) => {
-                        if !values.is_empty() {
-                            s.profiles.clear();
-                        }
-                        s
-                    }
-                    Err(e) => return Some(Err(e)),
-                },
+            let spec_file = user_path(PathBuf::from(spec_file));
+            let text = std::fs::read_to_string(&spec_file)
+                .map_err(|e| err(&spec_file, SpecErrorKind::Unreadable(e)))?;
+            let spec = parse_user(&spec_file, &text)?;
+            if let Some(c) = &spec.chart {
+                let theirs = spec_file.parent().unwrap_or(Path::new(".")).join(c);
+                let same = std::fs::canonicalize(&theirs).ok() == std::fs::canonicalize(shown).ok();
+                if !same {
+                    return Err(err(
+                        &spec_file,
+                        SpecErrorKind::ConflictsWithEnv {
+                            field: "chart".into(),
+                            env: "E2E_CHART",
+                            why: format!(
+                                "the spec names `{}`, E2E_CHART `{}`; drop `chart:` from the spec",
+                                theirs.display(),
+                                shown.display()
+                            ),
+                        },
+                    ));
+                }
             }
+            if !spec.profiles.is_empty() && !values.is_empty() {
+                return Err(err(
+                    &spec_file,
+                    SpecErrorKind::ConflictsWithEnv {
+                        field: "profiles".into(),
+                        env: "E2E_VALUES",
+                        why: "both name the profiles; keep one of them".into(),
+                    },
+                ));
+            }
+            (Some(spec_file), spec)
         }
-        None => SuiteSpec {
-            chart: chart_dir.clone(),
-            release: None,
-            profiles: BTreeMap::new(),
-            prod_profiles: None,
-            invariants: Vec::new(),
-            refused_upgrades: BTreeMap::new(),
-            load: BTreeMap::new(),
-            paths: Declared::default(),
-        },
+        None => (
+            None,
+            SuiteSpec {
+                chart: None,
+                release: None,
+                profiles: BTreeMap::new(),
+                prod_profiles: None,
+                invariants: Vec::new(),
+                refused_upgrades: BTreeMap::new(),
+                load: BTreeMap::new(),
+                paths: Declared::default(),
+                policies: None,
+                api_versions: Vec::new(),
+                waivers: Vec::new(),
+            },
+        ),
     };
-    let mut spec = spec;
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for v in &values {
         // Files given on the command line are taken as the user wrote them
         // (relative to where they ran), not relative to the chart.
-        let abs = std::env::current_dir()
-            .map(|d| d.join(v))
-            .unwrap_or_else(|_| v.clone());
-        spec.profiles.insert(profile_name(v), vec![abs]);
+        let abs = user_path(v);
+        let name = profile_name(v);
+        if let Some(first) = seen.get(&name) {
+            return Err(err(
+                &PathBuf::from("E2E_VALUES"),
+                SpecErrorKind::ProfileClash {
+                    profile: name,
+                    first: first.clone(),
+                    second: abs,
+                },
+            ));
+        }
+        seen.insert(name.clone(), abs.clone());
+        // The chart's own values.yaml is implied: as a profile it adds nothing.
+        let own = std::fs::canonicalize(&abs).ok() == std::fs::canonicalize(shown_dir.join("values.yaml")).ok();
+        spec.profiles.insert(name, if own { Vec::new() } else { vec![abs] });
     }
     if spec.profiles.is_empty() {
         spec.profiles.insert("default".into(), Vec::new());
     }
-    Some(resolve(None, &chart_dir, spec))
+    resolve_shown(spec_file.as_deref(), &chart_dir, Some(&shown_dir), spec, true)
+}
+
+/// The waivers no trial used: each is an error naming its file.
+pub fn unused_waivers(suites: &[Suite], used: &std::collections::HashSet<(PathBuf, String)>) -> Vec<SpecError> {
+    suites
+        .iter()
+        .flat_map(|s| s.waivers.iter())
+        .filter(|w| !used.contains(&(w.file.clone(), w.field.clone())))
+        .map(|w| {
+            err(
+                &w.file,
+                SpecErrorKind::WaiverUnused {
+                    field: w.field.clone(),
+                    rule: w.spec.rule.clone(),
+                    object: w.spec.object.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 /// Every `*.yaml` spec in a directory, sorted by name.

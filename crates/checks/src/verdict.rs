@@ -11,6 +11,10 @@ pub enum Outcome {
     /// Not applicable, with the reason (e.g. a CRD-only kind the pinned
     /// OpenAPI cannot describe). Never used to hide a missing tool.
     Skip(String),
+    /// The rule was waived for this object by the user (a suite spec or the
+    /// chart's `vitals.yaml`), with their reason. The check still ran: its
+    /// expected, observed and evidence are what it found.
+    Waived(String),
 }
 
 /// One concrete problem: the object, the field path inside it, what is
@@ -136,6 +140,17 @@ impl Verdict {
         v
     }
 
+    /// This verdict, waived with the user's reason (what the check found
+    /// is kept; a check that passes anyway says so, so the waiver can go).
+    #[must_use]
+    pub fn waived(mut self, because: impl Into<String>) -> Self {
+        if self.outcome == Outcome::Pass {
+            self.observed = format!("{} (passes without the waiver)", self.observed);
+        }
+        self.outcome = Outcome::Waived(because.into());
+        self
+    }
+
     #[must_use]
     pub fn with_evidence(mut self, e: Evidence) -> Self {
         self.evidence.push(e);
@@ -167,6 +182,11 @@ impl fmt::Display for Verdict {
         match &self.outcome {
             Outcome::Pass => writeln!(f, "{}: ok ({})", self.subject, self.observed)?,
             Outcome::Skip(r) => writeln!(f, "{}: skipped: {r}", self.subject)?,
+            Outcome::Waived(r) => {
+                writeln!(f, "{}: waived: {r}", self.subject)?;
+                writeln!(f, "  expected: {}", self.expected)?;
+                writeln!(f, "  observed: {}", self.observed)?;
+            }
             Outcome::Fail => {
                 writeln!(f, "{}: FAILED", self.subject)?;
                 writeln!(f, "  expected: {}", self.expected)?;

@@ -174,7 +174,10 @@ impl Helm {
     /// per trial under nextest) from packaging the same chart at once.
     pub fn dependency_build(&self, chart: &Chart) -> Result<()> {
         for c in chart.local_dependency_order()? {
-            if c.meta.dependencies.is_empty() {
+            // Vendored dependencies (charts/*.tgz as Chart.lock pins them,
+            // none from file://) are used as they are: a build could only
+            // fetch the same archives again, over the network.
+            if c.meta.dependencies.is_empty() || vendored(&c) {
                 continue;
             }
             let key = stamp_key(&c.dir);
@@ -475,6 +478,40 @@ mod tests {
 
 /// A dependency is in `charts/`: packaged (`<name>-<version>.tgz`) or as a
 /// chart directory of that name.
+/// Every dependency of the chart is a remote one already packaged in
+/// `charts/`, at the version Chart.lock pins when there is a lock.
+fn vendored(chart: &Chart) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Lock {
+        #[serde(default)]
+        dependencies: Vec<crate::chart::Dependency>,
+    }
+    if chart
+        .meta
+        .dependencies
+        .iter()
+        .any(|d| d.local_dir(&chart.dir).is_some())
+    {
+        return false;
+    }
+    let lock: Option<Lock> = std::fs::read_to_string(chart.dir.join("Chart.lock"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str(&t).ok());
+    chart.meta.dependencies.iter().all(|d| match &lock {
+        Some(lock) => lock.dependencies.iter().any(|l| {
+            l.name == d.name
+                && l.version.as_deref().is_some_and(|v| {
+                    chart
+                        .dir
+                        .join("charts")
+                        .join(format!("{}-{v}.tgz", d.name))
+                        .is_file()
+                })
+        }),
+        None => dependency_present(&chart.dir, d),
+    })
+}
+
 fn dependency_present(chart_dir: &std::path::Path, d: &crate::chart::Dependency) -> bool {
     let charts = chart_dir.join("charts");
     if charts.join(&d.name).join("Chart.yaml").is_file() {

@@ -129,6 +129,7 @@ impl Grid {
             acc.pass += t.pass;
             acc.fail += t.fail;
             acc.skip += t.skip;
+            acc.waived += t.waived;
             acc
         })
     }

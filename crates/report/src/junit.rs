@@ -47,6 +47,14 @@ fn case(r: &TrialRecord) -> TestCase {
             s.set_message(reason);
             s
         }
+        // JUnit has no "waived": a skip whose message says so, and why.
+        Outcome::Waived(reason) => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("waived: {reason}"))
+                .set_type("waived")
+                .set_description(v.to_string());
+            s
+        }
     };
     let mut case = TestCase::new(&r.name, status);
     case.set_classname(format!("{}.{}.{}", r.chart, r.profile, r.tier))

@@ -40,6 +40,7 @@ pub struct Totals {
     pub pass: usize,
     pub fail: usize,
     pub skip: usize,
+    pub waived: usize,
 }
 
 impl Totals {
@@ -48,11 +49,13 @@ impl Totals {
             Outcome::Pass => self.pass += 1,
             Outcome::Fail => self.fail += 1,
             Outcome::Skip(_) => self.skip += 1,
+            // Counted apart: a waived rule is neither green nor not applicable.
+            Outcome::Waived(_) => self.waived += 1,
         }
     }
 
     pub fn total(&self) -> usize {
-        self.pass + self.fail + self.skip
+        self.pass + self.fail + self.skip + self.waived
     }
 }
 

@@ -390,6 +390,11 @@ impl Crds {
         self.schemas.is_empty()
     }
 
+    /// Whether the chart renders a CRD that serves this kind at this version.
+    pub fn has(&self, api_version: &str, kind: &str) -> bool {
+        self.schemas.contains_key(&gvk(api_version, kind))
+    }
+
     fn validator(&self, api: &OpenApi, api_version: &str, kind: &str) -> Option<Arc<Validator>> {
         let key = gvk(api_version, kind);
         let schema = self.schemas.get(&key)?;
