@@ -603,7 +603,7 @@ impl<'a> Page<'a> {
         let skipped: Vec<&TrialRecord> = self
             .trials()
             .map(|(_, t)| t)
-            .filter(|t| matches!(t.verdict.outcome, Outcome::Skip(_)))
+            .filter(|t| matches!(t.verdict.outcome, Outcome::Skip(_) | Outcome::Waived(_)))
             .collect();
         w!(
             s,
@@ -623,15 +623,16 @@ impl<'a> Page<'a> {
         );
         for t in skipped {
             let reason = match &t.verdict.outcome {
-                Outcome::Skip(r) => r.as_str(),
-                _ => "",
+                Outcome::Skip(r) => r.clone(),
+                Outcome::Waived(r) => format!("waived: {r}"),
+                _ => String::new(),
             };
             w!(
                 s,
                 "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
                 esc(&t.name),
                 esc(&t.run),
-                esc(reason)
+                esc(&reason)
             );
         }
         s.push_str("</tbody></table></details></section>");
@@ -732,6 +733,7 @@ fn outcome_badge(o: &Outcome) -> (&'static str, &'static str) {
         Outcome::Pass => ("pass", "PASS"),
         Outcome::Fail => ("fail", "FAIL"),
         Outcome::Skip(_) => ("skip", "SKIP"),
+        Outcome::Waived(_) => ("skip", "WAIVED"),
     }
 }
 
