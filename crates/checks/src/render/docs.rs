@@ -43,6 +43,15 @@ fn exists(v: &Value, key: &str) -> bool {
     true
 }
 
+/// `## @param key ...` or `## @skip key` with any whitespace between the
+/// parts, as readme-generator-for-helm reads them: `(tag, key)`.
+fn tag(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim_start().strip_prefix("##")?;
+    let mut parts = rest.split_whitespace();
+    let tag = parts.next().filter(|t| *t == "@param" || *t == "@skip")?;
+    Some((tag, parts.next()?))
+}
+
 fn covers(doc: &str, key: &str) -> bool {
     key == doc || key.starts_with(&format!("{doc}."))
 }
@@ -57,19 +66,26 @@ pub fn check(values_file: &Path) -> Verdict {
     };
     let mut params = Vec::new();
     let mut skips = Vec::new();
+    let mut helm_docs = 0;
     for line in text.lines() {
-        let l = line.trim_start();
-        if let Some(rest) = l.strip_prefix("## @param ") {
-            params.extend(rest.split_whitespace().next().map(String::from));
-        } else if let Some(rest) = l.strip_prefix("## @skip ") {
-            skips.extend(rest.split_whitespace().next().map(String::from));
+        match tag(line) {
+            Some(("@param", key)) => params.push(key.to_string()),
+            Some(("@skip", key)) => skips.push(key.to_string()),
+            _ => {}
+        }
+        if line.trim_start().starts_with("# --") {
+            helm_docs += 1;
         }
     }
     if params.is_empty() && skips.is_empty() {
-        return Verdict::skip(
-            subject,
-            "values.yaml uses no `## @param` comments (the readme-generator grammar)",
-        );
+        // helm-docs documents a key by the `# --` comment above it and lists
+        // the others with their defaults: it has no "undocumented" to check.
+        let why = if helm_docs > 0 {
+            format!("values.yaml is documented with helm-docs (`# --` comments on {helm_docs} keys), not the readme-generator's `## @param` contract")
+        } else {
+            "values.yaml uses no `## @param` comments (the readme-generator grammar)".to_string()
+        };
+        return Verdict::skip(subject, why);
     }
     let values: Value = match crate::yaml::from_str(&text) {
         Ok(v) => v,
@@ -125,6 +141,18 @@ mod tests {
     fn documented_values_pass_and_a_map_covers_its_subtree() {
         let v = run("## @param replicas Pods\nreplicas: 1\n## @param resources Requests and limits\nresources:\n  requests: {cpu: 1m}\n## @skip extra\nextra: {a: 1}\n");
         assert!(!v.failed(), "{v}");
+    }
+
+    #[test]
+    fn any_whitespace_separates_the_parts_of_a_param() {
+        let v = run("##  @param replicas  Pods\nreplicas: 1\n##\t@param port Port\nport: 80\n");
+        assert!(!v.failed(), "{v}");
+    }
+
+    #[test]
+    fn helm_docs_comments_are_documentation_of_another_kind() {
+        let v = run("# -- Pods to run\nreplicas: 1\nport: 80\n");
+        assert!(matches!(v.outcome, crate::Outcome::Skip(ref r) if r.contains("helm-docs")), "{v:?}");
     }
 
     #[test]
