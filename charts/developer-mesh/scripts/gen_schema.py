@@ -28,7 +28,12 @@ RULES = {
     "global.database.port": PORT,
     "global.redis.port": PORT,
     "global.redis.db": {"minimum": 0, "maximum": 15},
-    "replicaCount": {"minimum": 0},
+    "replicaCount": {"minimum": 1},
+    "global.waitClient": {"enum": ["nc", "agent", "command"]},
+    "global.waitTimeout": {"pattern": "^[1-9][0-9]{0,3}s$"},
+    "global.waitForMigrations.client": {"enum": ["psql", "agent"]},
+    "global.waitForMigrations.checkSql": {"minLength": 1},
+    "tests.client": {"enum": ["curl", "agent"]},
     "autoscaling.minReplicas": {"minimum": 1},
     "autoscaling.maxReplicas": {"minimum": 1},
     "autoscaling.targetCPUUtilizationPercentage": {"minimum": 1, "maximum": 100},
@@ -141,6 +146,67 @@ def schema_for(values_path, extra_props=None):
     return root
 
 
+# Constraints by key name, applied after the tree is built (issue 12: the
+# schemas accepted "not a cron", replicas 0, "512K", "not a host",
+# "Bad Class!" and "forever"): the same rules as every other chart's schema.
+CRON = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|([0-9*,/-]+) ([0-9*,/-]+) ([0-9*,/?LW-]+) ([0-9A-Za-z*,/-]+) ([0-9A-Za-z*,/?L#-]+))$"
+MEM = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)$"
+CPU = r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$"
+SIZE = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei)$"
+STORAGE_CLASS = r"^$|^-$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+HOST = r"^$|^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DURATION = r"^$|^[0-9]+(ms|s|m|h)$"
+
+
+def quantities(desc):
+    return {"type": "object", "additionalProperties": False, "description": desc, "properties": {
+        "cpu": {"type": ["string", "number"], "pattern": CPU, "description": "CPU (e.g. 250m)"},
+        "memory": {"type": "string", "pattern": MEM, "description": "Memory (e.g. 256Mi)"},
+        "ephemeral-storage": {"type": "string", "pattern": MEM, "description": "Ephemeral storage"}}}
+
+
+def constrain(n, path=()):
+    if not isinstance(n, dict):
+        return
+    for k, c in n.get("properties", {}).items():
+        if not isinstance(c, dict):
+            continue
+        t = c.get("type")
+        t = t if isinstance(t, list) else [t]
+        parent = path[-1] if path else ""
+        kl = k.lower()
+        if k in ("resources", "waitResources") and c.get("type") == "object" and "properties" not in c:
+            c["additionalProperties"] = False
+            c["properties"] = {"requests": quantities("Resource requests"), "limits": quantities("Resource limits")}
+        if "string" in t and "pattern" not in c and "enum" not in c:
+            if k == "schedule":
+                c["pattern"] = CRON
+            elif k == "memory" or kl.endswith("memory"):
+                c["pattern"] = MEM
+            elif k == "cpu" or kl.endswith("cpu"):
+                c["pattern"] = CPU
+            elif k == "size":
+                c["pattern"] = SIZE
+            elif k in ("storageClass", "storageClassName"):
+                c["pattern"] = STORAGE_CLASS
+            elif k in ("host", "hostname") or k.endswith("Host"):
+                c["pattern"] = HOST
+            elif kl.endswith("interval") or (kl.endswith("timeout") and "seconds" not in kl):
+                c["pattern"] = DURATION
+        if "integer" in t or "number" in t:
+            if k in ("replicaCount", "minReplicas", "maxReplicas", "replicas"):
+                c["minimum"] = max(1, c.get("minimum", 1))
+            elif k == "port" or k.endswith("Port") or parent == "containerPorts":
+                c.setdefault("maximum", 65535)
+                c["minimum"] = max(1, c.get("minimum", 1))
+            elif k in ("timeoutSeconds", "periodSeconds", "failureThreshold", "activeDeadlineSeconds"):
+                c["minimum"] = max(1, c.get("minimum", 1))
+        constrain(c, path + (k,))
+        for key in ("items", "additionalProperties"):
+            if isinstance(c.get(key), dict):
+                constrain(c[key], path + (k, "[]"))
+
+
 def main():
     check = "--check" in sys.argv
     outputs = {}
@@ -162,6 +228,8 @@ def main():
         umbrella["properties"][name] = emb
     umbrella["properties"].update(libs)
     outputs[ROOT / "values.schema.json"] = umbrella
+    for s in outputs.values():
+        constrain(s)
     bad = False
     for p, s in outputs.items():
         text = json.dumps(s, indent=2) + "\n"
