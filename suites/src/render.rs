@@ -305,10 +305,8 @@ pub fn checks_with_overlay(
         }
     }
 
-    let schema_doc: Option<serde_json::Value> =
-        std::fs::read_to_string(cell.suite.chart_dir.join("values.schema.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+    // The chart's schema with its directory subcharts' (`schema-nonsense`).
+    let schema_doc = policy::schema_nonsense::chart_schema(&cell.suite.chart_dir);
     // Prod cells render twice (cached too): a Secret that differs between
     // the two was generated at render time (`stable-secrets`).
     let rerender = if cell.profile.prod {

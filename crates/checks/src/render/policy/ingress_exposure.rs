@@ -8,6 +8,10 @@
 //!   container port), or `prometheus.io/scrape: "true"` on a pod template
 //!   or a Service (`prometheus.io/path`, default `/metrics`, on
 //!   `prometheus.io/port`, or any port when unset);
+//! - metrics an app is told to serve: an env var `*METRICS_PATH` or
+//!   `*METRICS_ENDPOINT` holding a path (on `*METRICS_PORT`, or any port),
+//!   which catches a ServiceMonitor the render leaves out because
+//!   `helm template` does not serve the monitoring API;
 //! - admin paths the suite spec declares (`paths.<workload>.admin`), on
 //!   any port of that workload.
 //!
@@ -124,6 +128,19 @@ fn sensitive(cx: &PolicyCx<'_>) -> Vec<Sensitive> {
         if let Some((path, port)) = svc.doc.pointer("/metadata/annotations").and_then(Value::as_object).and_then(scraped) {
             for w in super::lookup::backends(m, svc) {
                 out.push(Sensitive { workload: w.object.id(), port, path: path.clone(), why: format!("{} prometheus.io annotations", svc.id()) });
+            }
+        }
+    }
+    // An app told where to serve its metrics serves them there.
+    for w in m.workloads().filter(|w| w.is_long_running()) {
+        for c in w.containers() {
+            let env = super::lookup::env(m, &c);
+            let port = env.iter().find(|(k, _)| k.ends_with("METRICS_PORT")).and_then(|(_, v)| v.as_deref()?.parse::<i64>().ok());
+            for (name, value) in &env {
+                let Some(path) = value.as_deref().filter(|v| v.starts_with('/')) else { continue };
+                if name.ends_with("METRICS_PATH") || name.ends_with("METRICS_ENDPOINT") {
+                    out.push(Sensitive { workload: w.object.id(), port, path: path.to_string(), why: format!("{} env `{name}`", c.label()) });
+                }
             }
         }
     }
@@ -320,6 +337,15 @@ mod tests {
         let exposed = yaml.replace("name: http}}}}", "name: admin}}}}");
         let v = run(check, &exposed);
         assert!(v[0].1.to_string().contains("routes `/prom` to Deployment/api port 9000"), "{}", v[0].1);
+    }
+
+    #[test]
+    fn a_metrics_path_the_app_is_told_through_env_counts() {
+        let yaml = ingress(&format!("[{}]", path("/", "Prefix", "http")))
+            .replace("prometheus.io/scrape: \"true\"", "x: y")
+            .replace("containers: [{name: api, image: a:1.0.0,", "containers: [{name: api, image: a:1.0.0, env: [{name: METRICS_PATH, value: /internal/metrics}],");
+        let v = run(check, &yaml);
+        assert!(v[0].1.to_string().contains("routes `/internal/metrics` to Deployment/api, which serves it privately (Deployment/api container `api` env `METRICS_PATH`)"), "{}", v[0].1);
     }
 
     #[test]

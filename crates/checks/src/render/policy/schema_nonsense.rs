@@ -19,6 +19,8 @@
 //! Only keys the profile sets are tried, with the type they have there, so
 //! a key left null and a string-valued port name are not judged.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use super::PolicyCx;
@@ -85,6 +87,31 @@ fn leaves<'v>(v: &'v Value, pointer: &str, dotted: &str, out: &mut Vec<(String, 
     }
 }
 
+/// The schema helm applies to a chart's values: its own
+/// `values.schema.json`, and each directory subchart's under that
+/// subchart's key (its alias, else its name), as helm validates the
+/// subchart's values with the subchart's schema. `None` when the chart
+/// has no schema that parses.
+pub fn chart_schema(chart_dir: &Path) -> Option<Value> {
+    let read = |dir: &Path| -> Option<Value> {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("values.schema.json")).ok()?).ok()
+    };
+    let own = read(chart_dir)?;
+    let meta: Value = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
+        .ok()
+        .and_then(|t| serde_yaml::from_str(&t).ok())
+        .unwrap_or_default();
+    let mut parts = vec![own];
+    for dep in meta.get("dependencies").and_then(Value::as_array).into_iter().flatten() {
+        let Some(name) = dep.get("name").and_then(Value::as_str) else { continue };
+        let key = dep.get("alias").and_then(Value::as_str).unwrap_or(name);
+        if let Some(sub) = read(&chart_dir.join("charts").join(name)) {
+            parts.push(serde_json::json!({"properties": {key: sub}}));
+        }
+    }
+    Some(if parts.len() == 1 { parts.remove(0) } else { serde_json::json!({"allOf": parts}) })
+}
+
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     let Some(schema) = cx.schema else {
         // No schema is the `render/schema/values` trial's failure, not this one's.
@@ -96,6 +123,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     // validator's default); judge the schema as helm will apply it.
     let formats = schema
         .get("$schema")
+        .or_else(|| schema.pointer("/allOf/0/$schema"))
         .and_then(Value::as_str)
         .is_some_and(|s| ["draft-07", "draft-06", "draft-04", "draft-03"].iter().any(|d| s.contains(d)));
     let validator = match jsonschema::options().should_validate_formats(formats).build(schema) {
@@ -217,6 +245,19 @@ mod tests {
         let values = serde_json::json!({"host": "db.example.com"});
         assert!(!judge(schema("http://json-schema.org/draft-07/schema#"), values.clone()).failed());
         assert!(judge(schema("https://json-schema.org/draft/2020-12/schema"), values).failed());
+    }
+
+    #[test]
+    fn a_subcharts_own_schema_counts_for_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("Chart.yaml"), "name: umbrella\ndependencies: [{name: api, alias: rest}]\n").unwrap();
+        std::fs::write(root.join("values.schema.json"), r#"{"type": "object"}"#).unwrap();
+        std::fs::create_dir_all(root.join("charts/api")).unwrap();
+        std::fs::write(root.join("charts/api/values.schema.json"), r#"{"properties": {"replicas": {"type": "integer", "minimum": 1}}}"#).unwrap();
+        let schema = chart_schema(root).unwrap();
+        assert!(!judge(schema.clone(), serde_json::json!({"rest": {"replicas": 2}})).failed());
+        assert!(judge(schema, serde_json::json!({"other": {"replicas": 2}})).failed());
     }
 
     #[test]
