@@ -576,25 +576,29 @@ pub fn user_path(p: impl AsRef<Path>) -> PathBuf {
 pub fn from_env() -> Option<Result<Suite, SpecError>> {
     let chart = std::env::var_os("E2E_CHART")?;
     let shown = user_path(PathBuf::from(chart));
-    Some(user_suite(&shown))
-}
-
-fn user_suite(shown: &Path) -> Result<Suite, SpecError> {
-    let label = PathBuf::from("E2E_CHART");
-    let copy = crate::userchart::working_copy(shown)
-        .map_err(|e| err(&label, SpecErrorKind::Prepare(e.to_string())))?;
-    let chart_dir = copy.dir;
-    let shown_dir = copy.shown;
     let values: Vec<PathBuf> = std::env::var("E2E_VALUES")
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
+        .map(user_path)
         .collect();
-    let (spec_file, mut spec) = match std::env::var_os("E2E_SPEC") {
+    let spec = std::env::var_os("E2E_SPEC").map(|s| user_path(PathBuf::from(s)));
+    Some(user_suite(&shown, &values, spec.as_deref()))
+}
+
+/// A user's chart (a directory or `.tgz`) with its values files (one
+/// profile each) and an optional suite spec: what `E2E_CHART`,
+/// `E2E_VALUES` and `E2E_SPEC` give, with paths already resolved.
+pub fn user_suite(shown: &Path, values: &[PathBuf], spec: Option<&Path>) -> Result<Suite, SpecError> {
+    let label = PathBuf::from("E2E_CHART");
+    let copy = crate::userchart::working_copy(shown)
+        .map_err(|e| err(&label, SpecErrorKind::Prepare(e.to_string())))?;
+    let chart_dir = copy.dir;
+    let shown_dir = copy.shown;
+    let (spec_file, mut spec) = match spec {
         Some(spec_file) => {
-            let spec_file = user_path(PathBuf::from(spec_file));
+            let spec_file = spec_file.to_path_buf();
             let text = std::fs::read_to_string(&spec_file)
                 .map_err(|e| err(&spec_file, SpecErrorKind::Unreadable(e)))?;
             let spec = parse_user(&spec_file, &text)?;
@@ -646,7 +650,7 @@ fn user_suite(shown: &Path) -> Result<Suite, SpecError> {
         ),
     };
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for v in &values {
+    for v in values {
         // Files given on the command line are taken as the user wrote them
         // (relative to where they ran), not relative to the chart.
         let abs = user_path(v);
