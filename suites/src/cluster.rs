@@ -54,19 +54,6 @@ pub struct ClusterEnv {
     pub images: BTreeMap<String, String>,
 }
 
-fn images_env() -> (PathBuf, BTreeMap<String, String>) {
-    let file = crate::env::cache_dir().join("images.env");
-    let map = std::fs::read_to_string(&file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        })
-        .collect();
-    (file, map)
-}
-
 fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
     let root = crate::env::root();
     let provider = Provider::from_env(&root).map_err(|e| e.to_string())?;
@@ -77,7 +64,7 @@ fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
         }
     }
     let handle = provider.ensure().map_err(|e| e.to_string())?;
-    let (file, images) = images_env();
+    let (file, images) = crate::env::images();
     if let Provider::Kind { .. } = provider {
         if images.is_empty() {
             return Err(format!(
@@ -140,7 +127,9 @@ pub fn cluster_cell(cell: &Cell) -> Cell {
     let mut c = cell.clone();
     if let (Some(o), _) = overlay(&cell.suite.name) {
         c.profile.values.push(o.clone());
-        if let Some(up) = &cell.upgrade {
+        // An earlier revision with an overlay of its own time keeps it:
+        // today's may set keys its schema did not know yet.
+        if let Some(up) = cell.upgrade.as_ref().filter(|u| !crate::upgrade::carries_overlay(u)) {
             let mut up = (**up).clone();
             up.values.push(o);
             c.upgrade = Some(Arc::new(up));

@@ -126,3 +126,19 @@ pub fn run_id() -> String {
 pub fn process_per_trial() -> bool {
     crate::config::get().process_per_trial
 }
+
+/// The locally built images, `name=ref` per line of
+/// `$VITALS_CACHE/images.env` (written by `scripts/images.sh`), and the
+/// file they were read from.
+pub fn images() -> (PathBuf, std::collections::BTreeMap<String, String>) {
+    let file = cache_dir().join("images.env");
+    let map = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    (file, map)
+}

@@ -203,6 +203,60 @@ pub fn tree_at(repo: &Path, rev: &str, dir: &Path, dest: &Path) -> Result<PathBu
     Ok(dest.to_path_buf())
 }
 
+/// The file name of an earlier revision's own test overlay among its values
+/// (see [`overlay_at`]); `cluster::cluster_cell` adds today's overlay only
+/// to an upgrade start that does not carry its own.
+pub const OWN_OVERLAY: &str = "test-overlay.yaml";
+
+/// Whether the start of an upgrade carries the test overlay of its own time.
+pub fn carries_overlay(up: &UpgradeFrom) -> bool {
+    up.values
+        .iter()
+        .any(|v| v.file_name().is_some_and(|n| n == OWN_OVERLAY))
+}
+
+/// Fills an overlay template's `@image.repository@`, `@image.tag@` and
+/// `@image@` placeholders from the built images' refs (`name=repo:tag`),
+/// as `scripts/images.sh` does; None when one has no built image.
+pub fn fill_overlay(template: &str, images: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    let mut text = template.to_string();
+    for (name, r) in images {
+        let (repo, tag) = r.rsplit_once(':').unwrap_or((r.as_str(), ""));
+        text = text
+            .replace(&format!("@{name}.repository@"), repo)
+            .replace(&format!("@{name}.tag@"), tag)
+            .replace(&format!("@{name}@"), r);
+    }
+    let unresolved = text.split('@').skip(1).step_by(2).any(|p| {
+        !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+    });
+    (!unresolved).then_some(text)
+}
+
+/// The chart's test overlay as it was at `rev` (its `.yaml.in` template,
+/// filled with today's image refs), written beside the extracted tree: an
+/// earlier revision's schema refuses keys today's overlay sets for newer
+/// values (medplum at 687e19e: `/tests: additional properties 'client'`).
+/// None when that revision had no template (today's overlay is used).
+pub fn overlay_at(
+    repo: &Path,
+    rev: &str,
+    chart: &str,
+    tree: &Path,
+    images: &std::collections::BTreeMap<String, String>,
+) -> Result<Option<PathBuf>, UpgradeError> {
+    let spec = format!("{rev}:suites/overlays/{chart}.yaml.in");
+    let Ok(template) = run(Command::new("git").arg("-C").arg(repo).args(["show", &spec])) else {
+        return Ok(None);
+    };
+    let Some(text) = fill_overlay(&template, images) else {
+        return Ok(None);
+    };
+    let out = tree.join(format!("overlay-{chart}")).join(OWN_OVERLAY);
+    crate::cell::state::write_atomic(&out, text).map_err(io(&out))?;
+    Ok(Some(out))
+}
+
 /// A packaged chart (`.tgz`) or a chart directory named by `E2E_UPGRADE_FROM`.
 fn from_env(chart: &str) -> Result<Option<(String, PathBuf)>, UpgradeError> {
     let Some(p) = crate::config::get().upgrade_from.clone() else {
@@ -252,6 +306,10 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, NoUpgrade> {
     prepare(cell).map_err(NoUpgrade::Broken)?
 }
 
+/// An upgrade's start: its label, chart directory, the tree it sits in (to
+/// find the values of that time) and the test overlay of that time.
+type Base = (String, PathBuf, Option<PathBuf>, Option<PathBuf>);
+
 /// Where the dev upgrade starts: `E2E_UPGRADE_FROM`, else the highest
 /// release tag, else the chart at the last commit that changed its
 /// version. Returns the label, the chart directory and the tree it sits in
@@ -259,14 +317,14 @@ pub fn cell_for(cell: &Cell) -> Result<Cell, NoUpgrade> {
 fn base_for(
     suite: &crate::spec::Suite,
     root: &Path,
-) -> Result<Result<(String, PathBuf, Option<PathBuf>), NoUpgrade>, UpgradeError> {
+) -> Result<Result<Base, NoUpgrade>, UpgradeError> {
     let chart_name = suite
         .chart_dir
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     if let Some((label, dir)) = from_env(&chart_name)? {
-        return Ok(Ok((label, dir, None)));
+        return Ok(Ok((label, dir, None, None)));
     }
     let chart_dir = canonical(&suite.chart_dir);
     let rel = chart_dir
@@ -276,14 +334,17 @@ fn base_for(
     // Everything beside the chart (the library chart of `file://../`).
     let beside = rel.parent().map(Path::to_path_buf).unwrap_or_default();
     let out = crate::env::out_dir().join("upgrade-from");
+    let images = crate::env::images().1;
     if let Some(tag) = latest_tag(root, &suite.name)? {
         let tree = tree_at(root, &tag, &beside, &out.join(&tag))?;
-        return Ok(Ok((format!("release {tag}"), tree.join(&rel), Some(tree))));
+        let own = overlay_at(root, &tag, &suite.name, &tree, &images)?;
+        return Ok(Ok((format!("release {tag}"), tree.join(&rel), Some(tree), own)));
     }
     match last_version_commit(root, &rel)? {
         Ok(vc) => {
             let short = &vc.commit[..vc.commit.len().min(12)];
             let tree = tree_at(root, &vc.commit, &beside, &out.join(&vc.commit))?;
+            let own = overlay_at(root, &vc.commit, &suite.name, &tree, &images)?;
             Ok(Ok((
                 format!(
                     "{} {} at {short} (the last commit that changed its version; no `{}-v*` tag)",
@@ -291,6 +352,7 @@ fn base_for(
                 ),
                 tree.join(&rel),
                 Some(tree),
+                own,
             )))
         }
         Err(why) => Ok(Err(NoUpgrade::NoRelease(format!(
@@ -315,7 +377,7 @@ fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, UpgradeError> {
             values: dev.values.clone(),
         }
     } else {
-        let (label, chart_dir, old_root) = match base_for(suite, &root)? {
+        let (label, chart_dir, old_root, own_overlay) = match base_for(suite, &root)? {
             Ok(b) => b,
             Err(no) => return Ok(Err(no)),
         };
@@ -331,6 +393,7 @@ fn prepare(cell: &Cell) -> Result<Result<Cell, NoUpgrade>, UpgradeError> {
                     .filter(|p| p.is_file())
                     .unwrap_or_else(|| v.clone())
             })
+            .chain(own_overlay)
             .collect();
         UpgradeFrom {
             label,
@@ -508,6 +571,20 @@ mod tests {
         write(repo.path(), "charts/app/Chart.yaml", &chart_yaml("0.1.0"));
         let why = last_version_commit(repo.path(), Path::new("charts/app")).unwrap().unwrap_err();
         assert!(why.contains("no committed version"), "{why}");
+    }
+
+    #[test]
+    fn an_earlier_overlay_template_is_filled_with_todays_images_or_not_at_all() {
+        let images = std::collections::BTreeMap::from([
+            ("agent".to_string(), "vitals/agent:0.1.0-abc".to_string()),
+        ]);
+        let t = "image: {repository: \"@agent.repository@\", tag: \"@agent.tag@\"}\nref: @agent@\n# mail me@example.com\n";
+        assert_eq!(
+            fill_overlay(t, &images).unwrap(),
+            "image: {repository: \"vitals/agent\", tag: \"0.1.0-abc\"}\nref: vitals/agent:0.1.0-abc\n# mail me@example.com\n"
+        );
+        // An image that is not built any more: today's overlay is used instead.
+        assert_eq!(fill_overlay("tag: @minio.tag@\n", &images), None);
     }
 
     #[test]
