@@ -269,6 +269,18 @@ pub fn checks_with_overlay(
             format!("{} objects", manifests.objects.len()),
         ),
     ));
+    // The README's seed-promise table names objects this render must have
+    // (the five charts' convention; a user's chart has no seed).
+    if !cell.suite.user {
+        let (readme, m, profile) = (
+            cell.suite.chart_dir.join("README.md"),
+            manifests.clone(),
+            cell.profile.name.clone(),
+        );
+        out.push(Check::new("render/promises", move || {
+            vitals_checks::render::promises::check(&readme, &m, &profile)
+        }));
+    }
 
     // Every object against the default (newest) Kubernetes API, custom
     // resources against the chart's own CRDs; built-in kinds also against

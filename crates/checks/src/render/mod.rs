@@ -1,13 +1,15 @@
 //! Render tier: what can be proven from `helm template` output alone.
 //! `openapi` and `schema` validate shapes; `policy` holds one module per
 //! policy family; `invariants` evaluates what a suite spec adds; `overlay`
-//! proves the cluster tier's test overlay leaves the profile as it is.
+//! proves the cluster tier's test overlay leaves the profile as it is;
+//! `promises` that the README's seed-promise table names rendered objects.
 
 pub mod docs;
 pub mod invariants;
 pub mod openapi;
 pub mod overlay;
 pub mod policy;
+pub mod promises;
 pub mod schema;
 
 /// The key a JSON Schema `additionalProperties: false` error rejects:
