@@ -43,7 +43,8 @@ test: setup setup-browser ## the README's test command: every unit test, the ren
 	$(CARGO) test --workspace --locked
 
 .PHONY: nextest
-nextest: setup ## the same trials under cargo-nextest (one process per trial)
+nextest: setup ## the same trials under cargo-nextest (one process per trial; .config/nextest.toml), cargo-nextest built once into the cache
+	@bash scripts/tools.sh nextest
 	$(CARGO) nextest run --workspace --locked
 
 .PHONY: render

@@ -53,6 +53,14 @@ crate_tool() {
     rm -rf "$VITALS_CACHE/tools/.build-$name"
   fi
   ln -sf "$dest/bin/$name" "$bin/$name"
+  # cargo also looks for subcommands in $CARGO_HOME/bin, where `cargo
+  # install` would have put it: `cargo nextest` then works from any shell,
+  # not only under make (whose PATH starts with .bin). Another install there
+  # is left alone; a link to an older cached version is moved on.
+  local home_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+  if [ -d "$home_bin" ] && { [ ! -e "$home_bin/$name" ] || [[ $(readlink "$home_bin/$name") == "$VITALS_CACHE/tools/"* ]]; }; then
+    ln -sf "$dest/bin/$name" "$home_bin/$name"
+  fi
 }
 
 want=${*:-helm}
