@@ -197,11 +197,11 @@ pub enum SpecErrorKind {
     NoProfiles,
     #[error("{0}")]
     Chart(#[source] vitals_helm::Error),
-    #[error("profile `{profile}`: {source}")]
+    // The values error is the whole message (file, line): not repeated as a cause.
+    #[error("profile `{profile}`: {error}")]
     Values {
         profile: String,
-        #[source]
-        source: vitals_checks::values::ValuesError,
+        error: vitals_checks::values::ValuesError,
     },
     #[error("values files `{}` and `{}` both make profile `{profile}` (rename one, or name the profiles in a suite spec)", first.display(), second.display())]
     ProfileClash {
@@ -233,13 +233,35 @@ pub enum SpecErrorKind {
     Prepare(String),
 }
 
-/// A suite spec that cannot be used, naming the file.
-#[derive(Debug, thiserror::Error)]
-#[error("suite spec `{}`: {kind}", spec_file.display())]
+/// A suite spec (or `vitals.yaml`, or the env a user set) that cannot be
+/// used, naming the file.
+#[derive(Debug)]
 pub struct SpecError {
     pub spec_file: PathBuf,
-    #[source]
     pub kind: SpecErrorKind,
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.spec_file.display().to_string();
+        let what = if file.starts_with("E2E_") {
+            ""
+        } else if self.spec_file.file_name().is_some_and(|n| n == CHART_CONFIG) {
+            "chart config "
+        } else if self.spec_file.file_name().is_some_and(|n| n == "Chart.yaml") {
+            ""
+        } else {
+            "suite spec "
+        };
+        write!(f, "{what}`{file}`: {}", self.kind)
+    }
+}
+
+/// The kind is already in the message; the chain goes on from its cause.
+impl std::error::Error for SpecError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
 }
 
 fn err(spec_file: &Path, kind: SpecErrorKind) -> SpecError {
@@ -480,24 +502,22 @@ fn resolve_shown(
                 &label,
                 SpecErrorKind::Values {
                     profile: name.clone(),
-                    source,
+                    error: source,
                 },
             )
         })?;
         profiles.push(profile);
     }
-    if let Some(unknown) = prod_names
+    // A suite spec names all its profiles, so a production profile it does
+    // not have is a typo; `vitals.yaml` may name profiles this run leaves out.
+    if let Some(unknown) = spec
+        .prod_profiles
         .iter()
         .flatten()
         .find(|p| !spec.profiles.contains_key(*p))
     {
-        let file = config
-            .as_ref()
-            .filter(|_| spec.prod_profiles.is_none())
-            .map(|(f, _)| f.clone())
-            .unwrap_or_else(|| label.clone());
         return Err(err(
-            &file,
+            &label,
             SpecErrorKind::Invalid {
                 path: "prodProfiles".into(),
                 message: format!(
