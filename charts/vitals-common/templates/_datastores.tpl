@@ -22,7 +22,11 @@ Secret keys. Keys shared by both (defaults in brackets):
   keeps what it rendered before], claimTypeMeta [false: apiVersion/kind in
   the claim template, as a chart rendered it before], emptyDirSizeLimits
   (map volume name -> sizeLimit of the run/tmp emptyDirs),
-  extraEnv, extraVolumes, extraVolumeMounts (lists), podAnnotations (map)
+  extraEnv, extraVolumes, extraVolumeMounts (lists), podAnnotations, podLabels
+  (maps), serviceLabels ({headless: {...}, client: {...}} extra Service
+  labels, e.g. what a ServiceMonitor selects), partOf (app.kubernetes.io/part-of), enableServiceLinks [true],
+  startupProbe (timings; none when unset), probeCommand (exec probe command
+  instead of the default check), persistence.storageClass "-" = "" (no class)
   metrics            {enabled, image, port, resources, resourcesPreset,
                       separateService (a <name>-metrics Service, component
                       <component>-metrics) , containerSecurityContext}
@@ -42,7 +46,7 @@ metadata:
   name: {{ .headlessName }}
   namespace: {{ include "vitals.names.namespace" $ctx }}
   labels:
-    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component "partOf" .partOf "customLabels" (.serviceLabels | default dict).headless) | nindent 4 }}
 spec:
   type: ClusterIP
   clusterIP: None
@@ -61,7 +65,7 @@ metadata:
   name: {{ .name }}
   namespace: {{ include "vitals.names.namespace" $ctx }}
   labels:
-    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component "partOf" .partOf "customLabels" (.serviceLabels | default dict).client) | nindent 4 }}
 spec:
   type: ClusterIP
   ports:
@@ -114,7 +118,7 @@ metadata:
   name: {{ .name }}
   namespace: {{ include "vitals.names.namespace" $ctx }}
   labels:
-    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component) | nindent 4 }}
+    {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component "partOf" .partOf) | nindent 4 }}
 spec:
   replicas: 1
   serviceName: {{ .headlessName }}
@@ -129,7 +133,7 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component) | nindent 8 }}
+        {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component "partOf" .partOf "customLabels" .podLabels) | nindent 8 }}
       {{- with .podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
@@ -139,6 +143,9 @@ spec:
       serviceAccountName: {{ . }}
       {{- end }}
       automountServiceAccountToken: false
+      {{- if eq (toString .enableServiceLinks) "false" }}
+      enableServiceLinks: false
+      {{- end }}
       {{- with (include "vitals.images.pullSecrets" (dict "images" .images "context" $ctx) | trim) }}
       {{- . | nindent 6 }}
       {{- end }}
@@ -183,8 +190,10 @@ spec:
       spec:
         accessModes:
           {{- toYaml ($p.accessModes | default (list "ReadWriteOnce")) | nindent 10 }}
-        {{- with $p.storageClass }}
-        storageClassName: {{ . }}
+        {{- if eq (toString $p.storageClass) "-" }}
+        storageClassName: ""
+        {{- else if $p.storageClass }}
+        storageClassName: {{ $p.storageClass }}
         {{- end }}
         resources:
           requests:
@@ -214,10 +223,13 @@ Usage:
 */}}
 {{- define "vitals.postgresql" -}}
 {{- $ctx := .context -}}
-{{- $a := include "vitals.datastore.defaults" (merge (dict "component" "postgresql") .) | fromYaml -}}
-{{- $_ := set $a "context" $ctx -}}
+{{- $in := omit . "context" -}}
+{{- $_ := set $in "component" (default "postgresql" .component) -}}
+{{- $_ = set $in "context" $ctx -}}
+{{- $a := include "vitals.datastore.defaults" $in | fromYaml -}}
+{{- $_ = set $a "context" $ctx -}}
 {{- $m := $a.metrics -}}
-{{- $isReady := list "pg_isready" "-h" "127.0.0.1" "-p" (toString $a.port) "-U" $a.user "-d" $a.database -}}
+{{- $isReady := $a.probeCommand | default (list "pg_isready" "-h" "127.0.0.1" "-p" (toString $a.port) "-U" $a.user "-d" $a.database) -}}
 {{- $password := dict "valueFrom" (dict "secretKeyRef" (dict "name" $a.secretName "key" $a.secretKey)) -}}
 {{- $containers := list -}}
 {{- $pg := dict
@@ -243,6 +255,7 @@ Usage:
     ($a.extraVolumeMounts | default list))
 -}}
 {{- with $a.args }}{{- $_ := set $pg "args" . -}}{{- end -}}
+{{- with $a.startupProbe }}{{- $_ := set $pg "startupProbe" (include "vitals.probes.exec" (dict "probe" . "command" $isReady) | fromYaml) -}}{{- end -}}
 {{- $containers = append $containers $pg -}}
 {{- if $m.enabled -}}
 {{- $containers = append $containers (dict
@@ -276,8 +289,11 @@ Usage:
 */}}
 {{- define "vitals.redis" -}}
 {{- $ctx := .context -}}
-{{- $a := include "vitals.datastore.defaults" (merge (dict "component" "redis") .) | fromYaml -}}
-{{- $_ := set $a "context" $ctx -}}
+{{- $in := omit . "context" -}}
+{{- $_ := set $in "component" (default "redis" .component) -}}
+{{- $_ = set $in "context" $ctx -}}
+{{- $a := include "vitals.datastore.defaults" $in | fromYaml -}}
+{{- $_ = set $a "context" $ctx -}}
 {{- $m := $a.metrics -}}
 {{- $password := dict "valueFrom" (dict "secretKeyRef" (dict "name" $a.secretName "key" $a.secretKey)) -}}
 {{- $appendonly := ternary "yes" "no" (ne (toString $a.appendonly) "false") -}}
