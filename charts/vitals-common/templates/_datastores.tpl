@@ -283,7 +283,8 @@ Redis (or Valkey, same CLI): redis-server with --requirepass $(REDIS_PASSWORD)
 (expanded by Kubernetes from the Secret env), data on the claim at /data,
 append-only file on unless "appendonly" is false, TCP probes, optional
 redis_exporter sidecar. Extra keys: "args" (more redis-server flags, e.g.
---maxmemory 256mb --maxmemory-policy noeviction).
+--maxmemory 256mb --maxmemory-policy noeviction), "livenessCommand" /
+"readinessCommand" (exec probes, e.g. redis-cli ping; TCP when unset).
 Usage:
 {{ include "vitals.redis" (dict "context" $ "component" "redis" "image" .Values.redis.image "port" 6379 "secretName" "app-redis" "secretKey" "redis-password" "persistence" .Values.redis.persistence "metrics" (dict "enabled" true "image" .Values.redis.metrics.image "port" 9121)) }}
 */}}
@@ -308,8 +309,8 @@ Usage:
   "ports" (list (dict "name" $a.portName "containerPort" (int $a.port) "protocol" "TCP"))
   "securityContext" (include "vitals.securityContext.container" (dict "sc" $a.containerSecurityContext "context" $ctx) | fromYaml)
   "resources" (include "vitals.resources.render" (dict "resources" $a.resources "preset" $a.resourcesPreset) | fromYaml)
-  "livenessProbe" (include "vitals.probes.tcp" (dict "probe" $a.livenessProbe "port" $a.portName) | fromYaml)
-  "readinessProbe" (include "vitals.probes.tcp" (dict "probe" $a.readinessProbe "port" $a.portName) | fromYaml)
+  "livenessProbe" (ternary (include "vitals.probes.exec" (dict "probe" $a.livenessProbe "command" $a.livenessCommand)) (include "vitals.probes.tcp" (dict "probe" $a.livenessProbe "port" $a.portName)) (not (empty $a.livenessCommand)) | fromYaml)
+  "readinessProbe" (ternary (include "vitals.probes.exec" (dict "probe" $a.readinessProbe "command" $a.readinessCommand)) (include "vitals.probes.tcp" (dict "probe" $a.readinessProbe "port" $a.portName)) (not (empty $a.readinessCommand)) | fromYaml)
   "volumeMounts" (concat (list
       (dict "name" ($a.claimName | default "data") "mountPath" "/data")
       (dict "name" "tmp" "mountPath" "/tmp"))
