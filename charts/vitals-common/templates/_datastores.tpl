@@ -18,6 +18,8 @@ Secret keys. Keys shared by both (defaults in brackets):
   resources, resourcesPreset, podSecurityContext, containerSecurityContext,
   livenessProbe, readinessProbe (timings), nodeSelector, tolerations,
   serviceAccountName [none = default], terminationGracePeriodSeconds [30],
+  affinity (map), persistence.enabled false (an emptyDir instead of the claim),
+  persistence.annotations (claim template annotations),
   podManagementPolicy [unset: the API's OrderedReady; immutable, so a chart
   keeps what it rendered before], claimTypeMeta [false: apiVersion/kind in
   the claim template, as a chart rendered it before], emptyDirSizeLimits
@@ -152,6 +154,10 @@ spec:
       securityContext:
         {{- include "vitals.securityContext.pod" (dict "sc" .podSecurityContext "context" $ctx) | nindent 8 }}
       terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds | default 30 }}
+      {{- with .affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- with .nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
@@ -176,6 +182,11 @@ spec:
         {{- with .extraVolumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+        {{- if eq (toString $p.enabled) "false" }}
+        - name: {{ .claimName | default "data" }}
+          emptyDir: {}
+        {{- end }}
+  {{- if ne (toString $p.enabled) "false" }}
   volumeClaimTemplates:
     {{- if .claimTypeMeta }}
     - apiVersion: v1
@@ -187,6 +198,10 @@ spec:
         name: {{ .claimName | default "data" }}
         labels:
           {{- include "vitals.labels.selector" (dict "context" $ctx "component" .component) | nindent 10 }}
+        {{- with $p.annotations }}
+        annotations:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
       spec:
         accessModes:
           {{- toYaml ($p.accessModes | default (list "ReadWriteOnce")) | nindent 10 }}
@@ -198,6 +213,7 @@ spec:
         resources:
           requests:
             storage: {{ required (printf "%s: persistence.size is empty" .name) $p.size }}
+  {{- end }}
 {{- end -}}
 
 {{/*
@@ -246,8 +262,6 @@ Usage:
     ($a.extraEnv | default list))
   "securityContext" (include "vitals.securityContext.container" (dict "sc" $a.containerSecurityContext "context" $ctx) | fromYaml)
   "resources" (include "vitals.resources.render" (dict "resources" $a.resources "preset" $a.resourcesPreset) | fromYaml)
-  "livenessProbe" (include "vitals.probes.exec" (dict "probe" $a.livenessProbe "command" $isReady) | fromYaml)
-  "readinessProbe" (include "vitals.probes.exec" (dict "probe" $a.readinessProbe "command" $isReady) | fromYaml)
   "volumeMounts" (concat (list
       (dict "name" ($a.claimName | default "data") "mountPath" "/var/lib/postgresql/data")
       (dict "name" "run" "mountPath" "/var/run/postgresql")
@@ -255,7 +269,12 @@ Usage:
     ($a.extraVolumeMounts | default list))
 -}}
 {{- with $a.args }}{{- $_ := set $pg "args" . -}}{{- end -}}
-{{- with $a.startupProbe }}{{- $_ := set $pg "startupProbe" (include "vitals.probes.exec" (dict "probe" . "command" $isReady) | fromYaml) -}}{{- end -}}
+{{- range $probe := list "startupProbe" "livenessProbe" "readinessProbe" -}}
+{{- $p := index $a $probe -}}
+{{- if and (or $p (ne $probe "startupProbe")) (ne (toString ($p | default dict).enabled) "false") -}}
+{{- $_ := set $pg $probe (include "vitals.probes.exec" (dict "probe" $p "command" $isReady) | fromYaml) -}}
+{{- end -}}
+{{- end -}}
 {{- $containers = append $containers $pg -}}
 {{- if $m.enabled -}}
 {{- $containers = append $containers (dict
@@ -284,7 +303,10 @@ Redis (or Valkey, same CLI): redis-server with --requirepass $(REDIS_PASSWORD)
 append-only file on unless "appendonly" is false, TCP probes, optional
 redis_exporter sidecar. Extra keys: "args" (more redis-server flags, e.g.
 --maxmemory 256mb --maxmemory-policy noeviction), "livenessCommand" /
-"readinessCommand" (exec probes, e.g. redis-cli ping; TCP when unset).
+"readinessCommand" (exec probes, e.g. redis-cli ping; TCP when unset),
+"auth" [true] (false: no --requirepass, no password env), "configFile" (first
+argument, e.g. /etc/redis/redis.conf, which then sets dir/appendonly),
+"containerName" [redis].
 Usage:
 {{ include "vitals.redis" (dict "context" $ "component" "redis" "image" .Values.redis.image "port" 6379 "secretName" "app-redis" "secretKey" "redis-password" "persistence" .Values.redis.persistence "metrics" (dict "enabled" true "image" .Values.redis.metrics.image "port" 9121)) }}
 */}}
@@ -298,34 +320,46 @@ Usage:
 {{- $m := $a.metrics -}}
 {{- $password := dict "valueFrom" (dict "secretKeyRef" (dict "name" $a.secretName "key" $a.secretKey)) -}}
 {{- $appendonly := ternary "yes" "no" (ne (toString $a.appendonly) "false") -}}
+{{- $auth := ne (toString $a.auth) "false" -}}
+{{- $args := list -}}
+{{- with $a.configFile -}}{{- $args = append $args . -}}{{- end -}}
+{{- $args = concat $args (list "--port" (toString $a.port)) -}}
+{{- if not $a.configFile -}}{{- $args = concat $args (list "--dir" "/data" "--appendonly" $appendonly) -}}{{- end -}}
+{{- if $auth -}}{{- $args = concat $args (list "--requirepass" "$(REDIS_PASSWORD)") -}}{{- end -}}
+{{- $env := ternary (list (merge (dict "name" "REDIS_PASSWORD") $password)) (list) $auth -}}
 {{- $containers := list -}}
 {{- $containers = append $containers (dict
-  "name" "redis"
+  "name" ($a.containerName | default "redis")
   "image" (include "vitals.images.ref" (dict "image" $a.image "context" $ctx "valueKey" $a.valueKey))
   "imagePullPolicy" ($a.image.pullPolicy | default "IfNotPresent")
   "command" (list "redis-server")
-  "args" (concat (list "--port" (toString $a.port) "--dir" "/data" "--appendonly" $appendonly "--requirepass" "$(REDIS_PASSWORD)") ($a.args | default list))
-  "env" (concat (list (merge (dict "name" "REDIS_PASSWORD") $password)) ($a.extraEnv | default list))
+  "args" (concat $args ($a.args | default list))
+  "env" (concat $env ($a.extraEnv | default list))
   "ports" (list (dict "name" $a.portName "containerPort" (int $a.port) "protocol" "TCP"))
   "securityContext" (include "vitals.securityContext.container" (dict "sc" $a.containerSecurityContext "context" $ctx) | fromYaml)
   "resources" (include "vitals.resources.render" (dict "resources" $a.resources "preset" $a.resourcesPreset) | fromYaml)
-  "livenessProbe" (ternary (include "vitals.probes.exec" (dict "probe" $a.livenessProbe "command" $a.livenessCommand)) (include "vitals.probes.tcp" (dict "probe" $a.livenessProbe "port" $a.portName)) (not (empty $a.livenessCommand)) | fromYaml)
-  "readinessProbe" (ternary (include "vitals.probes.exec" (dict "probe" $a.readinessProbe "command" $a.readinessCommand)) (include "vitals.probes.tcp" (dict "probe" $a.readinessProbe "port" $a.portName)) (not (empty $a.readinessCommand)) | fromYaml)
   "volumeMounts" (concat (list
       (dict "name" ($a.claimName | default "data") "mountPath" "/data")
       (dict "name" "tmp" "mountPath" "/tmp"))
     ($a.extraVolumeMounts | default list))
 ) -}}
+{{- $main := index $containers 0 -}}
+{{- range $probe := list "livenessProbe" "readinessProbe" -}}
+{{- $p := index $a $probe | default dict -}}
+{{- $cmd := index $a (printf "%sCommand" (trimSuffix "Probe" $probe)) -}}
+{{- if ne (toString $p.enabled) "false" -}}
+{{- $_ := set $main $probe (ternary (include "vitals.probes.exec" (dict "probe" $p "command" $cmd)) (include "vitals.probes.tcp" (dict "probe" $p "port" $a.portName)) (not (empty $cmd)) | fromYaml) -}}
+{{- end -}}
+{{- end -}}
 {{- if $m.enabled -}}
 {{- $containers = append $containers (dict
   "name" "metrics"
   "image" (include "vitals.images.ref" (dict "image" $m.image "context" $ctx "valueKey" (printf "%s.metrics.image" $a.component)))
   "imagePullPolicy" ($m.image.pullPolicy | default "IfNotPresent")
   "ports" (list (dict "name" "metrics" "containerPort" (int $m.port) "protocol" "TCP"))
-  "env" (list
+  "env" (concat (list
     (dict "name" "REDIS_ADDR" "value" (printf "redis://127.0.0.1:%v" $a.port))
-    (merge (dict "name" "REDIS_PASSWORD") $password)
-    (dict "name" "REDIS_EXPORTER_WEB_LISTEN_ADDRESS" "value" (printf ":%v" $m.port)))
+    (dict "name" "REDIS_EXPORTER_WEB_LISTEN_ADDRESS" "value" (printf ":%v" $m.port))) (ternary (list (merge (dict "name" "REDIS_PASSWORD") $password)) (list) $auth))
   "securityContext" (include "vitals.securityContext.container" (dict "sc" ($m.containerSecurityContext | default dict) "context" $ctx) | fromYaml)
   "resources" (include "vitals.resources.render" (dict "resources" $m.resources "preset" ($m.resourcesPreset | default "nano")) | fromYaml)
   "livenessProbe" (include "vitals.probes.http" (dict "probe" (dict "initialDelaySeconds" 10) "path" "/health" "port" "metrics") | fromYaml)
