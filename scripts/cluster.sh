@@ -57,7 +57,10 @@ take_lease() {
   fi
 }
 
-exists() { kind get clusters 2>/dev/null | grep -qx "$name"; }
+# Not `grep -q`: it exits at the first match, kind dies of SIGPIPE writing the
+# next cluster's name, and pipefail turns a present cluster into an absent
+# one (seen with two clusters up: `up` then tried to create it again).
+exists() { kind get clusters 2>/dev/null | grep -x "$name" >/dev/null; }
 write_kubeconfig() { kind get kubeconfig --name "$name" >"$kubeconfig.tmp" && mv "$kubeconfig.tmp" "$kubeconfig"; }
 nodes_ready() {
   KUBECONFIG=$kubeconfig kubectl wait --for=condition=Ready nodes --all --timeout="${1:-5s}" >/dev/null 2>&1
@@ -96,8 +99,11 @@ up() {
   [ -f "$config" ] || die "kind config \`$config\` not found (known: $(ls "$here/kind-config" | tr '\n' ' '))"
   log "kind create cluster (Kubernetes $KUBERNETES_VERSION, image $image, config $config)"
   local tc=$(date +%s)
-  kind create cluster --name "$name" --image "$image" --config "$config" --retain >&2 ||
+  if ! kind create cluster --name "$name" --image "$image" --config "$config" --retain 2> >(tee "$VITALS_CACHE/kind-create-$name.log" >&2); then
+    # Someone else's cluster of this name is not ours to delete.
+    grep -q "already exist" "$VITALS_CACHE/kind-create-$name.log" && die "kind create: a cluster named $name already exists (another process created it; \`scripts/cluster.sh status\`)"
     failed "kind create cluster failed"
+  fi
   write_kubeconfig
   export KUBECONFIG=$kubeconfig
   kubectl wait --for=condition=Ready nodes --all --timeout=300s >&2 || failed "nodes not Ready within 300s"

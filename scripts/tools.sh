@@ -22,7 +22,7 @@ tool() {
   # A binary on PATH at the pinned version (outside .bin) is good enough.
   local found
   found=$(PATH=${PATH//$bin:/} command -v "$name" || true)
-  if [ -n "$found" ] && "$found" "$@" 2>/dev/null | grep -q -- "${version#v}"; then
+  if [ -n "$found" ] && "$found" "$@" 2>/dev/null | grep -- "${version#v}" >/dev/null; then
     echo "INFO: using $found ($name $version)"
     ln -sf "$found" "$bin/$name"; return 0
   fi

@@ -22,7 +22,7 @@ export CARGO_PROFILE_RELEASE_STRIP=true
 musl=x86_64-unknown-linux-musl
 gnu=x86_64-unknown-linux-gnu
 if [[ "${AGENT_TARGET:-musl}" == musl ]] &&
-   { rustup target list --installed 2>/dev/null | grep -qx "$musl" || rustup target add "$musl" >&2; }; then
+   { rustup target list --installed 2>/dev/null | grep -x "$musl" >/dev/null || rustup target add "$musl" >&2; }; then
   target=$musl
   nice -n 10 cargo build --release --locked --manifest-path "$root/crates/agent/Cargo.toml" \
     --target "$target" --bin agent >&2
