@@ -18,7 +18,7 @@ Secret keys. Keys shared by both (defaults in brackets):
   resources, resourcesPreset, podSecurityContext, containerSecurityContext,
   livenessProbe, readinessProbe (timings), nodeSelector, tolerations,
   serviceAccountName [none = default], terminationGracePeriodSeconds [30],
-  affinity (map), persistence.enabled false (an emptyDir instead of the claim),
+  affinity (map), priorityClassName, persistence.enabled false (an emptyDir instead of the claim),
   persistence.annotations (claim template annotations),
   podManagementPolicy [unset: the API's OrderedReady; immutable, so a chart
   keeps what it rendered before], claimTypeMeta [false: apiVersion/kind in
@@ -154,6 +154,9 @@ spec:
       securityContext:
         {{- include "vitals.securityContext.pod" (dict "sc" .podSecurityContext "context" $ctx) | nindent 8 }}
       terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds | default 30 }}
+      {{- with .priorityClassName }}
+      priorityClassName: {{ . }}
+      {{- end }}
       {{- with .affinity }}
       affinity:
         {{- toYaml . | nindent 8 }}
