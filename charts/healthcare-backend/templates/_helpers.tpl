@@ -46,14 +46,7 @@ volume was initialised with), else a random 32-character alphanumeric string
 Usage: {{ include "healthcare-backend.secretValue" (dict "context" $ "secret" "name" "key" "password" "value" .Values.x) }}
 */}}
 {{- define "healthcare-backend.secretValue" -}}
-{{- $existing := lookup "v1" "Secret" (include "vitals.names.namespace" .context) .secret -}}
-{{- if .value -}}
-{{- .value | toString | b64enc -}}
-{{- else if and $existing $existing.data (hasKey $existing.data .key) -}}
-{{- index $existing.data .key -}}
-{{- else -}}
-{{- randAlphaNum 32 | b64enc -}}
-{{- end -}}
+{{- include "vitals.secrets.value" (dict "context" .context "secret" .secret "key" .key "value" .value) | b64enc -}}
 {{- end -}}
 
 {{/* Hosts ------------------------------------------------------------------ */}}

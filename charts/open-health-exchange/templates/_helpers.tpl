@@ -262,22 +262,11 @@ Usage: {{ include "ohe.worker.probe" (dict "probe" .Values.worker.livenessProbe)
 {{/*
 A credential for the chart's own Secret: the given value, else the value
 already stored in the release's Secret (kept across upgrades), else a new
-random alphanumeric string of "length".
-TODO(vitals-common): move (no library helper generates/keeps secrets yet).
+random alphanumeric string of "length" (vitals.secrets.value).
 Usage: {{ include "ohe.secrets.value" (dict "context" $ "value" .Values.x.password "key" "DB_PASSWORD" "length" 24) }}
 */}}
 {{- define "ohe.secrets.value" -}}
-{{- if .value -}}
-{{- .value -}}
-{{- else -}}
-{{- $ctx := .context -}}
-{{- $existing := lookup "v1" "Secret" (include "vitals.names.namespace" $ctx) (include "ohe.secretName" $ctx) -}}
-{{- if and $existing $existing.data (hasKey $existing.data .key) -}}
-{{- index $existing.data .key | b64dec -}}
-{{- else -}}
-{{- randAlphaNum (int (.length | default 24)) -}}
-{{- end -}}
-{{- end -}}
+{{- include "vitals.secrets.value" (dict "context" .context "secret" (include "ohe.secretName" .context) "key" .key "value" .value "length" (.length | default 24)) -}}
 {{- end -}}
 
 {{/* Chart-level value checks, failing once with every problem listed. */}}

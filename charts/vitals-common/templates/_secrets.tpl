@@ -2,7 +2,8 @@
 {{/*
 One credential value for a chart-managed Secret, in this order: "value" when
 set; else the one already stored under "key" in the live Secret "secret"
-(lookup: kept across upgrades); else a new random one (32 alphanumerics).
+(lookup: kept across upgrades); else a new random one ("length"
+alphanumerics, default 32).
 Under `helm template` (no cluster) the last step runs every time, which is
 why production profiles name an existingSecret instead (vitals.secrets.secret
 with "generate" false refuses to generate).
@@ -17,7 +18,7 @@ Usage:
 {{- if and $live $live.data (hasKey $live.data .key) -}}
 {{- index $live.data .key | b64dec -}}
 {{- else -}}
-{{- randAlphaNum 32 -}}
+{{- randAlphaNum (int (.length | default 32)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
