@@ -58,7 +58,8 @@ pub async fn wait_tcp(
     let deadline = start + timeout;
     let mut attempts = 0;
     let mut last: Option<(ConnectKind, String)> = None;
-    loop {
+    // The loop ends with how it ended; the report is built once below.
+    let kind = loop {
         attempts += 1;
         let left = deadline.saturating_duration_since(Instant::now());
         let r = connect(
@@ -72,15 +73,7 @@ pub async fn wait_tcp(
                     "agent wait-tcp: {target} connected after {attempts} attempt(s), {:.1}s",
                     start.elapsed().as_secs_f64()
                 );
-                return WaitTcpReport {
-                    host: target.host,
-                    port: target.port,
-                    kind: ConnectKind::Connected,
-                    attempts,
-                    elapsed_ms: ms(start.elapsed()),
-                    last_failure: last.as_ref().map(|l| l.0),
-                    last_error: last.map(|l| l.1),
-                };
+                break ConnectKind::Connected;
             }
             Err(e) => {
                 if last.as_ref().map(|l| l.0) != Some(e.kind) {
@@ -91,18 +84,20 @@ pub async fn wait_tcp(
         }
         let now = Instant::now();
         if now >= deadline {
-            break;
+            break ConnectKind::Timeout;
         }
         tokio::time::sleep(interval.min(deadline - now)).await;
         if Instant::now() >= deadline {
-            break;
+            break ConnectKind::Timeout;
         }
+    };
+    if kind == ConnectKind::Timeout {
+        eprintln!("agent wait-tcp: {target} gave up after {attempts} attempt(s), {timeout:?}");
     }
-    eprintln!("agent wait-tcp: {target} gave up after {attempts} attempt(s), {timeout:?}");
     WaitTcpReport {
         host: target.host,
         port: target.port,
-        kind: ConnectKind::Timeout,
+        kind,
         attempts,
         elapsed_ms: ms(start.elapsed()),
         last_failure: last.as_ref().map(|l| l.0),

@@ -303,6 +303,17 @@ async fn host_port(
     Ok((host.to_string(), p))
 }
 
+/// Stops and starts the container again (same volume): what survives is
+/// what a pod restart keeps.
+async fn restart(ctx: &Ctx, c: &ContainerAsync<GenericImage>) -> Result<(), SmokeError> {
+    c.stop()
+        .await
+        .map_err(|e| ctx.fail("stop", "container stops", e))?;
+    c.start()
+        .await
+        .map_err(|e| ctx.fail("restart", "container starts again", e))
+}
+
 async fn bridge_ip(ctx: &Ctx, c: &ContainerAsync<GenericImage>) -> Result<String, SmokeError> {
     c.get_bridge_ip_address()
         .await
@@ -498,12 +509,7 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
     ctx.ok(format!(
         "pg_isready probe command answers (server {version})"
     ));
-    c.stop()
-        .await
-        .map_err(|e| ctx.fail("stop", "container stops", e))?;
-    c.start()
-        .await
-        .map_err(|e| ctx.fail("restart", "container starts again", e))?;
+    restart(ctx, &c).await?;
     let (host, port) = host_port(ctx, &c, 5432).await?;
     let client = retry(Duration::from_secs(60), || pg_connect(&host, port))
         .await
@@ -523,64 +529,6 @@ async fn postgres(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
         return Err(ctx.fail("read after restart", "kept", note));
     }
     ctx.ok("restart: PGDATA kept, no re-init, row read back");
-    Ok(())
-}
-
-async fn postgres_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
-    let pg_ref = read_refs()
-        .into_iter()
-        .find(|(k, _)| k == "postgres")
-        .map(|(_, v)| v)
-        .ok_or_else(|| SmokeError::NotBuilt {
-            name: "postgres".into(),
-            env_file: images_env_path().display().to_string(),
-        })?;
-    let pg_spec = catalog()
-        .into_iter()
-        .find(|s| s.name == "postgres")
-        .expect("postgres in catalog");
-    let net = smoke_network("pg");
-    let pg = start(
-        ctx,
-        pg_request(&pg_ref, &pg_spec, None).with_network(net.clone()),
-    )
-    .await?;
-    let ip = bridge_ip(ctx, &pg).await?;
-    let img = image_for(
-        ctx.image.as_str(),
-        &[9187],
-        WaitFor::message_on_stderr("Listening on"),
-    );
-    let mut req = img
-        .with_env_var(
-            "DATA_SOURCE_URI",
-            format!("{ip}:5432/{PG_DB}?sslmode=disable"),
-        )
-        .with_cmd(["--web.listen-address=:9187"])
-        .with_network(net);
-    for (k, v) in &spec.env {
-        req = req.with_env_var(k.clone(), v.clone());
-    }
-    let c = start(ctx, req).await?;
-    let (host, port) = host_port(ctx, &c, 9187).await?;
-    http_expect(
-        ctx,
-        "GET /metrics",
-        &format!("http://{host}:{port}/metrics"),
-        None,
-        "\npg_up 1",
-    )
-    .await?;
-    ctx.ok(format!("/metrics has `pg_up 1` against {pg_ref}"));
-    http_expect(
-        ctx,
-        "GET / (the charts' probe path)",
-        &format!("http://{host}:{port}/"),
-        None,
-        "",
-    )
-    .await?;
-    ctx.ok("GET / answers 200 (chart probe)");
     Ok(())
 }
 
@@ -647,12 +595,7 @@ async fn redis_smoke(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError>
     }
     ctx.ok("probe `redis-cli ping` answers PONG; valkey-cli and getent present");
     drop(con);
-    c.stop()
-        .await
-        .map_err(|e| ctx.fail("stop", "container stops", e))?;
-    c.start()
-        .await
-        .map_err(|e| ctx.fail("restart", "container starts again", e))?;
+    restart(ctx, &c).await?;
     let (host, port) = host_port(ctx, &c, 6379).await?;
     let con = retry(Duration::from_secs(30), || redis_conn(&host, port))
         .await
@@ -670,50 +613,123 @@ async fn redis_smoke(ctx: &mut Ctx, _spec: &ImageSpec) -> Result<(), SmokeError>
     Ok(())
 }
 
-async fn redis_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
-    let redis_ref = read_refs()
+// --- Exporters --------------------------------------------------------------
+
+/// What tells one exporter's smoke test from the other's: both start their
+/// data service beside them on a network of their own, then `/metrics` must
+/// say the service is up and the charts' probe path must answer.
+struct Exporter {
+    /// The data service, as `images.env` names it.
+    backend: &'static str,
+    /// The exporter's listen port.
+    port: u16,
+    /// The stderr line that says the exporter serves.
+    serving: &'static str,
+    /// The metric line proving it reached the service (`pg_up 1`).
+    up: &'static str,
+    /// The path the charts probe.
+    probe: &'static str,
+}
+
+type Request = testcontainers::ContainerRequest<GenericImage>;
+
+/// The reference of a built image, or the error that says to build it.
+fn built_ref(name: &str) -> Result<String, SmokeError> {
+    read_refs()
         .into_iter()
-        .find(|(k, _)| k == "redis")
+        .find(|(k, _)| k == name)
         .map(|(_, v)| v)
         .ok_or_else(|| SmokeError::NotBuilt {
-            name: "redis".into(),
+            name: name.into(),
             env_file: images_env_path().display().to_string(),
-        })?;
-    let net = smoke_network("redis");
-    let r = start(ctx, redis_request(&redis_ref).with_network(net.clone())).await?;
-    let ip = bridge_ip(ctx, &r).await?;
+        })
+}
+
+/// `backend` builds the data service's request from its reference;
+/// `point` aims the exporter's request at the service's IP.
+async fn exporter(
+    ctx: &mut Ctx,
+    spec: &ImageSpec,
+    e: Exporter,
+    backend: impl FnOnce(&str) -> Request,
+    point: impl FnOnce(Request, &str) -> Request,
+) -> Result<(), SmokeError> {
+    let backend_ref = built_ref(e.backend)?;
+    let net = smoke_network(e.backend);
+    let service = start(ctx, backend(&backend_ref).with_network(net.clone())).await?;
+    let ip = bridge_ip(ctx, &service).await?;
     let img = image_for(
         ctx.image.as_str(),
-        &[9121],
-        WaitFor::message_on_stderr("Providing metrics"),
+        &[e.port],
+        WaitFor::message_on_stderr(e.serving),
     );
-    let mut req = img
-        .with_env_var("REDIS_ADDR", format!("redis://{ip}:6379"))
-        .with_network(net);
+    let mut req = point(img.with_network(net), &ip);
     for (k, v) in &spec.env {
         req = req.with_env_var(k.clone(), v.clone());
     }
     let c = start(ctx, req).await?;
-    let (host, port) = host_port(ctx, &c, 9121).await?;
+    let (host, port) = host_port(ctx, &c, e.port).await?;
     http_expect(
         ctx,
         "GET /metrics",
         &format!("http://{host}:{port}/metrics"),
         None,
-        "\nredis_up 1",
+        &format!("\n{}", e.up),
     )
     .await?;
-    ctx.ok(format!("/metrics has `redis_up 1` against {redis_ref}"));
+    ctx.ok(format!("/metrics has `{}` against {backend_ref}", e.up));
     http_expect(
         ctx,
-        "GET /health (chart probe)",
-        &format!("http://{host}:{port}/health"),
+        &format!("GET {} (chart probe)", e.probe),
+        &format!("http://{host}:{port}{}", e.probe),
         None,
         "",
     )
     .await?;
-    ctx.ok("/health answers 200 (chart probe)");
+    ctx.ok(format!("GET {} answers 200 (chart probe)", e.probe));
     Ok(())
+}
+
+async fn postgres_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
+    let pg_spec = catalog()
+        .into_iter()
+        .find(|s| s.name == "postgres")
+        .expect("postgres in catalog");
+    let e = Exporter {
+        backend: "postgres",
+        port: 9187,
+        serving: "Listening on",
+        up: "pg_up 1",
+        probe: "/",
+    };
+    exporter(
+        ctx,
+        spec,
+        e,
+        |r| pg_request(r, &pg_spec, None),
+        |req, ip| {
+            req.with_env_var(
+                "DATA_SOURCE_URI",
+                format!("{ip}:5432/{PG_DB}?sslmode=disable"),
+            )
+            .with_cmd(["--web.listen-address=:9187"])
+        },
+    )
+    .await
+}
+
+async fn redis_exporter(ctx: &mut Ctx, spec: &ImageSpec) -> Result<(), SmokeError> {
+    let e = Exporter {
+        backend: "redis",
+        port: 9121,
+        serving: "Providing metrics",
+        up: "redis_up 1",
+        probe: "/health",
+    };
+    exporter(ctx, spec, e, redis_request, |req, ip| {
+        req.with_env_var("REDIS_ADDR", format!("redis://{ip}:6379"))
+    })
+    .await
 }
 
 // --- RabbitMQ ---------------------------------------------------------------

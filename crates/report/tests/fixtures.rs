@@ -99,14 +99,19 @@ fn the_bin_writes_both_files_and_warns_about_the_bad_line() {
     let out = tempfile::tempdir().unwrap();
     let html = out.path().join("report/index.html");
     let junit = out.path().join("junit.xml");
-    let o = bin()
-        .arg("--out")
-        .arg(&html)
-        .arg("--junit")
-        .arg(&junit)
-        .args(common::fixture_dirs())
-        .output()
-        .unwrap();
+    // The bin on the fixtures, writing both files.
+    let run = |extra: &[&str]| {
+        bin()
+            .args(extra)
+            .arg("--out")
+            .arg(&html)
+            .arg("--junit")
+            .arg(&junit)
+            .args(common::fixture_dirs())
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     assert!(
@@ -121,15 +126,7 @@ fn the_bin_writes_both_files_and_warns_about_the_bad_line() {
     );
 
     // --strict still writes the report, then says why it exits 2.
-    let o = bin()
-        .arg("--strict")
-        .arg("--out")
-        .arg(&html)
-        .arg("--junit")
-        .arg(&junit)
-        .args(common::fixture_dirs())
-        .output()
-        .unwrap();
+    let o = run(&["--strict"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("1 unreadable line(s)"));
 }
