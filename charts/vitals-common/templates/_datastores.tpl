@@ -18,6 +18,8 @@ Secret keys. Keys shared by both (defaults in brackets):
   resources, resourcesPreset, podSecurityContext, containerSecurityContext,
   livenessProbe, readinessProbe (timings), nodeSelector, tolerations,
   serviceAccountName [none = default], terminationGracePeriodSeconds [30],
+  replicas [1] (scaledByHpa: leave it to an HPA), extraPorts ({name, port}
+  on the container and the headless Service, e.g. a cluster bus),
   affinity (map), priorityClassName, persistence.enabled false (an emptyDir instead of the claim),
   persistence.annotations (claim template annotations),
   podManagementPolicy [unset: the API's OrderedReady; immutable, so a chart
@@ -58,6 +60,12 @@ spec:
       port: {{ .port }}
       targetPort: {{ .portName }}
       protocol: TCP
+    {{- range .extraPorts }}
+    - name: {{ .name }}
+      port: {{ .port }}
+      targetPort: {{ .name }}
+      protocol: TCP
+    {{- end }}
   selector:
     {{- include "vitals.labels.selector" (dict "context" $ctx "component" .component) | nindent 4 }}
 ---
@@ -122,7 +130,9 @@ metadata:
   labels:
     {{- include "vitals.labels.standard" (dict "context" $ctx "component" .component "partOf" .partOf) | nindent 4 }}
 spec:
-  replicas: 1
+  {{- if not .scaledByHpa }}
+  replicas: {{ .replicas | default 1 }}
+  {{- end }}
   serviceName: {{ .headlessName }}
   {{- with .podManagementPolicy }}
   podManagementPolicy: {{ . }}
@@ -220,6 +230,17 @@ spec:
 {{- end -}}
 
 {{/*
+The component's "extraPorts" ({name, port}) as container ports (internal, YAML list).
+*/}}
+{{- define "vitals.datastore.containerPorts" -}}
+{{- $out := list -}}
+{{- range .extraPorts -}}
+{{- $out = append $out (dict "name" .name "containerPort" (int .port) "protocol" "TCP") -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
 Fills the defaults every data-service dict shares (internal); returns the dict.
 */}}
 {{- define "vitals.datastore.defaults" -}}
@@ -309,7 +330,8 @@ redis_exporter sidecar. Extra keys: "args" (more redis-server flags, e.g.
 "readinessCommand" (exec probes, e.g. redis-cli ping; TCP when unset),
 "auth" [true] (false: no --requirepass, no password env), "configFile" (first
 argument, e.g. /etc/redis/redis.conf, which then sets dir/appendonly),
-"containerName" [redis].
+"containerName" [redis], "command" (instead of redis-server and the default
+flags; "args" then alone), "startupProbe" + "startupCommand".
 Usage:
 {{ include "vitals.redis" (dict "context" $ "component" "redis" "image" .Values.redis.image "port" 6379 "secretName" "app-redis" "secretKey" "redis-password" "persistence" .Values.redis.persistence "metrics" (dict "enabled" true "image" .Values.redis.metrics.image "port" 9121)) }}
 */}}
@@ -335,10 +357,10 @@ Usage:
   "name" ($a.containerName | default "redis")
   "image" (include "vitals.images.ref" (dict "image" $a.image "context" $ctx "valueKey" $a.valueKey))
   "imagePullPolicy" ($a.image.pullPolicy | default "IfNotPresent")
-  "command" (list "redis-server")
-  "args" (concat $args ($a.args | default list))
+  "command" ($a.command | default (list "redis-server"))
+  "args" (ternary ($a.args | default list) (concat $args ($a.args | default list)) (not (empty $a.command)))
   "env" (concat $env ($a.extraEnv | default list))
-  "ports" (list (dict "name" $a.portName "containerPort" (int $a.port) "protocol" "TCP"))
+  "ports" (concat (list (dict "name" $a.portName "containerPort" (int $a.port) "protocol" "TCP")) (include "vitals.datastore.containerPorts" $a | fromYamlArray))
   "securityContext" (include "vitals.securityContext.container" (dict "sc" $a.containerSecurityContext "context" $ctx) | fromYaml)
   "resources" (include "vitals.resources.render" (dict "resources" $a.resources "preset" $a.resourcesPreset) | fromYaml)
   "volumeMounts" (concat (list
@@ -347,10 +369,10 @@ Usage:
     ($a.extraVolumeMounts | default list))
 ) -}}
 {{- $main := index $containers 0 -}}
-{{- range $probe := list "livenessProbe" "readinessProbe" -}}
+{{- range $probe := list "startupProbe" "livenessProbe" "readinessProbe" -}}
 {{- $p := index $a $probe | default dict -}}
 {{- $cmd := index $a (printf "%sCommand" (trimSuffix "Probe" $probe)) -}}
-{{- if ne (toString $p.enabled) "false" -}}
+{{- if and (or (ne $probe "startupProbe") (index $a $probe)) (ne (toString $p.enabled) "false") -}}
 {{- $_ := set $main $probe (ternary (include "vitals.probes.exec" (dict "probe" $p "command" $cmd)) (include "vitals.probes.tcp" (dict "probe" $p "port" $a.portName)) (not (empty $cmd)) | fromYaml) -}}
 {{- end -}}
 {{- end -}}
