@@ -64,70 +64,150 @@ enum PathKind {
 }
 
 fn metrics_path(v: Option<&Value>) -> String {
-    v.and_then(Value::as_str).filter(|p| !p.is_empty()).unwrap_or("/metrics").to_string()
+    v.and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("/metrics")
+        .to_string()
 }
 
 fn sensitive(cx: &PolicyCx<'_>) -> Vec<Sensitive> {
     let m = cx.manifests;
     let mut out = Vec::new();
     for sm in m.of_kind("ServiceMonitor") {
-        let sel = sm.doc.pointer("/spec/selector").cloned().unwrap_or_default();
+        let sel = sm
+            .doc
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or_default();
         let services: Vec<&Object> = m
             .of_kind("Service")
-            .filter(|s| !sel.is_null() && selector_matches(&sel, &string_map(s.doc.pointer("/metadata/labels"))))
+            .filter(|s| {
+                !sel.is_null()
+                    && selector_matches(&sel, &string_map(s.doc.pointer("/metadata/labels")))
+            })
             .collect();
-        for (i, ep) in sm.doc.pointer("/spec/endpoints").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        for (i, ep) in sm
+            .doc
+            .pointer("/spec/endpoints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let path = metrics_path(ep.get("path"));
             for svc in &services {
                 let targets = match (ep.get("port"), ep.get("targetPort")) {
                     (Some(p), _) => service_targets(m, svc, Some(p)),
                     (None, Some(tp)) => super::lookup::backends(m, svc)
                         .iter()
-                        .flat_map(|w| container_ports(w, tp).into_iter().map(|n| (w.object.id(), n)).collect::<Vec<_>>())
+                        .flat_map(|w| {
+                            container_ports(w, tp)
+                                .into_iter()
+                                .map(|n| (w.object.id(), n))
+                                .collect::<Vec<_>>()
+                        })
                         .collect(),
                     (None, None) => service_targets(m, svc, None),
                 };
                 for (workload, port) in targets {
-                    out.push(Sensitive { workload, port: Some(port), path: path.clone(), why: format!("{} endpoints[{i}]", sm.id()) });
+                    out.push(Sensitive {
+                        workload,
+                        port: Some(port),
+                        path: path.clone(),
+                        why: format!("{} endpoints[{i}]", sm.id()),
+                    });
                 }
             }
         }
     }
     for pm in m.of_kind("PodMonitor") {
-        let sel = pm.doc.pointer("/spec/selector").cloned().unwrap_or_default();
-        for w in m.workloads().filter(|w| w.is_long_running() && !sel.is_null() && selector_matches(&sel, &w.pod_labels())) {
-            for (i, ep) in pm.doc.pointer("/spec/podMetricsEndpoints").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                let port = ep.get("port").or_else(|| ep.get("portNumber")).or_else(|| ep.get("targetPort"));
+        let sel = pm
+            .doc
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or_default();
+        for w in m.workloads().filter(|w| {
+            w.is_long_running() && !sel.is_null() && selector_matches(&sel, &w.pod_labels())
+        }) {
+            for (i, ep) in pm
+                .doc
+                .pointer("/spec/podMetricsEndpoints")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let port = ep
+                    .get("port")
+                    .or_else(|| ep.get("portNumber"))
+                    .or_else(|| ep.get("targetPort"));
                 let ports = port.map(|p| container_ports(&w, p)).unwrap_or_default();
                 let path = metrics_path(ep.get("path"));
                 let why = format!("{} podMetricsEndpoints[{i}]", pm.id());
                 if ports.is_empty() {
-                    out.push(Sensitive { workload: w.object.id(), port: None, path, why });
+                    out.push(Sensitive {
+                        workload: w.object.id(),
+                        port: None,
+                        path,
+                        why,
+                    });
                 } else {
                     for p in ports {
-                        out.push(Sensitive { workload: w.object.id(), port: Some(p), path: path.clone(), why: why.clone() });
+                        out.push(Sensitive {
+                            workload: w.object.id(),
+                            port: Some(p),
+                            path: path.clone(),
+                            why: why.clone(),
+                        });
                     }
                 }
             }
         }
     }
     let scraped = |annotations: &serde_json::Map<String, Value>| {
-        (annotations.get("prometheus.io/scrape").and_then(Value::as_str) == Some("true")).then(|| {
+        (annotations
+            .get("prometheus.io/scrape")
+            .and_then(Value::as_str)
+            == Some("true"))
+        .then(|| {
             (
                 metrics_path(annotations.get("prometheus.io/path")),
-                annotations.get("prometheus.io/port").and_then(Value::as_str).and_then(|p| p.parse::<i64>().ok()),
+                annotations
+                    .get("prometheus.io/port")
+                    .and_then(Value::as_str)
+                    .and_then(|p| p.parse::<i64>().ok()),
             )
         })
     };
     for w in m.workloads().filter(|w| w.is_long_running()) {
-        if let Some((path, port)) = w.template.pointer("/metadata/annotations").and_then(Value::as_object).and_then(scraped) {
-            out.push(Sensitive { workload: w.object.id(), port, path, why: format!("{} prometheus.io annotations", w.object.id()) });
+        if let Some((path, port)) = w
+            .template
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .and_then(scraped)
+        {
+            out.push(Sensitive {
+                workload: w.object.id(),
+                port,
+                path,
+                why: format!("{} prometheus.io annotations", w.object.id()),
+            });
         }
     }
     for svc in m.of_kind("Service") {
-        if let Some((path, port)) = svc.doc.pointer("/metadata/annotations").and_then(Value::as_object).and_then(scraped) {
+        if let Some((path, port)) = svc
+            .doc
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .and_then(scraped)
+        {
             for w in super::lookup::backends(m, svc) {
-                out.push(Sensitive { workload: w.object.id(), port, path: path.clone(), why: format!("{} prometheus.io annotations", svc.id()) });
+                out.push(Sensitive {
+                    workload: w.object.id(),
+                    port,
+                    path: path.clone(),
+                    why: format!("{} prometheus.io annotations", svc.id()),
+                });
             }
         }
     }
@@ -135,18 +215,38 @@ fn sensitive(cx: &PolicyCx<'_>) -> Vec<Sensitive> {
     for w in m.workloads().filter(|w| w.is_long_running()) {
         for c in w.containers() {
             let env = super::lookup::env(m, &c);
-            let port = env.iter().find(|(k, _)| k.ends_with("METRICS_PORT")).and_then(|(_, v)| v.as_deref()?.parse::<i64>().ok());
+            let port = env
+                .iter()
+                .find(|(k, _)| k.ends_with("METRICS_PORT"))
+                .and_then(|(_, v)| v.as_deref()?.parse::<i64>().ok());
             for (name, value) in &env {
-                let Some(path) = value.as_deref().filter(|v| v.starts_with('/')) else { continue };
+                let Some(path) = value.as_deref().filter(|v| v.starts_with('/')) else {
+                    continue;
+                };
                 if name.ends_with("METRICS_PATH") || name.ends_with("METRICS_ENDPOINT") {
-                    out.push(Sensitive { workload: w.object.id(), port, path: path.to_string(), why: format!("{} env `{name}`", c.label()) });
+                    out.push(Sensitive {
+                        workload: w.object.id(),
+                        port,
+                        path: path.to_string(),
+                        why: format!("{} env `{name}`", c.label()),
+                    });
                 }
             }
         }
     }
     for w in m.workloads().filter(|w| w.is_long_running()) {
-        for path in cx.declared.get(&w.object.name).map(|d| d.admin.clone()).unwrap_or_default() {
-            out.push(Sensitive { workload: w.object.id(), port: None, path, why: "an admin path the suite spec declares".into() });
+        for path in cx
+            .declared
+            .get(&w.object.name)
+            .map(|d| d.admin.clone())
+            .unwrap_or_default()
+        {
+            out.push(Sensitive {
+                workload: w.object.id(),
+                port: None,
+                path,
+                why: "an admin path the suite spec declares".into(),
+            });
         }
     }
     out
@@ -156,16 +256,43 @@ fn routes(m: &Manifests) -> Vec<Route<'_>> {
     let mut out = Vec::new();
     for ing in m.of_kind("Ingress") {
         let mut hosts = BTreeSet::new();
-        for (r, rule) in ing.doc.pointer("/spec/rules").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let host = rule.get("host").and_then(Value::as_str).unwrap_or_default().to_string();
+        for (r, rule) in ing
+            .doc
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let host = rule
+                .get("host")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             hosts.insert(host.clone());
-            for (p, path) in rule.pointer("/http/paths").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (p, path) in rule
+                .pointer("/http/paths")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let raw = path.get("path").and_then(Value::as_str).unwrap_or("/");
                 let (kind, path_text) = match path.get("pathType").and_then(Value::as_str) {
                     Some("Exact") => (PathKind::Exact, raw.to_string()),
                     Some("ImplementationSpecific") | None => {
-                        let literal = raw.split(['(', '[', '*', '$', '?', '+', '^', '|', '\\']).next().unwrap_or(raw);
-                        (PathKind::Prefix, if literal.is_empty() { "/".into() } else { literal.to_string() })
+                        let literal = raw
+                            .split(['(', '[', '*', '$', '?', '+', '^', '|', '\\'])
+                            .next()
+                            .unwrap_or(raw);
+                        (
+                            PathKind::Prefix,
+                            if literal.is_empty() {
+                                "/".into()
+                            } else {
+                                literal.to_string()
+                            },
+                        )
                     }
                     Some(_) => (PathKind::Prefix, raw.to_string()),
                 };
@@ -184,7 +311,14 @@ fn routes(m: &Manifests) -> Vec<Route<'_>> {
                 hosts.insert(String::new());
             }
             for host in hosts {
-                out.push(Route { ingress: ing, host, path: "/".into(), kind: PathKind::Default, field: "spec.defaultBackend".into(), backend: Some(backend) });
+                out.push(Route {
+                    ingress: ing,
+                    host,
+                    path: "/".into(),
+                    kind: PathKind::Default,
+                    field: "spec.defaultBackend".into(),
+                    backend: Some(backend),
+                });
             }
         }
     }
@@ -210,9 +344,19 @@ fn rank(route: &Route<'_>, path: &str) -> Option<(u8, usize)> {
 
 /// Where a route's backend leads: workloads and container ports.
 fn leads_to(m: &Manifests, route: &Route<'_>) -> Vec<(ObjectRef, i64)> {
-    let Some(svc) = route.backend.and_then(|b| b.pointer("/service")) else { return Vec::new() };
-    let Some(service) = svc.get("name").and_then(Value::as_str).and_then(|n| m.get("Service", n)) else { return Vec::new() };
-    let port = svc.pointer("/port/name").or_else(|| svc.pointer("/port/number"));
+    let Some(svc) = route.backend.and_then(|b| b.pointer("/service")) else {
+        return Vec::new();
+    };
+    let Some(service) = svc
+        .get("name")
+        .and_then(Value::as_str)
+        .and_then(|n| m.get("Service", n))
+    else {
+        return Vec::new();
+    };
+    let port = svc
+        .pointer("/port/name")
+        .or_else(|| svc.pointer("/port/number"));
     service_targets(m, service, port)
 }
 
@@ -242,7 +386,11 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 PathKind::Prefix => "Prefix",
                 PathKind::Default => "the default backend",
             };
-            let host_text = if host.is_empty() { "every host".to_string() } else { format!("`{host}`") };
+            let host_text = if host.is_empty() {
+                "every host".to_string()
+            } else {
+                format!("`{host}`")
+            };
             findings.push((
                 route.ingress.name.clone(),
                 Finding {
@@ -266,7 +414,11 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     }
     m.of_kind("Ingress")
         .map(|ing| {
-            let mine: Vec<Finding> = findings.iter().filter(|(n, _)| *n == ing.name).map(|(_, f)| f.clone()).collect();
+            let mine: Vec<Finding> = findings
+                .iter()
+                .filter(|(n, _)| *n == ing.name)
+                .map(|(_, f)| f.clone())
+                .collect();
             (
                 ing.id().slug(),
                 Verdict::from_findings(
@@ -303,8 +455,18 @@ mod tests {
     #[case(&[("/metricsx", "Prefix")], false)]
     #[case(&[("/", "ImplementationSpecific")], true)]
     #[case(&[("/api/v1", "Exact"), ("/healthz", "Exact")], false)]
-    fn a_path_that_covers_metrics_on_the_scraped_port_fails(#[case] paths: &[(&str, &str)], #[case] bad: bool) {
-        let list = format!("[{}]", paths.iter().map(|(p, k)| path(p, k, "http")).collect::<Vec<_>>().join(", "));
+    fn a_path_that_covers_metrics_on_the_scraped_port_fails(
+        #[case] paths: &[(&str, &str)],
+        #[case] bad: bool,
+    ) {
+        let list = format!(
+            "[{}]",
+            paths
+                .iter()
+                .map(|(p, k)| path(p, k, "http"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let v = run(check, &ingress(&list));
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].1.failed(), bad, "{paths:?}: {}", v[0].1);
@@ -312,10 +474,18 @@ mod tests {
 
     #[test]
     fn a_slash_prefix_to_a_scraped_service_names_the_rule_the_path_and_the_scraper() {
-        let v = run(check, &ingress(&format!("[{}]", path("/", "Prefix", "http"))));
+        let v = run(
+            check,
+            &ingress(&format!("[{}]", path("/", "Prefix", "http"))),
+        );
         let f = v[0].1.findings().next().unwrap().clone();
         assert_eq!(f.field, "spec.rules[0].http.paths[0]");
-        assert!(f.problem.contains("`/` (Prefix) on `api.example.com` routes `/metrics` to Deployment/api port 8080"), "{f:?}");
+        assert!(
+            f.problem.contains(
+                "`/` (Prefix) on `api.example.com` routes `/metrics` to Deployment/api port 8080"
+            ),
+            "{f:?}"
+        );
         assert!(f.problem.contains("prometheus.io annotations"), "{f:?}");
     }
 
@@ -333,10 +503,19 @@ mod tests {
         let yaml = APP.replace("prometheus.io/scrape: \"true\"", "prometheus.io/scrape: \"false\"")
             + "---\napiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: api}\nspec: {selector: {matchLabels: {app: api}}, endpoints: [{port: admin, path: /prom}]}\n"
             + &ingress(&format!("[{}]", path("/", "Prefix", "http")))[APP.len()..];
-        assert!(!run(check, &yaml)[0].1.failed(), "http port routed, metrics on admin port");
+        assert!(
+            !run(check, &yaml)[0].1.failed(),
+            "http port routed, metrics on admin port"
+        );
         let exposed = yaml.replace("name: http}}}}", "name: admin}}}}");
         let v = run(check, &exposed);
-        assert!(v[0].1.to_string().contains("routes `/prom` to Deployment/api port 9000"), "{}", v[0].1);
+        assert!(
+            v[0].1
+                .to_string()
+                .contains("routes `/prom` to Deployment/api port 9000"),
+            "{}",
+            v[0].1
+        );
     }
 
     #[test]
@@ -350,8 +529,16 @@ mod tests {
 
     #[test]
     fn an_admin_path_the_spec_declares_is_covered_by_a_prefix() {
-        let declared: Declared = [("api".to_string(), DeclaredPaths { admin: vec!["/admin/queues".into()], ..Default::default() })].into();
-        let yaml = ingress(&format!("[{}]", path("/admin", "Prefix", "http"))).replace("prometheus.io/scrape: \"true\"", "x: y");
+        let declared: Declared = [(
+            "api".to_string(),
+            DeclaredPaths {
+                admin: vec!["/admin/queues".into()],
+                ..Default::default()
+            },
+        )]
+        .into();
+        let yaml = ingress(&format!("[{}]", path("/admin", "Prefix", "http")))
+            .replace("prometheus.io/scrape: \"true\"", "x: y");
         let v = run_with(check, &yaml, &declared);
         assert!(v[0].1.to_string().contains("routes `/admin/queues` to Deployment/api, which serves it privately (an admin path the suite spec declares)"), "{}", v[0].1);
     }

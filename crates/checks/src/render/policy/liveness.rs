@@ -28,17 +28,46 @@ use super::PolicyCx;
 use crate::verdict::{Finding, Verdict};
 
 const LOCATION_SUFFIXES: [&str; 10] = [
-    "_URL", "_URI", "_HOST", "_HOSTNAME", "_ADDR", "_ADDRESS", "_DSN", "_ENDPOINT", "_SERVER", "_SERVERS",
+    "_URL",
+    "_URI",
+    "_HOST",
+    "_HOSTNAME",
+    "_ADDR",
+    "_ADDRESS",
+    "_DSN",
+    "_ENDPOINT",
+    "_SERVER",
+    "_SERVERS",
 ];
 const DATA_SERVICE_WORDS: [&str; 14] = [
-    "DATABASE", "POSTGRES", "PG", "DB", "MYSQL", "MARIADB", "MONGO", "REDIS", "VALKEY", "MEMCACHE", "RABBIT", "AMQP",
-    "KAFKA", "NATS",
+    "DATABASE", "POSTGRES", "PG", "DB", "MYSQL", "MARIADB", "MONGO", "REDIS", "VALKEY", "MEMCACHE",
+    "RABBIT", "AMQP", "KAFKA", "NATS",
 ];
 const DATA_SCHEMES: [&str; 12] = [
-    "postgres", "postgresql", "mysql", "mariadb", "mongodb", "mongodb+srv", "redis", "rediss", "valkey", "amqp",
-    "amqps", "memcached",
+    "postgres",
+    "postgresql",
+    "mysql",
+    "mariadb",
+    "mongodb",
+    "mongodb+srv",
+    "redis",
+    "rediss",
+    "valkey",
+    "amqp",
+    "amqps",
+    "memcached",
 ];
-const CLIENTS: [&str; 9] = ["pg_isready", "psql", "redis-cli", "valkey-cli", "mysqladmin", "mysql", "mongosh", "mongo", "nc"];
+const CLIENTS: [&str; 9] = [
+    "pg_isready",
+    "psql",
+    "redis-cli",
+    "valkey-cli",
+    "mysqladmin",
+    "mysql",
+    "mongosh",
+    "mongo",
+    "nc",
+];
 
 /// A dependency of a container: the env var that names it and the host (if known).
 #[derive(Debug, Clone)]
@@ -50,8 +79,11 @@ struct Dependency {
 /// Whether a word list names the var: `DB` matches `DB_HOST` and
 /// `AUTH_DB_URL`, not `DEBUG_URL`.
 fn names(var: &str, words: &[&str]) -> bool {
-    var.split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|part| words.iter().any(|w| part == *w || (w.len() > 3 && part.contains(w))))
+    var.split(|c: char| !c.is_ascii_alphanumeric()).any(|part| {
+        words
+            .iter()
+            .any(|w| part == *w || (w.len() > 3 && part.contains(w)))
+    })
 }
 
 /// The container's databases, caches and queues, from its env.
@@ -66,17 +98,24 @@ fn dependencies(env: &BTreeMap<String, Option<String>>) -> Vec<Dependency> {
                 .as_deref()
                 .and_then(|v| v.split_once("://"))
                 .map(|(s, _)| s.to_ascii_lowercase());
-            let data = names(&upper, &DATA_SERVICE_WORDS) || scheme.as_deref().is_some_and(|s| DATA_SCHEMES.contains(&s));
+            let data = names(&upper, &DATA_SERVICE_WORDS)
+                || scheme.as_deref().is_some_and(|s| DATA_SCHEMES.contains(&s));
             if !data {
                 return None;
             }
             match value {
                 // Set from a Secret or a field: a database whose address we cannot see.
-                None => Some(Dependency { var: var.clone(), host: None }),
+                None => Some(Dependency {
+                    var: var.clone(),
+                    host: None,
+                }),
                 Some(v) if v.trim().is_empty() => None,
                 Some(v) => {
                     let host = host_of(v);
-                    (!is_local_host(host)).then(|| Dependency { var: var.clone(), host: Some(host.to_string()) })
+                    (!is_local_host(host)).then(|| Dependency {
+                        var: var.clone(),
+                        host: Some(host.to_string()),
+                    })
                 }
             }
         })
@@ -87,7 +126,9 @@ fn dependencies(env: &BTreeMap<String, Option<String>>) -> Vec<Dependency> {
 fn words(command: &[&str]) -> Vec<String> {
     command
         .iter()
-        .flat_map(|a| a.split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '(' | ')' | '`')))
+        .flat_map(|a| {
+            a.split(|c: char| c.is_whitespace() || matches!(c, ';' | '|' | '&' | '(' | ')' | '`'))
+        })
         .map(|w| w.trim_matches(|c| c == '"' || c == '\'').to_string())
         .filter(|w| !w.is_empty())
         .collect()
@@ -97,7 +138,9 @@ fn words(command: &[&str]) -> Vec<String> {
 fn remote_host(command: &[&str], env: &BTreeMap<String, Option<String>>) -> Option<String> {
     let w = words(command);
     let resolve = |h: &str| -> String {
-        let name = h.trim_start_matches('$').trim_matches(|c| c == '{' || c == '}' || c == '(' || c == ')');
+        let name = h
+            .trim_start_matches('$')
+            .trim_matches(|c| c == '{' || c == '}' || c == '(' || c == ')');
         match env.get(name) {
             Some(Some(v)) if h.starts_with('$') => host_of(v).to_string(),
             _ => h.to_string(),
@@ -111,13 +154,17 @@ fn remote_host(command: &[&str], env: &BTreeMap<String, Option<String>>) -> Opti
             continue;
         }
         let Some(c) = client.as_deref() else { continue };
-        let host = if let Some(h) = word.strip_prefix("--host=").or_else(|| word.strip_prefix("-h=")) {
+        let host = if let Some(h) = word
+            .strip_prefix("--host=")
+            .or_else(|| word.strip_prefix("-h="))
+        {
             Some(h.to_string())
         } else if (word == "-h" || word == "--host") && c != "curl" && c != "wget" {
             w.get(i + 1).cloned()
         } else if (c == "curl" || c == "wget") && word.contains("://") {
             Some(host_of(word).to_string())
-        } else if c == "nc" && !word.starts_with('-') && !word.chars().all(|ch| ch.is_ascii_digit()) {
+        } else if c == "nc" && !word.starts_with('-') && !word.chars().all(|ch| ch.is_ascii_digit())
+        {
             // nc's first operand is its host; what follows is not.
             client = None;
             Some(word.clone())
@@ -139,15 +186,28 @@ fn reads_dependency<'d>(command: &[&str], deps: &'d [Dependency]) -> Option<&'d 
     let text = command.join(" ");
     deps.iter().find(|d| {
         let v = &d.var;
-        [format!("${v}"), format!("${{{v}}}"), format!("$({v})"), format!("['{v}']"), format!("[\"{v}\"]"), format!("('{v}'"), format!("(\"{v}\""), format!("env.{v}")]
-            .iter()
-            .any(|p| text.contains(p.as_str()))
+        [
+            format!("${v}"),
+            format!("${{{v}}}"),
+            format!("$({v})"),
+            format!("['{v}']"),
+            format!("[\"{v}\"]"),
+            format!("('{v}'"),
+            format!("(\"{v}\""),
+            format!("env.{v}"),
+        ]
+        .iter()
+        .any(|p| text.contains(p.as_str()))
     })
 }
 
 fn http(probe: &Value) -> Option<(String, String)> {
     let h = probe.get("httpGet")?;
-    let path = h.get("path").and_then(Value::as_str).unwrap_or("/").to_string();
+    let path = h
+        .get("path")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_string();
     let port = match h.get("port") {
         Some(Value::String(s)) => s.clone(),
         Some(p) => p.to_string(),
@@ -246,9 +306,20 @@ mod tests {
         let v = only(check, &app("        livenessProbe: {httpGet: {path: /health, port: http}}\n        readinessProbe: {httpGet: {path: /health, port: http}}\n", DB_ENV));
         assert!(v.failed());
         let f = v.findings().next().unwrap();
-        assert_eq!(f.field, "spec.template.spec.containers[0].livenessProbe.httpGet");
-        assert!(f.problem.contains("depends on `app-db` (env `DATABASE_HOST`)"), "{f:?}");
-        assert!(f.fix.contains("keep dependency checks in the readiness probe"), "{f:?}");
+        assert_eq!(
+            f.field,
+            "spec.template.spec.containers[0].livenessProbe.httpGet"
+        );
+        assert!(
+            f.problem
+                .contains("depends on `app-db` (env `DATABASE_HOST`)"),
+            "{f:?}"
+        );
+        assert!(
+            f.fix
+                .contains("keep dependency checks in the readiness probe"),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -264,12 +335,24 @@ mod tests {
     #[case("[pg_isready, -h, app-db, -p, '5432']", true)]
     #[case("[sh, -c, 'redis-cli -h $REDIS_HOST ping']", true)]
     #[case("[sh, -c, 'curl -fsS http://app-api:8080/health']", true)]
-    #[case("[python, -c, \"import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).ping()\"]", true)]
+    #[case(
+        "[python, -c, \"import os, redis; redis.Redis.from_url(os.environ['REDIS_URL']).ping()\"]",
+        true
+    )]
     #[case("[pg_isready, -h, 127.0.0.1, -p, '5432']", false)]
-    #[case("[sh, -c, 'exec pg_isready -U \"$POSTGRES_USER\" -h 127.0.0.1']", false)]
-    #[case("[sh, -c, 'REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli -h localhost ping']", false)]
+    #[case(
+        "[sh, -c, 'exec pg_isready -U \"$POSTGRES_USER\" -h 127.0.0.1']",
+        false
+    )]
+    #[case(
+        "[sh, -c, 'REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli -h localhost ping']",
+        false
+    )]
     #[case("[sh, -c, 'curl -fsS http://localhost:8080/livez']", false)]
-    fn an_exec_liveness_that_reaches_another_service_fails(#[case] command: &str, #[case] bad: bool) {
+    fn an_exec_liveness_that_reaches_another_service_fails(
+        #[case] command: &str,
+        #[case] bad: bool,
+    ) {
         let env = "        env: [{name: REDIS_HOST, value: app-redis}, {name: REDIS_URL, value: 'redis://app-redis:6379/0'}, {name: REDIS_PASSWORD, value: x}]\n";
         let probes = format!("        livenessProbe: {{exec: {{command: {command}}}}}\n        readinessProbe: {{tcpSocket: {{port: http}}}}\n");
         let v = only(check, &app(&probes, env));
@@ -278,9 +361,22 @@ mod tests {
 
     #[test]
     fn a_liveness_path_the_spec_says_checks_dependencies_fails() {
-        let declared: Declared = [("web".to_string(), DeclaredPaths { checks_dependencies: vec!["/healthcheck".into()], ..Default::default() })].into();
+        let declared: Declared = [(
+            "web".to_string(),
+            DeclaredPaths {
+                checks_dependencies: vec!["/healthcheck".into()],
+                ..Default::default()
+            },
+        )]
+        .into();
         let yaml = app("        livenessProbe: {httpGet: {path: /healthcheck, port: http}}\n        readinessProbe: {httpGet: {path: /ready, port: http}}\n", "");
         let v = run_with(check, &yaml, &declared);
-        assert!(v[0].1.to_string().contains("`/healthcheck` checks the app's dependencies (declared by the suite spec)"), "{}", v[0].1);
+        assert!(
+            v[0].1.to_string().contains(
+                "`/healthcheck` checks the app's dependencies (declared by the suite spec)"
+            ),
+            "{}",
+            v[0].1
+        );
     }
 }

@@ -16,9 +16,13 @@ pub fn max_replicas(m: &Manifests, w: &Workload<'_>) -> i64 {
     let hpa_max = m
         .of_kind("HorizontalPodAutoscaler")
         .filter(|h| {
-            h.doc.pointer("/spec/scaleTargetRef/kind").and_then(Value::as_str)
+            h.doc
+                .pointer("/spec/scaleTargetRef/kind")
+                .and_then(Value::as_str)
                 == Some(w.object.kind.as_str())
-                && h.doc.pointer("/spec/scaleTargetRef/name").and_then(Value::as_str)
+                && h.doc
+                    .pointer("/spec/scaleTargetRef/name")
+                    .and_then(Value::as_str)
                     == Some(w.object.name.as_str())
         })
         .filter_map(|h| h.doc.pointer("/spec/maxReplicas").and_then(Value::as_i64))
@@ -29,7 +33,11 @@ pub fn max_replicas(m: &Manifests, w: &Workload<'_>) -> i64 {
 
 /// Long-running workloads whose pods a Service selects.
 pub fn backends<'a>(m: &'a Manifests, service: &Object) -> Vec<Workload<'a>> {
-    let Some(selector) = service.doc.pointer("/spec/selector").and_then(Value::as_object) else {
+    let Some(selector) = service
+        .doc
+        .pointer("/spec/selector")
+        .and_then(Value::as_object)
+    else {
         return Vec::new();
     };
     if selector.is_empty() {
@@ -48,7 +56,9 @@ pub fn container_ports(w: &Workload<'_>, port: &Value) -> Vec<i64> {
     for c in w.containers().iter().filter(|c| !c.init || is_sidecar(c)) {
         for (name, number) in c.ports() {
             let hit = match port {
-                Value::String(s) => name.as_deref() == Some(s.as_str()) || s.parse::<i64>().ok() == Some(number),
+                Value::String(s) => {
+                    name.as_deref() == Some(s.as_str()) || s.parse::<i64>().ok() == Some(number)
+                }
                 Value::Number(n) => n.as_i64() == Some(number),
                 _ => false,
             };
@@ -118,15 +128,30 @@ pub fn service_targets(
 /// to `None` (present, value unknown).
 pub fn env(m: &Manifests, c: &Container<'_>) -> BTreeMap<String, Option<String>> {
     let mut out: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for from in c.spec.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+    for from in c
+        .spec
+        .get("envFrom")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(name) = from.pointer("/configMapRef/name").and_then(Value::as_str) {
-            let prefix = from.get("prefix").and_then(Value::as_str).unwrap_or_default();
+            let prefix = from
+                .get("prefix")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             for (k, v) in config_map(m, name) {
                 out.insert(format!("{prefix}{k}"), Some(v));
             }
         }
     }
-    for e in c.spec.get("env").and_then(Value::as_array).into_iter().flatten() {
+    for e in c
+        .spec
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let Some(name) = e.get("name").and_then(Value::as_str) else {
             continue;
         };
@@ -136,7 +161,9 @@ pub fn env(m: &Manifests, c: &Container<'_>) -> BTreeMap<String, Option<String>>
                 .pointer("/configMapKeyRef/name")
                 .and_then(Value::as_str)
                 .and_then(|cm| {
-                    let key = from.pointer("/configMapKeyRef/key").and_then(Value::as_str)?;
+                    let key = from
+                        .pointer("/configMapKeyRef/key")
+                        .and_then(Value::as_str)?;
                     config_map(m, cm).remove(key)
                 }),
             (None, None) => Some(String::new()),
@@ -184,11 +211,21 @@ pub fn config_map(m: &Manifests, name: &str) -> BTreeMap<String, String> {
 pub fn config_maps_of<'a>(m: &'a Manifests, w: &Workload<'_>) -> Vec<&'a Object> {
     let mut names: Vec<String> = Vec::new();
     if let Some(spec) = w.pod_spec() {
-        for v in spec.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+        for v in spec
+            .get("volumes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(n) = v.pointer("/configMap/name").and_then(Value::as_str) {
                 names.push(n.into());
             }
-            for s in v.pointer("/projected/sources").and_then(Value::as_array).into_iter().flatten() {
+            for s in v
+                .pointer("/projected/sources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(n) = s.pointer("/configMap/name").and_then(Value::as_str) {
                     names.push(n.into());
                 }
@@ -196,7 +233,13 @@ pub fn config_maps_of<'a>(m: &'a Manifests, w: &Workload<'_>) -> Vec<&'a Object>
         }
     }
     for c in w.containers() {
-        for from in c.spec.get("envFrom").and_then(Value::as_array).into_iter().flatten() {
+        for from in c
+            .spec
+            .get("envFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(n) = from.pointer("/configMapRef/name").and_then(Value::as_str) {
                 names.push(n.into());
             }
@@ -209,10 +252,15 @@ pub fn config_maps_of<'a>(m: &'a Manifests, w: &Workload<'_>) -> Vec<&'a Object>
 
 /// A host that is the pod itself.
 pub fn is_local_host(host: &str) -> bool {
-    let h = host.trim().trim_matches(|c| c == '[' || c == ']' || c == '"' || c == '\'');
+    let h = host
+        .trim()
+        .trim_matches(|c| c == '[' || c == ']' || c == '"' || c == '\'');
     h.is_empty()
         || h.starts_with('/')
-        || matches!(h, "127.0.0.1" | "localhost" | "::1" | "0.0.0.0" | "$(POD_IP)" | "$POD_IP" | "${POD_IP}")
+        || matches!(
+            h,
+            "127.0.0.1" | "localhost" | "::1" | "0.0.0.0" | "$(POD_IP)" | "$POD_IP" | "${POD_IP}"
+        )
         || h.starts_with("127.")
 }
 
@@ -245,7 +293,14 @@ mod tests {
 
     #[test]
     fn references_expand_against_earlier_env() {
-        let env: BTreeMap<_, _> = [("H".to_string(), Some("db".to_string())), ("P".to_string(), None)].into();
-        assert_eq!(expand("pg://$(H):5432/$(P)/$(X)", &env), "pg://db:5432/$(P)/$(X)");
+        let env: BTreeMap<_, _> = [
+            ("H".to_string(), Some("db".to_string())),
+            ("P".to_string(), None),
+        ]
+        .into();
+        assert_eq!(
+            expand("pg://$(H):5432/$(P)/$(X)", &env),
+            "pg://db:5432/$(P)/$(X)"
+        );
     }
 }

@@ -109,14 +109,33 @@ mod tests {
 
     #[test]
     fn a_post_upgrade_migration_names_the_hook_and_the_fix() {
-        let v = run(check, &job("app-db-setup", "post-install,post-upgrade", "[npm, run, migrate]"));
+        let v = run(
+            check,
+            &job(
+                "app-db-setup",
+                "post-install,post-upgrade",
+                "[npm, run, migrate]",
+            ),
+        );
         let text = v[0].1.to_string();
-        assert!(text.contains("`post-install,post-upgrade`: on upgrade the migration runs after the new pods"), "{text}");
-        assert!(text.contains("fix: run migrations as `pre-upgrade`"), "{text}");
+        assert!(
+            text.contains(
+                "`post-install,post-upgrade`: on upgrade the migration runs after the new pods"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("fix: run migrations as `pre-upgrade`"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_hook_that_is_not_a_migration_is_not_judged() {
-        assert!(run(check, &job("app-seed-cache", "post-install,post-upgrade", "[warm]")).is_empty());
+        assert!(run(
+            check,
+            &job("app-seed-cache", "post-install,post-upgrade", "[warm]")
+        )
+        .is_empty());
     }
 }

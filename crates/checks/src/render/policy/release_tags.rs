@@ -41,13 +41,19 @@ pub fn floating(image: &str) -> Option<String> {
     }
     let version = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
     let fields = leading_fields(version);
-    let needed = if TWO_FIELD_RELEASES.contains(&r.short_name()) { 2 } else { 3 };
+    let needed = if TWO_FIELD_RELEASES.contains(&r.short_name()) {
+        2
+    } else {
+        3
+    };
     if fields >= needed {
         return None;
     }
     Some(match fields {
         0 => format!("tag `{tag}` names a channel, not a release"),
-        1 => format!("tag `{tag}` is a bare major version: it moves to every new minor and patch release"),
+        1 => format!(
+            "tag `{tag}` is a bare major version: it moves to every new minor and patch release"
+        ),
         _ => format!("tag `{tag}` stops at the minor version: it moves to every new patch release"),
     })
 }
@@ -73,8 +79,13 @@ fn leading_fields(version: &str) -> usize {
 fn is_dated(tag: &str) -> bool {
     let t = tag.strip_prefix("RELEASE.").unwrap_or(tag);
     let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.len() >= r.end && b[r].iter().all(u8::is_ascii_digit);
-    (digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10))
+    let digits =
+        |r: std::ops::Range<usize>| b.len() >= r.end && b[r].iter().all(u8::is_ascii_digit);
+    (digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10))
         || (digits(0..8) && (b.len() == 8 || !b[8].is_ascii_digit()) && t.starts_with("20"))
 }
 
@@ -82,7 +93,8 @@ fn is_dated(tag: &str) -> bool {
 fn is_commit(tag: &str) -> bool {
     let h = tag.strip_prefix("sha-").unwrap_or(tag);
     (7..=40).contains(&h.len())
-        && h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && h.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
         && h.chars().any(|c| c.is_ascii_digit())
         && h.chars().any(|c| c.is_ascii_alphabetic())
 }
@@ -144,15 +156,26 @@ mod tests {
     #[case("redis:7@sha256:0123abcd", false)]
     #[case("registry:5000/app:1.2.3", false)]
     fn release_images_pass_and_floating_ones_fail(#[case] image: &str, #[case] bad: bool) {
-        assert_eq!(floating(image).is_some(), bad, "{image}: {:?}", floating(image));
+        assert_eq!(
+            floating(image).is_some(),
+            bad,
+            "{image}: {:?}",
+            floating(image)
+        );
     }
 
     #[test]
     fn a_bare_major_tag_in_prod_fails_with_the_image_and_why() {
-        let v = only(check, &deployment("      - name: cache\n        image: docker.io/library/redis:7-alpine\n"));
+        let v = only(
+            check,
+            &deployment("      - name: cache\n        image: docker.io/library/redis:7-alpine\n"),
+        );
         assert!(v.failed());
         let f = v.findings().next().unwrap();
-        assert!(f.problem.contains("`docker.io/library/redis:7-alpine`"), "{f:?}");
+        assert!(
+            f.problem.contains("`docker.io/library/redis:7-alpine`"),
+            "{f:?}"
+        );
         assert!(f.problem.contains("bare major version"), "{f:?}");
         assert!(f.fix.contains("digest"), "{f:?}");
     }

@@ -53,7 +53,15 @@ fn nonsense(key: &str, value: &Value) -> Option<(&'static str, Vec<Value>)> {
     if s && (k == "storageclassname" || k.ends_with("storageclass")) {
         return Some(("a storage class name", vec!["Bad Class!".into()]));
     }
-    const NOT_PORTS: [&str; 7] = ["export", "report", "support", "transport", "import", "passport", "viewport"];
+    const NOT_PORTS: [&str; 7] = [
+        "export",
+        "report",
+        "support",
+        "transport",
+        "import",
+        "passport",
+        "viewport",
+    ];
     if int && k.ends_with("port") && !NOT_PORTS.iter().any(|w| k.ends_with(w)) {
         return Some(("a port number", vec![0.into(), 70000.into()]));
     }
@@ -65,12 +73,21 @@ fn nonsense(key: &str, value: &Value) -> Option<(&'static str, Vec<Value>)> {
 
 /// Every scalar leaf of a map in the merged values: its JSON pointer,
 /// dotted key and value.
-fn leaves<'v>(v: &'v Value, pointer: &str, dotted: &str, out: &mut Vec<(String, String, &'v Value)>) {
+fn leaves<'v>(
+    v: &'v Value,
+    pointer: &str,
+    dotted: &str,
+    out: &mut Vec<(String, String, &'v Value)>,
+) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
                 let p = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-                let d = if dotted.is_empty() { k.clone() } else { format!("{dotted}.{k}") };
+                let d = if dotted.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{dotted}.{k}")
+                };
                 if child.is_object() || child.is_array() {
                     leaves(child, &p, &d, out);
                 } else {
@@ -80,7 +97,12 @@ fn leaves<'v>(v: &'v Value, pointer: &str, dotted: &str, out: &mut Vec<(String, 
         }
         Value::Array(a) => {
             for (i, child) in a.iter().enumerate() {
-                leaves(child, &format!("{pointer}/{i}"), &format!("{dotted}[{i}]"), out);
+                leaves(
+                    child,
+                    &format!("{pointer}/{i}"),
+                    &format!("{dotted}[{i}]"),
+                    out,
+                );
             }
         }
         _ => {}
@@ -102,14 +124,25 @@ pub fn chart_schema(chart_dir: &Path) -> Option<Value> {
         .and_then(|t| serde_yaml::from_str(&t).ok())
         .unwrap_or_default();
     let mut parts = vec![own];
-    for dep in meta.get("dependencies").and_then(Value::as_array).into_iter().flatten() {
-        let Some(name) = dep.get("name").and_then(Value::as_str) else { continue };
+    for dep in meta
+        .get("dependencies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = dep.get("name").and_then(Value::as_str) else {
+            continue;
+        };
         let key = dep.get("alias").and_then(Value::as_str).unwrap_or(name);
         if let Some(sub) = read(&chart_dir.join("charts").join(name)) {
             parts.push(serde_json::json!({"properties": {key: sub}}));
         }
     }
-    Some(if parts.len() == 1 { parts.remove(0) } else { serde_json::json!({"allOf": parts}) })
+    Some(if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        serde_json::json!({"allOf": parts})
+    })
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
@@ -125,11 +158,25 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
         .get("$schema")
         .or_else(|| schema.pointer("/allOf/0/$schema"))
         .and_then(Value::as_str)
-        .is_some_and(|s| ["draft-07", "draft-06", "draft-04", "draft-03"].iter().any(|d| s.contains(d)));
-    let validator = match jsonschema::options().should_validate_formats(formats).build(schema) {
+        .is_some_and(|s| {
+            ["draft-07", "draft-06", "draft-04", "draft-03"]
+                .iter()
+                .any(|d| s.contains(d))
+        });
+    let validator = match jsonschema::options()
+        .should_validate_formats(formats)
+        .build(schema)
+    {
         Ok(v) => v,
         Err(e) => {
-            return vec![("values".into(), Verdict::fail(subject, expected, format!("values.schema.json is not a valid schema: {e}")))]
+            return vec![(
+                "values".into(),
+                Verdict::fail(
+                    subject,
+                    expected,
+                    format!("values.schema.json is not a valid schema: {e}"),
+                ),
+            )]
         }
     };
     let merged = cx.values.merged();
@@ -138,7 +185,9 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     let mut findings = Vec::new();
     for (pointer, dotted, value) in found {
         let key = dotted.rsplit(['.', ']']).next().unwrap_or(&dotted);
-        let Some((holds, tries)) = nonsense(key, value) else { continue };
+        let Some((holds, tries)) = nonsense(key, value) else {
+            continue;
+        };
         let accepted: Vec<String> = tries
             .into_iter()
             .filter(|bad| {
@@ -154,8 +203,16 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
         if accepted.is_empty() {
             continue;
         }
-        let path: Vec<String> = pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
-        let file = cx.values.origin(&path).map(|p| p.display().to_string()).unwrap_or_else(|| "values".into());
+        let path: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let file = cx
+            .values
+            .origin(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "values".into());
         findings.push(Finding {
             object: format!("`{file}`"),
             field: dotted.clone(),
@@ -174,7 +231,10 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
             ),
         });
     }
-    vec![("values".into(), Verdict::from_findings(subject, expected, findings))]
+    vec![(
+        "values".into(),
+        Verdict::from_findings(subject, expected, findings),
+    )]
 }
 
 #[cfg(test)]
@@ -187,7 +247,9 @@ mod tests {
 
     fn judge(schema: Value, values: Value) -> Verdict {
         let m = Manifests::default();
-        let values = ValuesSet { files: vec![(PathBuf::from("values-prod.yaml"), values)] };
+        let values = ValuesSet {
+            files: vec![(PathBuf::from("values-prod.yaml"), values)],
+        };
         let mut v = check(&PolicyCx {
             manifests: &m,
             values: &values,
@@ -209,7 +271,11 @@ mod tests {
         let f = v.findings().next().unwrap();
         assert_eq!(f.field, "backup.schedule");
         assert!(f.object.contains("values-prod.yaml"), "{f:?}");
-        assert!(f.problem.contains("holds a cron schedule, yet the schema accepts \"not a cron\""), "{f:?}");
+        assert!(
+            f.problem
+                .contains("holds a cron schedule, yet the schema accepts \"not a cron\""),
+            "{f:?}"
+        );
     }
 
     #[rstest]
@@ -233,7 +299,11 @@ mod tests {
     #[case("servicePort", serde_json::json!(80), "70000")]
     #[case("memory", serde_json::json!("256Mi"), "\"512K\"")]
     #[case("redisHost", serde_json::json!("cache"), "\"not a host\"")]
-    fn a_loose_key_fails_naming_the_nonsense(#[case] key: &str, #[case] value: Value, #[case] shown: &str) {
+    fn a_loose_key_fails_naming_the_nonsense(
+        #[case] key: &str,
+        #[case] value: Value,
+        #[case] shown: &str,
+    ) {
         let loose = serde_json::json!({"type": "object", "properties": {key: {"type": ["string", "integer"]}}});
         let v = judge(loose, serde_json::json!({key: value}));
         assert!(v.to_string().contains(shown), "{v}");
@@ -243,18 +313,34 @@ mod tests {
     fn a_format_counts_only_where_helm_asserts_it_draft_07() {
         let schema = |draft: &str| serde_json::json!({"$schema": draft, "type": "object", "properties": {"host": {"type": "string", "format": "hostname"}}});
         let values = serde_json::json!({"host": "db.example.com"});
-        assert!(!judge(schema("http://json-schema.org/draft-07/schema#"), values.clone()).failed());
-        assert!(judge(schema("https://json-schema.org/draft/2020-12/schema"), values).failed());
+        assert!(!judge(
+            schema("http://json-schema.org/draft-07/schema#"),
+            values.clone()
+        )
+        .failed());
+        assert!(judge(
+            schema("https://json-schema.org/draft/2020-12/schema"),
+            values
+        )
+        .failed());
     }
 
     #[test]
     fn a_subcharts_own_schema_counts_for_its_keys() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::write(root.join("Chart.yaml"), "name: umbrella\ndependencies: [{name: api, alias: rest}]\n").unwrap();
+        std::fs::write(
+            root.join("Chart.yaml"),
+            "name: umbrella\ndependencies: [{name: api, alias: rest}]\n",
+        )
+        .unwrap();
         std::fs::write(root.join("values.schema.json"), r#"{"type": "object"}"#).unwrap();
         std::fs::create_dir_all(root.join("charts/api")).unwrap();
-        std::fs::write(root.join("charts/api/values.schema.json"), r#"{"properties": {"replicas": {"type": "integer", "minimum": 1}}}"#).unwrap();
+        std::fs::write(
+            root.join("charts/api/values.schema.json"),
+            r#"{"properties": {"replicas": {"type": "integer", "minimum": 1}}}"#,
+        )
+        .unwrap();
         let schema = chart_schema(root).unwrap();
         assert!(!judge(schema.clone(), serde_json::json!({"rest": {"replicas": 2}})).failed());
         assert!(judge(schema, serde_json::json!({"other": {"replicas": 2}})).failed());
@@ -262,7 +348,12 @@ mod tests {
 
     #[test]
     fn keys_that_only_sound_alike_are_not_tried() {
-        for (k, v) in [("schedulerName", serde_json::json!("default")), ("export", serde_json::json!(1)), ("probePort", serde_json::json!("http")), ("hostNetwork", serde_json::json!(false))] {
+        for (k, v) in [
+            ("schedulerName", serde_json::json!("default")),
+            ("export", serde_json::json!(1)),
+            ("probePort", serde_json::json!("http")),
+            ("hostNetwork", serde_json::json!(false)),
+        ] {
             assert!(nonsense(k, &v).is_none(), "{k}");
         }
     }

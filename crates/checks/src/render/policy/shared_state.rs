@@ -24,7 +24,16 @@ use crate::verdict::{Finding, Verdict};
 use crate::{Container, Workload};
 
 const DATA_WORDS: [&str; 10] = [
-    "STORAGE", "UPLOAD", "DATA_DIR", "DATADIR", "DATA_PATH", "MEDIA", "ATTACHMENT", "BINARY", "BLOB", "FILES_DIR",
+    "STORAGE",
+    "UPLOAD",
+    "DATA_DIR",
+    "DATADIR",
+    "DATA_PATH",
+    "MEDIA",
+    "ATTACHMENT",
+    "BINARY",
+    "BLOB",
+    "FILES_DIR",
 ];
 const SCRATCH_WORDS: [&str; 4] = ["TMP", "TEMP", "CACHE", "SCRATCH"];
 
@@ -47,13 +56,18 @@ fn empty_dir_mounts(w: &Workload<'_>, c: &Container<'_>) -> BTreeMap<String, Str
         .filter_map(|m| {
             let name = m.get("name").and_then(Value::as_str)?;
             let path = m.get("mountPath").and_then(Value::as_str)?;
-            empty.contains(&name).then(|| (path.trim_end_matches('/').to_string(), name.to_string()))
+            empty
+                .contains(&name)
+                .then(|| (path.trim_end_matches('/').to_string(), name.to_string()))
         })
         .collect()
 }
 
 /// A path inside one of the mounts: the mount path and the volume.
-fn inside<'m>(path: &str, mounts: &'m BTreeMap<String, String>) -> Option<(&'m String, &'m String)> {
+fn inside<'m>(
+    path: &str,
+    mounts: &'m BTreeMap<String, String>,
+) -> Option<(&'m String, &'m String)> {
     let p = path.trim_end_matches('/');
     mounts
         .iter()
@@ -64,7 +78,10 @@ fn inside<'m>(path: &str, mounts: &'m BTreeMap<String, String>) -> Option<(&'m S
 /// The filesystem path of a value: `/data/x`, `file:/data/x`, `file:///data/x`.
 fn as_path(value: &str) -> Option<&str> {
     let v = value.trim();
-    let v = v.strip_prefix("file://").or_else(|| v.strip_prefix("file:")).unwrap_or(v);
+    let v = v
+        .strip_prefix("file://")
+        .or_else(|| v.strip_prefix("file:"))
+        .unwrap_or(v);
     v.starts_with('/').then_some(v)
 }
 
@@ -73,7 +90,9 @@ fn file_urls(text: &str) -> Vec<&str> {
     text.match_indices("file:")
         .filter_map(|(i, _)| {
             let rest = &text[i..];
-            let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']')).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ']'))
+                .unwrap_or(rest.len());
             let url = &rest[..end];
             as_path(url).map(|_| url)
         })
@@ -173,8 +192,16 @@ mod tests {
         let v = run(check, &web(2, "[{name: UPLOAD_DIR, value: /data/uploads}]"));
         assert!(v[0].1.failed());
         let f = v[0].1.findings().next().unwrap();
-        assert!(f.field.ends_with("volumeMounts (`/data`, emptyDir `scratch`)"), "{f:?}");
-        assert!(f.problem.contains("env `UPLOAD_DIR` keeps data at `/data/uploads`"), "{f:?}");
+        assert!(
+            f.field
+                .ends_with("volumeMounts (`/data`, emptyDir `scratch`)"),
+            "{f:?}"
+        );
+        assert!(
+            f.problem
+                .contains("env `UPLOAD_DIR` keeps data at `/data/uploads`"),
+            "{f:?}"
+        );
         assert!(f.problem.contains("up to 2 pods"), "{f:?}");
     }
 
@@ -182,7 +209,11 @@ mod tests {
     fn a_file_url_in_a_mounted_configmap_counts_as_state() {
         let yaml = format!("{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: web-config}}\ndata:\n  config.json: '{{\"binaryStorage\": \"file:/data/binary/\"}}'\n", web(2, "[]"));
         let v = run(check, &yaml);
-        assert!(v[0].1.to_string().contains("`file:/data/binary/`"), "{}", v[0].1);
+        assert!(
+            v[0].1.to_string().contains("`file:/data/binary/`"),
+            "{}",
+            v[0].1
+        );
     }
 
     #[test]
@@ -193,14 +224,35 @@ mod tests {
 
     #[test]
     fn scratch_space_and_single_pods_pass() {
-        assert!(!run(check, &web(3, "[{name: UPLOAD_TMP_DIR, value: /data/tmp}, {name: HOME, value: /data}]"))[0].1.failed());
+        assert!(!run(
+            check,
+            &web(
+                3,
+                "[{name: UPLOAD_TMP_DIR, value: /data/tmp}, {name: HOME, value: /data}]"
+            )
+        )[0]
+        .1
+        .failed());
         assert!(run(check, &web(1, "[{name: UPLOAD_DIR, value: /data/uploads}]")).is_empty());
     }
 
     #[test]
     fn a_path_the_spec_declares_as_data_fails() {
-        let declared: Declared = [("web".to_string(), DeclaredPaths { data: vec!["/data/state".into()], ..Default::default() })].into();
+        let declared: Declared = [(
+            "web".to_string(),
+            DeclaredPaths {
+                data: vec!["/data/state".into()],
+                ..Default::default()
+            },
+        )]
+        .into();
         let v = run_with(check, &web(2, "[]"), &declared);
-        assert!(v[0].1.to_string().contains("the suite spec keeps declared data at `/data/state`"), "{}", v[0].1);
+        assert!(
+            v[0].1
+                .to_string()
+                .contains("the suite spec keeps declared data at `/data/state`"),
+            "{}",
+            v[0].1
+        );
     }
 }

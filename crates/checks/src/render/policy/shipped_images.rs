@@ -55,23 +55,35 @@ impl<'a> ImageRef<'a> {
 
     /// The repository's last segment: `postgres` for `docker.io/library/postgres`.
     pub fn short_name(&self) -> &'a str {
-        self.repository.rsplit('/').next().unwrap_or(self.repository)
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(self.repository)
     }
 }
 
 /// Why an image exists only on a test machine, if it does.
 pub fn test_only(image: &str) -> Option<String> {
     let r = ImageRef::parse(image);
-    let docker_hub = matches!(r.registry, None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io"));
+    let docker_hub = matches!(
+        r.registry,
+        None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io")
+    );
     if docker_hub && r.repository.starts_with("vitals/") {
-        return Some("`vitals/*` images are the harness's own local builds, pulled from nowhere".into());
+        return Some(
+            "`vitals/*` images are the harness's own local builds, pulled from nowhere".into(),
+        );
     }
     let host = r.registry?.split(':').next().unwrap_or_default();
     if host.ends_with(".local") {
-        return Some(format!("registry `{host}` is a `.local` name, reachable only on a test machine"));
+        return Some(format!(
+            "registry `{host}` is a `.local` name, reachable only on a test machine"
+        ));
     }
     if host == "localhost" || host.starts_with("127.") {
-        return Some(format!("registry `{host}` is the machine itself: every node would pull from its own loopback"));
+        return Some(format!(
+            "registry `{host}` is the machine itself: every node would pull from its own loopback"
+        ));
     }
     None
 }
@@ -129,10 +141,18 @@ mod tests {
         let r = ImageRef::parse("host:5000/team/app:1.2.3@sha256:abc");
         assert_eq!(
             (r.registry, r.repository, r.tag, r.digest),
-            (Some("host:5000"), "team/app", Some("1.2.3"), Some("sha256:abc"))
+            (
+                Some("host:5000"),
+                "team/app",
+                Some("1.2.3"),
+                Some("sha256:abc")
+            )
         );
         assert_eq!(ImageRef::parse("postgres").tag, None);
-        assert_eq!(ImageRef::parse("docker.io/library/postgres:15").short_name(), "postgres");
+        assert_eq!(
+            ImageRef::parse("docker.io/library/postgres:15").short_name(),
+            "postgres"
+        );
     }
 
     #[test]
@@ -141,12 +161,19 @@ mod tests {
         assert!(v.failed());
         let f = v.findings().next().unwrap();
         assert_eq!(f.field, "spec.containers[0].image");
-        assert!(f.problem.contains("`vitals/agent:0.1.0` exists only in the test harness"), "{f:?}");
+        assert!(
+            f.problem
+                .contains("`vitals/agent:0.1.0` exists only in the test harness"),
+            "{f:?}"
+        );
     }
 
     #[test]
     fn an_upstream_image_passes() {
-        let v = only(check, &deployment("      - name: app\n        image: docker.io/library/postgres:16.4\n"));
+        let v = only(
+            check,
+            &deployment("      - name: app\n        image: docker.io/library/postgres:16.4\n"),
+        );
         assert!(!v.failed(), "{v}");
     }
 }

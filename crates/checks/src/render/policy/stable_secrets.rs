@@ -20,8 +20,15 @@ fn changed_keys(a: &Object, b: Option<&Object>) -> Vec<String> {
     let mut out = BTreeSet::new();
     for field in ["data", "stringData"] {
         let empty = serde_json::Map::new();
-        let left = a.doc.get(field).and_then(Value::as_object).unwrap_or(&empty);
-        let right = b.and_then(|b| b.doc.get(field)).and_then(Value::as_object).unwrap_or(&empty);
+        let left = a
+            .doc
+            .get(field)
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let right = b
+            .and_then(|b| b.doc.get(field))
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         for k in left.keys().chain(right.keys()) {
             if left.get(k) != right.get(k) {
                 out.insert(format!("{field}.{k}"));
@@ -41,7 +48,8 @@ fn expected_secrets(v: &Value, path: &mut Vec<String>, out: &mut Vec<(String, St
                 let key = k.to_ascii_lowercase();
                 match child {
                     Value::String(s)
-                        if (key == "existingsecret" || key == "existingsecretname") && !s.trim().is_empty() =>
+                        if (key == "existingsecret" || key == "existingsecretname")
+                            && !s.trim().is_empty() =>
                     {
                         out.push((path.join("."), s.clone()));
                     }
@@ -117,8 +125,13 @@ mod tests {
     }
 
     fn run(first: &str, second: &str, values: Value) -> Vec<(String, Verdict)> {
-        let (a, b) = (Manifests::parse(first).unwrap(), Manifests::parse(second).unwrap());
-        let values = ValuesSet { files: vec![(PathBuf::from("values-prod.yaml"), values)] };
+        let (a, b) = (
+            Manifests::parse(first).unwrap(),
+            Manifests::parse(second).unwrap(),
+        );
+        let values = ValuesSet {
+            files: vec![(PathBuf::from("values-prod.yaml"), values)],
+        };
         check(&PolicyCx {
             manifests: &a,
             values: &values,
@@ -135,7 +148,10 @@ mod tests {
         assert_eq!(v[0].0, "secret/app-db");
         let text = v[0].1.to_string();
         assert!(v[0].1.failed(), "{text}");
-        assert!(text.contains("`data.password`: differs between two renders"), "{text}");
+        assert!(
+            text.contains("`data.password`: differs between two renders"),
+            "{text}"
+        );
         assert!(!text.contains("data.user"), "{text}");
     }
 
