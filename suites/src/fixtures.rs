@@ -59,7 +59,12 @@ pub fn dir() -> PathBuf {
 }
 
 fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
-    sample_cell_at(dir().join("sample"), values, invariants, Declared::default())
+    sample_cell_at(
+        dir().join("sample"),
+        values,
+        invariants,
+        Declared::default(),
+    )
 }
 
 fn sample_cell_at(
@@ -173,7 +178,12 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
         None => dir().join("sample"),
         Some(patch) => patched_sample(&name, patch)?,
     };
-    let cell = sample_cell_at(chart_dir, vec![values], fx.invariants.clone(), fx.paths.clone());
+    let cell = sample_cell_at(
+        chart_dir,
+        vec![values],
+        fx.invariants.clone(),
+        fx.paths.clone(),
+    );
     let overlay = match &fx.overlay {
         Some(o) => Some(overlaid(&cell, &name, o)?),
         None => None,
@@ -191,8 +201,15 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
 /// every run).
 fn patched_sample(name: &str, patch: &serde_json::Value) -> Result<PathBuf, String> {
     let from = dir().join("sample");
-    let to = crate::env::out_dir().join("fixtures").join(format!("{name}.chart"));
-    let fail = |e: std::io::Error| format!("cannot copy the sample chart for `{name}` to `{}`: {e}", to.display());
+    let to = crate::env::out_dir()
+        .join("fixtures")
+        .join(format!("{name}.chart"));
+    let fail = |e: std::io::Error| {
+        format!(
+            "cannot copy the sample chart for `{name}` to `{}`: {e}",
+            to.display()
+        )
+    };
     let _ = std::fs::remove_dir_all(&to);
     copy_tree(&from, &to).map_err(fail)?;
     let schema_file = to.join("values.schema.json");
