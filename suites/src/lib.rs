@@ -5,6 +5,7 @@ pub mod availability;
 pub mod capacity;
 pub mod cell;
 pub mod cluster;
+pub mod discovery;
 pub mod config;
 pub mod env;
 pub mod fixtures;

@@ -236,13 +236,12 @@ fn main() -> ExitCode {
             }
             for p in &suite.profiles {
                 let cell = Cell::new(suite.clone(), p.clone());
-                // Skip rendering cells a filter rules out (nextest runs one
-                // trial per process, each listing everything otherwise).
-                if let Some(f) = &args.filter {
-                    if args.exact && !f.starts_with(&format!("{}/", cell.prefix())) {
-                        continue;
-                    }
-                }
+                // Under nextest a process runs one trial (`--exact`): only
+                // that trial's cell and tier are derived.
+                let exact = args.filter.as_deref().filter(|_| args.exact);
+                let Some(tiers) = e2e::discovery::cell_tiers(exact, &cell.prefix(), &tiers) else {
+                    continue;
+                };
                 if tiers.contains(&Tier::Render) {
                     for check in render::checks(&helm, &cell) {
                         let check = Arc::new(check);
@@ -381,6 +380,12 @@ fn main() -> ExitCode {
         .count();
     trials.extend(staged.into_iter().map(|(_, t)| t));
     trials.extend(cluster_fixtures);
+    if !args.list {
+        let exact = args.filter.as_deref().filter(|_| args.exact);
+        if let Err(e) = e2e::discovery::check_found(exact, trials.iter().map(Trial::name)) {
+            return setup_error(&e);
+        }
+    }
     // On a cluster every trial gets a thread: most wait (for a stage, for
     // their cell's room on the nodes) and must not hold up the trials they
     // wait for. `E2E_PARALLEL` bounds the judges that actually run.
