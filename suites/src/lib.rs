@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod config;
 pub mod env;
 pub mod fixtures;
+pub mod negatives;
 pub mod progress;
 pub mod record;
 pub mod render;

@@ -147,7 +147,10 @@ pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
 /// Every render-tier check of one cell. Rendering happens now (the checks'
 /// names come from the manifests); the checks themselves run later.
 pub fn checks(helm: &Result<Helm, vitals_helm::Error>, cell: &Cell) -> Vec<Check> {
-    waive(cell, checks_with_overlay(helm, cell, overlaid(cell)))
+    let mut checks = checks_with_overlay(helm, cell, overlaid(cell));
+    // The chart's schema negatives (`render/refuses/<case>`), run beside the rest.
+    checks.extend(crate::negatives::checks(helm, cell));
+    waive(cell, checks)
 }
 
 /// Waivers some check of this process matched: `(file, field)`.

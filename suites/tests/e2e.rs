@@ -331,6 +331,9 @@ fn main() -> ExitCode {
                 move || fixtures::caught(&h, &path).map_err(Failed::from),
             ));
         }
+        for (name, judge) in e2e::negatives::harness(&helm).into_iter().filter(|_| harness) {
+            trials.push(Trial::test(name, move || judge().map_err(Failed::from)));
+        }
     }
 
     // A waiver that matched no trial is a typo or a stale entry: an error
