@@ -88,31 +88,67 @@ pub fn working_copy(path: &Path) -> Result<WorkingCopy, CopyError> {
             shown: path.to_path_buf(),
         });
     }
+    // The chart and every `file://` chart it depends on, copied with their
+    // layout (relative to the directory they share), so relative
+    // dependency paths and Chart.lock stay valid in the copy.
+    let home = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut all: Vec<PathBuf> = vitals_helm::Chart::open(path)
+        .and_then(|c| c.local_dependency_order())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| std::fs::canonicalize(&c.dir).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    all.push(home.clone());
+    all.sort();
+    all.dedup();
+    // A subchart inside another copied tree comes with it.
+    let trees: Vec<PathBuf> = all
+        .iter()
+        .filter(|t| !all.iter().any(|o| o != *t && t.starts_with(o)))
+        .cloned()
+        .collect();
+    let base = trees
+        .iter()
+        .map(|t| t.parent().unwrap_or(t).to_path_buf())
+        .reduce(|a, b| common_ancestor(&a, &b))
+        .unwrap_or_else(|| home.clone());
+    let rel = |t: &Path| t.strip_prefix(&base).unwrap_or(t).to_path_buf();
     let mut h = DefaultHasher::new();
-    hash_tree(path, &mut h).map_err(|source| CopyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "chart".into());
-    // The directory keeps the chart's own name: helm checks that a
-    // chart's directory and its name agree for some dependency layouts.
-    let dest = root.join(format!("{:016x}", h.finish())).join(&name);
-    if !dest.join("Chart.yaml").is_file() {
-        let parent = dest.parent().unwrap_or(&root).to_path_buf();
-        let tmp = temp_beside(&parent)?;
-        copy_tree(path, &tmp.join(&name)).map_err(|source| CopyError::Write {
-            path: tmp.clone(),
+    for t in &trees {
+        rel(t).hash(&mut h);
+        hash_tree(t, &mut h).map_err(|source| CopyError::Read {
+            path: t.clone(),
             source,
         })?;
-        publish(&tmp, &parent)?;
+    }
+    // The chart's directory keeps its name: helm checks that a chart's
+    // directory and its name agree for some dependency layouts.
+    let dir = root.join(format!("{:016x}", h.finish()));
+    let dest = dir.join(rel(&home));
+    if !dest.join("Chart.yaml").is_file() {
+        let tmp = temp_beside(&dir)?;
+        for t in &trees {
+            copy_tree(t, &tmp.join(rel(t))).map_err(|source| CopyError::Write {
+                path: tmp.clone(),
+                source,
+            })?;
+        }
+        publish(&tmp, &dir)?;
     }
     Ok(WorkingCopy {
         dir: dest,
         shown: path.to_path_buf(),
     })
+}
+
+fn common_ancestor(a: &Path, b: &Path) -> PathBuf {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
 }
 
 fn temp_beside(dest: &Path) -> Result<PathBuf, CopyError> {
