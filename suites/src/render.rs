@@ -137,10 +137,10 @@ pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
     if cell.suite.user {
         return None;
     }
-    let file = crate::cluster::overlay(&cell.suite.name).0?;
+    let file = crate::cell::overlay::overlay(&cell.suite.name).0?;
     Some(Overlaid {
         file,
-        cell: crate::cluster::cluster_cell(cell),
+        cell: crate::cell::overlay::cluster_cell(cell),
     })
 }
 

@@ -16,17 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::render::Cell;
+use crate::cell::Cell;
 
-/// The starting point of an upgrade cell.
-#[derive(Debug, Clone)]
-pub struct UpgradeFrom {
-    /// What the evidence calls it: `release medplum-v0.1.0`, `dev values`.
-    pub label: String,
-    pub chart_dir: PathBuf,
-    /// Values of the first install (the suite overlay is added on top).
-    pub values: Vec<PathBuf>,
-}
+// The start of an upgrade is part of a cell (`cell::UpgradeFrom`); kept
+// here under its old path for the code that builds one.
+pub use crate::cell::UpgradeFrom;
 
 /// Why an upgrade's starting point could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -203,17 +197,7 @@ pub fn tree_at(repo: &Path, rev: &str, dir: &Path, dest: &Path) -> Result<PathBu
     Ok(dest.to_path_buf())
 }
 
-/// The file name of an earlier revision's own test overlay among its values
-/// (see [`overlay_at`]); `cluster::cluster_cell` adds today's overlay only
-/// to an upgrade start that does not carry its own.
-pub const OWN_OVERLAY: &str = "test-overlay.yaml";
-
-/// Whether the start of an upgrade carries the test overlay of its own time.
-pub fn carries_overlay(up: &UpgradeFrom) -> bool {
-    up.values
-        .iter()
-        .any(|v| v.file_name().is_some_and(|n| n == OWN_OVERLAY))
-}
+pub use crate::cell::OWN_OVERLAY;
 
 /// Fills an overlay template's `@image.repository@`, `@image.tag@` and
 /// `@image@` placeholders from the built images' refs (`name=repo:tag`),

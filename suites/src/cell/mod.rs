@@ -1,6 +1,7 @@
 //! A cell (chart x profile), the checks it runs, and the state it shares
 //! across processes (`state`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use vitals_checks::Verdict;
@@ -67,7 +68,7 @@ pub struct Cell {
     pub profile: Profile,
     /// Set for an upgrade cell: what is installed first, then upgraded to
     /// this cell's chart and values.
-    pub upgrade: Option<Arc<crate::upgrade::UpgradeFrom>>,
+    pub upgrade: Option<Arc<UpgradeFrom>>,
 }
 
 impl Cell {
@@ -101,3 +102,26 @@ impl Cell {
     }
 }
 
+/// The starting point of an upgrade cell.
+#[derive(Debug, Clone)]
+pub struct UpgradeFrom {
+    /// What the evidence calls it: `release medplum-v0.1.0`, `dev values`.
+    pub label: String,
+    pub chart_dir: PathBuf,
+    /// Values of the first install (the suite overlay is added on top).
+    pub values: Vec<PathBuf>,
+}
+
+/// The file name of an earlier revision's own test overlay among its values
+/// (`upgrade::overlay_at`); `overlay::cluster_cell` adds today's overlay
+/// only to an upgrade start that does not carry its own.
+pub const OWN_OVERLAY: &str = "test-overlay.yaml";
+
+impl UpgradeFrom {
+    /// Whether this start carries the test overlay of its own time.
+    pub fn carries_overlay(&self) -> bool {
+        self.values
+            .iter()
+            .any(|v| v.file_name().is_some_and(|n| n == OWN_OVERLAY))
+    }
+}

@@ -21,7 +21,7 @@ pub fn cluster_cell(cell: &Cell) -> Cell {
         c.profile.values.push(o.clone());
         // An earlier revision with an overlay of its own time keeps it:
         // today's may set keys its schema did not know yet.
-        if let Some(up) = cell.upgrade.as_ref().filter(|u| !crate::upgrade::carries_overlay(u)) {
+        if let Some(up) = cell.upgrade.as_ref().filter(|u| !u.carries_overlay()) {
             let mut up = (**up).clone();
             up.values.push(o);
             c.upgrade = Some(Arc::new(up));

@@ -26,12 +26,21 @@ use crate::capacity::{self, Need};
 
 /// Makes room for `need` on the nodes for the cell in namespace `own`;
 /// returns the cells it took down, in order.
-pub async fn make(
+///
+/// `take_down(ns, failed)` takes a cell off the nodes (the teardown phase:
+/// delete a passed cell, scale a failed one to zero); it is passed in so
+/// the scheduler does not depend on the cluster tier that uses it.
+pub async fn make<F, Fut>(
     client: &Client,
     own: &str,
     need: Need,
     deadline: Duration,
-) -> Result<Vec<String>, String> {
+    take_down: F,
+) -> Result<Vec<String>, String>
+where
+    F: Fn(String, bool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let end = Instant::now() + deadline;
     let mut gone = Vec::new();
     loop {
@@ -79,7 +88,7 @@ pub async fn make(
             }
         };
         let failed = CellState::of(&ns).failed();
-        crate::cluster::take_down(client, &ns, failed).await;
+        take_down(ns.clone(), failed).await;
         drop(lock);
         gone.push(if failed {
             format!("{ns} (failed: scaled to zero, kept)")

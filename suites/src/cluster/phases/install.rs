@@ -130,7 +130,11 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             // Wait for room on the nodes before creating any pod.
             let need = crate::capacity::cell_need(manifests);
             let room = if crate::env::process_per_trial() {
-                crate::room::make(client, &ns, need, CAPACITY_WAIT).await
+                crate::room::make(client, &ns, need, CAPACITY_WAIT, |other, failed| {
+                    let client = client.clone();
+                    async move { super::teardown::take_down(&client, &other, failed).await }
+                })
+                .await
             } else {
                 match crate::capacity::init(client).await {
                     Ok(_) => crate::capacity::reserve(&ns, need, CAPACITY_WAIT).map(|_| Vec::new()),
