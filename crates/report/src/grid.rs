@@ -188,7 +188,13 @@ mod tests {
             rec("m", "dev", "render", "openapi", Verdict::fail("b", "", "")),
             rec("m", "dev", "render", "openapi", Verdict::skip("c", "crd")),
             // A tier no list names still gets its columns, after the others.
-            rec("m", "dev", "availability", "drain", Verdict::pass("a", "", "")),
+            rec(
+                "m",
+                "dev",
+                "availability",
+                "drain",
+                Verdict::pass("a", "", ""),
+            ),
             rec("m", "dev", "cluster", "probe", Verdict::skip("a", "n/a")),
         ];
         let g = Grid::build(&trials);
@@ -207,7 +213,12 @@ mod tests {
         );
         assert_eq!(
             g.tier_spans(),
-            [("unit", 1), ("render", 2), ("cluster", 1), ("availability", 1)]
+            [
+                ("unit", 1),
+                ("render", 2),
+                ("cluster", 1),
+                ("availability", 1)
+            ]
         );
 
         let openapi = g.counts(1, 2);

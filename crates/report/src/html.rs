@@ -11,10 +11,11 @@ use vitals_checks::record::{CellRecord, TrialRecord};
 use vitals_checks::verdict::Timeline;
 use vitals_checks::{Evidence, Finding, Outcome, Verdict};
 
+use crate::error::{write_file, Error};
 use crate::escape::{esc, slug};
 use crate::grid::{self, Grid};
 use crate::load::Inputs;
-use crate::{legacy, order, svg, Error};
+use crate::{legacy, order, svg};
 
 /// Writing to a `String` cannot fail; this keeps that out of every line.
 macro_rules! w {
@@ -57,7 +58,7 @@ pub fn write_report(inputs: &Inputs, path: &Path) -> Result<(), Error> {
         source,
     })?;
     let generated = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    crate::write_file(path, render(inputs, &dir, &generated).as_bytes())
+    write_file(path, render(inputs, &dir, &generated).as_bytes())
 }
 
 /// The page for `inputs`, as if written into `out_dir` (which must exist
@@ -495,8 +496,11 @@ impl<'a> Page<'a> {
             return;
         }
         // In the order the installs went through them, from the records.
-        let phases: Vec<&str> =
-            order::merged(cells.iter().map(|c| c.phases.iter().map(|p| p.name.as_str())));
+        let phases: Vec<&str> = order::merged(
+            cells
+                .iter()
+                .map(|c| c.phases.iter().map(|p| p.name.as_str())),
+        );
         let total = |c: &CellRecord| c.phases.iter().map(|p| p.duration_ms).sum::<u64>();
         let longest = cells.iter().map(total).max().unwrap_or(0).max(1);
 

@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use vitals_checks::record::TrialRecord;
 use vitals_checks::Outcome;
 
-use crate::Error;
+use crate::error::{write_file, Error};
 
 /// The report for `records`, suites in chart, profile order and trials in the
 /// order given.
@@ -68,7 +68,7 @@ pub fn write_junit(records: &[TrialRecord], path: &Path) -> Result<(), Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    crate::write_file(path, xml.as_bytes())
+    write_file(path, xml.as_bytes())
 }
 
 #[cfg(test)]

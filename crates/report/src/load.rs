@@ -14,7 +14,7 @@ use serde_json::Error as JsonError;
 use vitals_checks::record::{CellRecord, TrialRecord};
 use vitals_checks::Outcome;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The run of records written before `run` existed, and of local runs.
 pub const LOCAL_RUN: &str = "local";

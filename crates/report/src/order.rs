@@ -39,7 +39,14 @@ mod tests {
     fn names_new_to_a_sequence_go_after_their_predecessor() {
         let got = merged([
             vec!["prepare", "queued", "install", "ready"],
-            vec!["prepare", "queued", "install-previous", "write-data", "install", "ready"],
+            vec![
+                "prepare",
+                "queued",
+                "install-previous",
+                "write-data",
+                "install",
+                "ready",
+            ],
             vec!["prepare", "dependencies", "install", "ready", "extra"],
         ]);
         assert_eq!(
