@@ -57,12 +57,18 @@ mod tests {
     #[test]
     fn an_exact_name_derives_its_own_cell_and_tier_only() {
         let name = Some("medplum/dev/cluster/probe/medplum-server/server/readiness");
-        assert_eq!(cell_tiers(name, "medplum/dev", &ALL), Some(vec![Tier::Cluster]));
+        assert_eq!(
+            cell_tiers(name, "medplum/dev", &ALL),
+            Some(vec![Tier::Cluster])
+        );
         assert_eq!(cell_tiers(name, "medplum/prod", &ALL), None);
         // A chart whose name extends another's is another chart.
         assert_eq!(cell_tiers(name, "medplum/de", &ALL), None);
         let render = Some("medplum/dev/render/openapi@1.36/role/medplum-server");
-        assert_eq!(cell_tiers(render, "medplum/dev", &ALL), Some(vec![Tier::Render]));
+        assert_eq!(
+            cell_tiers(render, "medplum/dev", &ALL),
+            Some(vec![Tier::Render])
+        );
         // A tier the run does not include derives nothing.
         assert_eq!(cell_tiers(render, "medplum/dev", &[Tier::Cluster]), None);
     }
