@@ -103,7 +103,9 @@ pub enum Error {
         trial: String,
         verdict: String,
     },
-    #[error("harness case `{case}`: `{trial}` failed, but its message lacks {missing:?}:\n{verdict}")]
+    #[error(
+        "harness case `{case}`: `{trial}` failed, but its message lacks {missing:?}:\n{verdict}"
+    )]
     MessageLacks {
         case: String,
         trial: String,
@@ -264,7 +266,9 @@ fn refuses(helm: &Helm, cell: &Cell, path: &Path, case: &Case) -> Verdict {
     let listed = format!(
         "the case is `{}` in {}",
         case.name,
-        path.strip_prefix(crate::env::root()).unwrap_or(path).display()
+        path.strip_prefix(crate::env::root())
+            .unwrap_or(path)
+            .display()
     );
     // The render tier's own render (same flags, same cache), so the case
     // is refused exactly where the profile renders.
@@ -362,7 +366,11 @@ fn keys(values: &serde_json::Value) -> Vec<String> {
                     walk(v, &next, out);
                 }
             }
-            _ => out.push(if at.is_empty() { "<root>".into() } else { at.into() }),
+            _ => out.push(if at.is_empty() {
+                "<root>".into()
+            } else {
+                at.into()
+            }),
         }
     }
     let mut out = Vec::new();
@@ -502,6 +510,9 @@ mod tests {
         let case = "  - {name: a, values: {x: 1}, mentions: [x]}\n";
         std::fs::write(&p, format!("chart: x\nprofile: prod\ncases:\n{case}{case}")).unwrap();
         let e = load(&p).unwrap_err();
-        assert!(matches!(&e, Error::DuplicateCase { case, .. } if case == "a"), "{e}");
+        assert!(
+            matches!(&e, Error::DuplicateCase { case, .. } if case == "a"),
+            "{e}"
+        );
     }
 }
