@@ -17,6 +17,11 @@ pub fn overlay(chart: &str) -> (Option<PathBuf>, Option<PathBuf>) {
 /// A cell as the cluster sees it: the profile's values plus the overlay.
 pub fn cluster_cell(cell: &Cell) -> Cell {
     let mut c = cell.clone();
+    // The overlays are the five charts' own: a user's chart that shares a
+    // name (`medplum`) must not pick one up.
+    if cell.suite.user {
+        return c;
+    }
     if let (Some(o), _) = overlay(&cell.suite.name) {
         c.profile.values.push(o.clone());
         // An earlier revision with an overlay of its own time keeps it:
