@@ -16,6 +16,7 @@
 //!   or `--host`, `curl`/`wget` to a URL, `nc` to a host, or a reference
 //!   to such a dependency env var (`$REDIS_URL`, `os.environ['REDIS_URL']`);
 //!   `127.0.0.1`, `localhost` and socket paths are the pod itself;
+//! - its HTTP liveness probe names another `host`;
 //! - its HTTP liveness path is one the suite spec marks as checking
 //!   dependencies (`paths.<workload>.checksDependencies`).
 
@@ -235,6 +236,19 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 let field = format!("{}.livenessProbe", c.path);
                 let restarts = format!("so when it is down the kubelet restarts every pod of {}", w.object.id());
                 if let Some((path, port)) = http(live) {
+                    // `httpGet.host` sends the kubelet's probe to another host.
+                    if let Some(host) = live
+                        .pointer("/httpGet/host")
+                        .and_then(Value::as_str)
+                        .filter(|h| !is_local_host(h))
+                    {
+                        findings.push(Finding {
+                            object: c.label(),
+                            field: format!("{field}.httpGet.host"),
+                            problem: format!("the liveness probe asks `{host}`, not the pod: {restarts}"),
+                            fix: FIX.into(),
+                        });
+                    }
                     let ready = c.spec.get("readinessProbe").and_then(http);
                     if ready.as_ref() == Some(&(path.clone(), port.clone())) {
                         if let Some(d) = deps.first() {
@@ -357,6 +371,16 @@ mod tests {
         let probes = format!("        livenessProbe: {{exec: {{command: {command}}}}}\n        readinessProbe: {{tcpSocket: {{port: http}}}}\n");
         let v = only(check, &app(&probes, env));
         assert_eq!(v.failed(), bad, "{command}: {v}");
+    }
+
+    #[test]
+    fn a_liveness_probe_sent_to_another_host_fails() {
+        let v = only(check, &app("        livenessProbe: {httpGet: {host: app-api, path: /livez, port: 8080}}\n        readinessProbe: {httpGet: {path: /readyz, port: http}}\n", ""));
+        assert!(
+            v.to_string()
+                .contains("the liveness probe asks `app-api`, not the pod"),
+            "{v}"
+        );
     }
 
     #[test]
