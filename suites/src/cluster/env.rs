@@ -37,23 +37,77 @@ pub struct ClusterEnv {
     pub images: BTreeMap<String, String>,
 }
 
-fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
+/// Why no cluster is available to this process: each step of
+/// [`setup_cluster`] that can fail, with its cause kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupErrorKind {
+    #[error("the cluster provider")]
+    Provider(#[source] vitals_cluster::Error),
+    #[error("no Docker daemon answers (hint: `make setup-cluster` starts one; or E2E_CLUSTER=existing with a kubeconfig)")]
+    NoDocker,
+    #[error("no local images listed in `{}` (hint: `scripts/images.sh build`)", .0.display())]
+    NoImages(std::path::PathBuf),
+    #[error("scripts/images.sh load: cannot start")]
+    LoadSpawn(#[source] std::io::Error),
+    #[error("scripts/images.sh load failed:\n{0}")]
+    LoadFailed(String),
+    #[error("kubeconfig `{}`", path.display())]
+    Kubeconfig {
+        path: std::path::PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("a client for the cluster")]
+    Client(#[source] kube::Error),
+}
+
+/// A [`SetupErrorKind`] shared by every trial of the process (the setup is
+/// tried once); printed with its whole cause chain.
+#[derive(Debug, Clone)]
+pub struct SetupError(pub Arc<SetupErrorKind>);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = std::error::Error::source(&*self.0);
+        while let Some(e) = src {
+            write!(f, ": {e}")?;
+            src = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl From<SetupErrorKind> for SetupError {
+    fn from(k: SetupErrorKind) -> Self {
+        SetupError(Arc::new(k))
+    }
+}
+
+/// Trials and fixtures report a missing cluster as their verdict's text.
+impl From<SetupError> for String {
+    fn from(e: SetupError) -> String {
+        e.to_string()
+    }
+}
+
+fn setup_cluster() -> Result<Arc<ClusterEnv>, SetupError> {
+    use SetupErrorKind as K;
     let root = crate::env::root();
-    let provider = Provider::from_env(&root).map_err(|e| e.to_string())?;
+    let provider = Provider::from_env(&root).map_err(K::Provider)?;
     if let Provider::Kind { .. } = provider {
         let host = provider.preflight();
         if !host.docker {
-            return Err("no Docker daemon answers (hint: `make setup-cluster` starts one; or E2E_CLUSTER=existing with a kubeconfig)".into());
+            return Err(K::NoDocker.into());
         }
     }
-    let handle = provider.ensure().map_err(|e| e.to_string())?;
+    let handle = provider.ensure().map_err(K::Provider)?;
     let (file, images) = crate::env::images();
     if let Provider::Kind { .. } = provider {
         if images.is_empty() {
-            return Err(format!(
-                "no local images listed in `{}` (hint: `scripts/images.sh build`)",
-                file.display()
-            ));
+            return Err(K::NoImages(file).into());
         }
         // kind skips images a node already has, so this is cheap when warm.
         let out = std::process::Command::new("bash")
@@ -61,22 +115,24 @@ fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
             .arg("load")
             .env("VITALS_CLUSTER", &handle.name)
             .output()
-            .map_err(|e| format!("scripts/images.sh load: {e}"))?;
+            .map_err(K::LoadSpawn)?;
         if !out.status.success() {
-            return Err(format!(
-                "scripts/images.sh load failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            return Err(K::LoadFailed(String::from_utf8_lossy(&out.stderr).into_owned()).into());
         }
     }
     let kubeconfig = handle.kubeconfig.clone();
     let client = rt().block_on(async {
-        let kc = Kubeconfig::read_from(&kubeconfig)
-            .map_err(|e| format!("kubeconfig `{}`: {e}", kubeconfig.display()))?;
+        let kc = Kubeconfig::read_from(&kubeconfig).map_err(|source| K::Kubeconfig {
+            path: kubeconfig.clone(),
+            source,
+        })?;
         let cfg = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
-            .map_err(|e| e.to_string())?;
-        Client::try_from(cfg).map_err(|e| e.to_string())
+            .map_err(|source| K::Kubeconfig {
+                path: kubeconfig.clone(),
+                source,
+            })?;
+        Client::try_from(cfg).map_err(K::Client)
     })?;
     Ok(Arc::new(ClusterEnv {
         provider,
@@ -86,8 +142,22 @@ fn setup_cluster() -> Result<Arc<ClusterEnv>, String> {
     }))
 }
 
-pub fn cluster() -> Result<Arc<ClusterEnv>, String> {
-    static ENV: OnceLock<Result<Arc<ClusterEnv>, String>> = OnceLock::new();
+/// The process's cluster, set up on first use (the lease, images, client).
+pub fn cluster() -> Result<Arc<ClusterEnv>, SetupError> {
+    static ENV: OnceLock<Result<Arc<ClusterEnv>, SetupError>> = OnceLock::new();
     ENV.get_or_init(setup_cluster).clone()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_setup_error_prints_its_whole_cause_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "bash: not found");
+        let e: SetupError = SetupErrorKind::LoadSpawn(io).into();
+        assert_eq!(e.to_string(), "scripts/images.sh load: cannot start: bash: not found");
+        let s: String = e.into();
+        assert!(s.ends_with("bash: not found"));
+    }
+}
