@@ -87,7 +87,9 @@ pub struct Policies {
 
 impl Policies {
     pub fn runs(&self, family: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.iter().any(|f| f == family))
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|f| f == family))
             && !self.skip.iter().any(|f| f == family)
     }
 }
@@ -246,9 +248,17 @@ impl std::fmt::Display for SpecError {
         let file = self.spec_file.display().to_string();
         let what = if file.starts_with("E2E_") {
             ""
-        } else if self.spec_file.file_name().is_some_and(|n| n == CHART_CONFIG) {
+        } else if self
+            .spec_file
+            .file_name()
+            .is_some_and(|n| n == CHART_CONFIG)
+        {
             "chart config "
-        } else if self.spec_file.file_name().is_some_and(|n| n == "Chart.yaml") {
+        } else if self
+            .spec_file
+            .file_name()
+            .is_some_and(|n| n == "Chart.yaml")
+        {
             ""
         } else {
             "suite spec "
@@ -334,9 +344,17 @@ fn known_rules() -> Vec<String> {
         .map(|(n, _)| n.to_string())
         .collect();
     v.extend(
-        ["openapi", "schema", "lint", "template", "overlay", "invariant", "network"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "openapi",
+            "schema",
+            "lint",
+            "template",
+            "overlay",
+            "invariant",
+            "network",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     v.extend(
         vitals_checks::render::openapi::OpenApi::all()
@@ -353,7 +371,12 @@ fn check_policies(file: &Path, field: &str, p: &Policies) -> Result<(), SpecErro
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    let names = p.only.iter().flatten().map(|n| ("only", n)).chain(p.skip.iter().map(|n| ("skip", n)));
+    let names = p
+        .only
+        .iter()
+        .flatten()
+        .map(|n| ("only", n))
+        .chain(p.skip.iter().map(|n| ("skip", n)));
     for (list, name) in names {
         if !families.contains(&name.as_str()) {
             return Err(err(
@@ -398,13 +421,18 @@ fn waivers_of(file: &Path, specs: &[WaiverSpec]) -> Result<Vec<Waiver>, SpecErro
 }
 
 /// `vitals.yaml` beside Chart.yaml, when the chart has one.
-fn chart_config(chart_dir: &Path, label: Option<&Path>) -> Result<Option<(PathBuf, ChartConfig)>, SpecError> {
+fn chart_config(
+    chart_dir: &Path,
+    label: Option<&Path>,
+) -> Result<Option<(PathBuf, ChartConfig)>, SpecError> {
     let file = chart_dir.join(CHART_CONFIG);
     let Ok(text) = std::fs::read_to_string(&file) else {
         return Ok(None);
     };
     // Errors name the file the user edits, not a working copy of it.
-    let shown = label.map(|l| l.join(CHART_CONFIG)).unwrap_or_else(|| file.clone());
+    let shown = label
+        .map(|l| l.join(CHART_CONFIG))
+        .unwrap_or_else(|| file.clone());
     let cfg: ChartConfig = parse_as(&shown, &text)?;
     Ok(Some((shown, cfg)))
 }
@@ -497,15 +525,17 @@ fn resolve_shown(
         };
         // Values that are not YAML, or not a map, stop the run here: one
         // error naming the file, not a red trial per check.
-        vitals_checks::values::ValuesSet::load(&profile.all_values(chart_dir)).map_err(|source| {
-            err(
-                &label,
-                SpecErrorKind::Values {
-                    profile: name.clone(),
-                    error: source,
-                },
-            )
-        })?;
+        vitals_checks::values::ValuesSet::load(&profile.all_values(chart_dir)).map_err(
+            |source| {
+                err(
+                    &label,
+                    SpecErrorKind::Values {
+                        profile: name.clone(),
+                        error: source,
+                    },
+                )
+            },
+        )?;
         profiles.push(profile);
     }
     // A suite spec names all its profiles, so a production profile it does
@@ -610,7 +640,11 @@ pub fn from_env() -> Option<Result<Suite, SpecError>> {
 /// A user's chart (a directory or `.tgz`) with its values files (one
 /// profile each) and an optional suite spec: what `E2E_CHART`,
 /// `E2E_VALUES` and `E2E_SPEC` give, with paths already resolved.
-pub fn user_suite(shown: &Path, values: &[PathBuf], spec: Option<&Path>) -> Result<Suite, SpecError> {
+pub fn user_suite(
+    shown: &Path,
+    values: &[PathBuf],
+    spec: Option<&Path>,
+) -> Result<Suite, SpecError> {
     let label = PathBuf::from("E2E_CHART");
     let copy = crate::userchart::working_copy(shown)
         .map_err(|e| err(&label, SpecErrorKind::Prepare(e.to_string())))?;
@@ -687,17 +721,28 @@ pub fn user_suite(shown: &Path, values: &[PathBuf], spec: Option<&Path>) -> Resu
         }
         seen.insert(name.clone(), abs.clone());
         // The chart's own values.yaml is implied: as a profile it adds nothing.
-        let own = std::fs::canonicalize(&abs).ok() == std::fs::canonicalize(shown_dir.join("values.yaml")).ok();
-        spec.profiles.insert(name, if own { Vec::new() } else { vec![abs] });
+        let own = std::fs::canonicalize(&abs).ok()
+            == std::fs::canonicalize(shown_dir.join("values.yaml")).ok();
+        spec.profiles
+            .insert(name, if own { Vec::new() } else { vec![abs] });
     }
     if spec.profiles.is_empty() {
         spec.profiles.insert("default".into(), Vec::new());
     }
-    resolve_shown(spec_file.as_deref(), &chart_dir, Some(&shown_dir), spec, true)
+    resolve_shown(
+        spec_file.as_deref(),
+        &chart_dir,
+        Some(&shown_dir),
+        spec,
+        true,
+    )
 }
 
 /// The waivers no trial used: each is an error naming its file.
-pub fn unused_waivers(suites: &[Suite], used: &std::collections::HashSet<(PathBuf, String)>) -> Vec<SpecError> {
+pub fn unused_waivers(
+    suites: &[Suite],
+    used: &std::collections::HashSet<(PathBuf, String)>,
+) -> Vec<SpecError> {
     suites
         .iter()
         .flat_map(|s| s.waivers.iter())

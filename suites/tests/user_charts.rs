@@ -108,15 +108,17 @@ fn snapshot(dir: &Path) -> u64 {
 fn run(helm: &Result<vitals_helm::Helm, vitals_helm::Error>, fixture: &Path) -> Vec<String> {
     let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
     let text = std::fs::read_to_string(fixture.join("expect.yaml")).unwrap();
-    let want: Expect = serde_yaml::from_str(&text)
-        .unwrap_or_else(|e| panic!("{name}/expect.yaml: {e}"));
+    let want: Expect =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}/expect.yaml: {e}"));
     let Ok(h) = helm else {
         return vec![format!("{name}: helm is not available (make setup)")];
     };
     // The user's folder: a copy of the fixture, so that what the run might
     // write would show (and not dirty the checkout).
     let tmp = tempfile::tempdir().unwrap();
-    let meta = vitals_helm::Chart::open(fixture.join("chart")).unwrap().meta;
+    let meta = vitals_helm::Chart::open(fixture.join("chart"))
+        .unwrap()
+        .meta;
     let user = tmp.path().join(&meta.name);
     copy_tree(&fixture.join("chart"), &user);
     for v in &want.vendor {
@@ -124,14 +126,27 @@ fn run(helm: &Result<vitals_helm::Helm, vitals_helm::Error>, fixture: &Path) -> 
         std::fs::create_dir_all(&charts).unwrap();
         helm_cmd(
             h,
-            &["package".as_ref(), fixture.join("vendor").join(v).as_os_str(), "-d".as_ref(), charts.as_os_str()],
+            &[
+                "package".as_ref(),
+                fixture.join("vendor").join(v).as_os_str(),
+                "-d".as_ref(),
+                charts.as_os_str(),
+            ],
         )
         .unwrap_or_else(|e| panic!("{name}: helm package {v}: {e}"));
     }
     let chart = if want.package {
         let dist = tmp.path().join("dist");
-        helm_cmd(h, &["package".as_ref(), user.as_os_str(), "-d".as_ref(), dist.as_os_str()])
-            .unwrap_or_else(|e| panic!("{name}: helm package: {e}"));
+        helm_cmd(
+            h,
+            &[
+                "package".as_ref(),
+                user.as_os_str(),
+                "-d".as_ref(),
+                dist.as_os_str(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{name}: helm package: {e}"));
         dist.join(format!("{}-{}.tgz", meta.name, meta.version))
     } else {
         user.clone()
@@ -166,11 +181,19 @@ fn run(helm: &Result<vitals_helm::Helm, vitals_helm::Error>, fixture: &Path) -> 
             Some(v) => {
                 let text = v.to_string();
                 if outcome_name(&v.outcome) != w.verdict {
-                    problems.push(format!("{name}: `{}` is {}, want {}:\n{text}", w.trial, outcome_name(&v.outcome), w.verdict));
+                    problems.push(format!(
+                        "{name}: `{}` is {}, want {}:\n{text}",
+                        w.trial,
+                        outcome_name(&v.outcome),
+                        w.verdict
+                    ));
                 }
                 for m in &w.mentions {
                     if !text.contains(m.as_str()) {
-                        problems.push(format!("{name}: `{}` does not mention {m:?}:\n{text}", w.trial));
+                        problems.push(format!(
+                            "{name}: `{}` does not mention {m:?}:\n{text}",
+                            w.trial
+                        ));
                     }
                 }
             }
@@ -182,7 +205,9 @@ fn run(helm: &Result<vitals_helm::Helm, vitals_helm::Error>, fixture: &Path) -> 
         }
     }
     if snapshot(tmp.path()) != before {
-        problems.push(format!("{name}: the run wrote into the user's chart folder"));
+        problems.push(format!(
+            "{name}: the run wrote into the user's chart folder"
+        ));
     }
     problems
 }
@@ -209,28 +234,59 @@ fn setup_problems_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let chart = tmp.path().join("c");
     std::fs::create_dir_all(chart.join("templates")).unwrap();
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: [0.1.0\n").unwrap();
-    let e = e2e::spec::user_suite(&chart, &[], None).unwrap_err().to_string();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: [0.1.0\n",
+    )
+    .unwrap();
+    let e = e2e::spec::user_suite(&chart, &[], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("Chart.yaml") && e.contains("line"), "{e}");
 
-    std::fs::write(chart.join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    )
+    .unwrap();
     std::fs::write(chart.join("values.yaml"), "a: 1\n").unwrap();
     std::fs::write(chart.join("bad.yaml"), "- a list\n").unwrap();
-    let e = e2e::spec::user_suite(&chart, &[chart.join("bad.yaml")], None).unwrap_err().to_string();
+    let e = e2e::spec::user_suite(&chart, &[chart.join("bad.yaml")], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("bad.yaml") && e.contains("must be a map"), "{e}");
 
     std::fs::create_dir_all(chart.join("ci")).unwrap();
     std::fs::write(chart.join("ci/default-values.yaml"), "a: 2\n").unwrap();
-    let e = e2e::spec::user_suite(&chart, &[chart.join("values.yaml"), chart.join("ci/default-values.yaml")], None)
-        .unwrap_err()
-        .to_string();
+    let e = e2e::spec::user_suite(
+        &chart,
+        &[
+            chart.join("values.yaml"),
+            chart.join("ci/default-values.yaml"),
+        ],
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("both make profile `default`"), "{e}");
 
-    std::fs::write(chart.join("vitals.yaml"), "waivers:\n- {rule: security, object: deployment/x}\n").unwrap();
-    let e = e2e::spec::user_suite(&chart, &[], None).unwrap_err().to_string();
+    std::fs::write(
+        chart.join("vitals.yaml"),
+        "waivers:\n- {rule: security, object: deployment/x}\n",
+    )
+    .unwrap();
+    let e = e2e::spec::user_suite(&chart, &[], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("vitals.yaml") && e.contains("because"), "{e}");
-    std::fs::write(chart.join("vitals.yaml"), "waivers:\n- {rule: securty, object: deployment/x, because: x}\n").unwrap();
-    let e = e2e::spec::user_suite(&chart, &[], None).unwrap_err().to_string();
+    std::fs::write(
+        chart.join("vitals.yaml"),
+        "waivers:\n- {rule: securty, object: deployment/x, because: x}\n",
+    )
+    .unwrap();
+    let e = e2e::spec::user_suite(&chart, &[], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown rule `securty`"), "{e}");
 
     std::fs::remove_file(chart.join("vitals.yaml")).unwrap();
@@ -239,7 +295,10 @@ fn setup_problems_name_the_file() {
     let e = e2e::spec::user_suite(&chart, &[chart.join("values.yaml")], Some(&spec))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("spec.yaml") && e.contains("conflicts with E2E_VALUES"), "{e}");
+    assert!(
+        e.contains("spec.yaml") && e.contains("conflicts with E2E_VALUES"),
+        "{e}"
+    );
     // Without E2E_VALUES the spec's profiles are used; no `chart:` needed.
     let s = e2e::spec::user_suite(&chart, &[], Some(&spec)).unwrap();
     assert_eq!(s.profiles[0].name, "dev");

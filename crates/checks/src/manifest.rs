@@ -214,7 +214,9 @@ impl<'a> Workload<'a> {
             ("Deployment" | "ReplicaSet", "pod-template-hash") => true,
             (
                 "Job" | "CronJob",
-                "job-name" | "batch.kubernetes.io/job-name" | "controller-uid"
+                "job-name"
+                | "batch.kubernetes.io/job-name"
+                | "controller-uid"
                 | "batch.kubernetes.io/controller-uid",
             ) => true,
             ("Job" | "CronJob", "batch.kubernetes.io/job-completion-index") => index(value),
@@ -358,7 +360,9 @@ impl Role {
             Role::Controller => {
                 "long-running, no Service selects it, and it declares no port or watches the API"
             }
-            Role::IngressController => "an ingress controller (IngressClass or ingress-class flags)",
+            Role::IngressController => {
+                "an ingress controller (IngressClass or ingress-class flags)"
+            }
             Role::Job => "runs to completion (Job, CronJob, Pod or helm hook)",
         }
     }
@@ -465,7 +469,13 @@ impl Manifests {
                 .unwrap_or_default()
                 .to_string();
             for k in ["args", "command"] {
-                for a in c.spec.get(k).and_then(Value::as_array).into_iter().flatten() {
+                for a in c
+                    .spec
+                    .get(k)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     t.push(' ');
                     t.push_str(a.as_str().unwrap_or_default());
                 }
@@ -545,7 +555,12 @@ impl Manifests {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .flat_map(|r| r.get("verbs").and_then(Value::as_array).into_iter().flatten())
+                    .flat_map(|r| {
+                        r.get("verbs")
+                            .and_then(Value::as_array)
+                            .into_iter()
+                            .flatten()
+                    })
                     .any(|v| matches!(v.as_str(), Some("watch" | "list" | "*")))
             })
     }

@@ -110,9 +110,7 @@ impl MarkedEventReceiver for Builder {
                 None => self.fail(mark, "an alias to an unknown anchor".into()),
             },
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(anchor, Map::new(), None))
-            }
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(anchor, Map::new(), None)),
             Event::SequenceEnd | Event::MappingEnd => {
                 let (anchor, v) = match self.stack.pop() {
                     Some(Frame::Seq(a, items)) => (a, Value::Array(items)),

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn helm_docs_comments_are_documentation_of_another_kind() {
         let v = run("# -- Pods to run\nreplicas: 1\nport: 80\n");
-        assert!(matches!(v.outcome, crate::Outcome::Skip(ref r) if r.contains("helm-docs")), "{v:?}");
+        assert!(
+            matches!(v.outcome, crate::Outcome::Skip(ref r) if r.contains("helm-docs")),
+            "{v:?}"
+        );
     }
 
     #[test]

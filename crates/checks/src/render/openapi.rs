@@ -138,9 +138,8 @@ impl OpenApi {
             version: version.to_string(),
             minor: version
                 .trim_start_matches('v')
-                .rsplitn(2, '.')
-                .nth(1)
-                .unwrap_or(version)
+                .rsplit_once('.')
+                .map_or(version, |(minor, _)| minor)
                 .to_string(),
             root: Arc::new(Value::Object(Map::from_iter([(
                 "definitions".to_string(),
@@ -219,7 +218,10 @@ impl OpenApi {
             obj.api_version, obj.kind, self.version
         );
         let (validator, what) = match self.definition_for(&obj.api_version, &obj.kind) {
-            Some(def) => (self.validator(def), format!("{} {}", obj.kind, self.version)),
+            Some(def) => (
+                self.validator(def),
+                format!("{} {}", obj.kind, self.version),
+            ),
             None => {
                 if let Some(v) = crds.validator(self, &obj.api_version, &obj.kind) {
                     let expected = format!(
@@ -261,7 +263,13 @@ impl OpenApi {
             .by_gvk
             .keys()
             .filter(|(_, _, k)| *k == obj.kind)
-            .map(|(g, v, _)| if g.is_empty() { v.clone() } else { format!("{g}/{v}") })
+            .map(|(g, v, _)| {
+                if g.is_empty() {
+                    v.clone()
+                } else {
+                    format!("{g}/{v}")
+                }
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -338,12 +346,15 @@ fn findings_verdict(
     Verdict::from_findings(subject, expected, findings)
 }
 
+type CompiledKey = (String, String, String, String);
+
 /// The CustomResourceDefinitions a chart renders: the schema of each served
 /// version of each kind, compiled on first use.
 #[derive(Default)]
 pub struct Crds {
     schemas: HashMap<(String, String, String), Value>,
-    compiled: Mutex<HashMap<(String, String, String, String), Arc<Validator>>>,
+    /// By (group, version, kind, Kubernetes version): ObjectMeta differs by version.
+    compiled: Mutex<HashMap<CompiledKey, Arc<Validator>>>,
 }
 
 impl Crds {
@@ -377,7 +388,10 @@ impl Crds {
                 if v.get("served").and_then(Value::as_bool) == Some(false) {
                     continue;
                 }
-                schemas.insert((group.clone(), name.to_string(), kind.clone()), schema.clone());
+                schemas.insert(
+                    (group.clone(), name.to_string(), kind.clone()),
+                    schema.clone(),
+                );
             }
         }
         Crds {
@@ -399,7 +413,12 @@ impl Crds {
         let key = gvk(api_version, kind);
         let schema = self.schemas.get(&key)?;
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
-        let ck = (key.0.clone(), key.1.clone(), key.2.clone(), api.version.clone());
+        let ck = (
+            key.0.clone(),
+            key.1.clone(),
+            key.2.clone(),
+            api.version.clone(),
+        );
         if let Some(v) = cache.get(&ck) {
             return Some(v.clone());
         }
@@ -451,7 +470,10 @@ fn from_structural(schema: &mut Value) {
         .get("x-kubernetes-preserve-unknown-fields")
         .and_then(Value::as_bool)
         == Some(true);
-    if m.get("x-kubernetes-embedded-resource").and_then(Value::as_bool) == Some(true) {
+    if m.get("x-kubernetes-embedded-resource")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         let props = m
             .entry("properties")
             .or_insert_with(|| Value::Object(Map::new()));
@@ -590,9 +612,17 @@ mod tests {
         let ok = with_crd("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 2, port: http, extra: {any: thing}}\n");
         assert_eq!(ok.outcome, crate::Outcome::Pass, "{ok}");
         let bad = with_crd("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 0, colour: red}\n");
-        let fields: Vec<_> = bad.findings().map(|f| (f.field.clone(), f.problem.clone())).collect();
+        let fields: Vec<_> = bad
+            .findings()
+            .map(|f| (f.field.clone(), f.problem.clone()))
+            .collect();
         assert!(bad.failed(), "{bad}");
-        assert!(fields.iter().any(|(f, p)| f == "spec" && p.contains("unknown field `colour`")), "{fields:?}");
+        assert!(
+            fields
+                .iter()
+                .any(|(f, p)| f == "spec" && p.contains("unknown field `colour`")),
+            "{fields:?}"
+        );
         assert!(fields.iter().any(|(f, _)| f == "spec.size"), "{fields:?}");
     }
 
@@ -600,8 +630,13 @@ mod tests {
     fn an_api_one_supported_version_lacks_fails_naming_it() {
         let yaml = "apiVersion: certificates.k8s.io/v1\nkind: ClusterTrustBundle\nmetadata: {name: b}\nspec: {trustBundle: x}\n";
         let m = Manifests::parse(yaml).unwrap();
-        assert!(!OpenApi::for_version("1.37").unwrap().validate(&m.objects[0]).failed());
-        let v = OpenApi::for_version("1.36").unwrap().validate(&m.objects[0]);
+        assert!(!OpenApi::for_version("1.37")
+            .unwrap()
+            .validate(&m.objects[0])
+            .failed());
+        let v = OpenApi::for_version("1.36")
+            .unwrap()
+            .validate(&m.objects[0]);
         assert!(v.failed(), "{v}");
         let text = v.to_string();
         assert!(text.contains("Kubernetes v1.36.3 does not serve certificates.k8s.io/v1 ClusterTrustBundle (served by v1.37.2)"), "{text}");

@@ -298,8 +298,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     // Host-network pods are out of reach of NetworkPolicy altogether.
     let isolated = |w: &Workload<'_>, kind: &str| {
         nps.iter().any(|np| {
-            selects(np, &w.pod_labels())
-                && (is_deny_all(np) || types(np).iter().any(|t| t == kind))
+            selects(np, &w.pod_labels()) && (is_deny_all(np) || types(np).iter().any(|t| t == kind))
         })
     };
     let uncovered: Vec<Finding> = m
@@ -345,8 +344,10 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     // (it serves traffic from anywhere), so only its egress is judged.
     for np in &nps {
         let mut findings = Vec::new();
-        let selected: Vec<Workload<'_>> =
-            m.workloads().filter(|w| selects(np, &w.pod_labels())).collect();
+        let selected: Vec<Workload<'_>> = m
+            .workloads()
+            .filter(|w| selects(np, &w.pod_labels()))
+            .collect();
         let edge = !selected.is_empty()
             && selected
                 .iter()
@@ -554,7 +555,10 @@ mod tests {
         let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: edge}\nspec:\n  template:\n    metadata: {labels: {app: edge}}\n    spec:\n      containers: [{name: c, image: registry.k8s.io/ingress-nginx/controller:v1.12.0, args: [--ingress-class=nginx], ports: [{name: http, containerPort: 80}]}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: edge}\nspec:\n  podSelector: {matchLabels: {app: edge}}\n  policyTypes: [Ingress]\n  ingress: [{ports: [{port: http}]}]\n";
         let v = run(check, yaml);
         let e = &v.iter().find(|(s, _)| s == "explicit/edge").unwrap().1;
-        assert!(!e.failed() && e.expected.contains("ingress controller"), "{e}");
+        assert!(
+            !e.failed() && e.expected.contains("ingress controller"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 })
             };
             for ns in ["hostNetwork", "hostPID", "hostIPC"] {
-                if pod.get(ns).and_then(Value::as_bool) == Some(true) && !(host_ok && ns != "hostIPC") {
+                if pod.get(ns).and_then(Value::as_bool) == Some(true)
+                    && !(host_ok && ns != "hostIPC")
+                {
                     add(
                         obj.clone(),
                         format!("{pod_path}.{ns}"),
@@ -201,8 +203,14 @@ mod tests {
         let v = only(check, &ds);
         assert!(!v.failed(), "{v}");
         assert!(v.expected.contains("role: node agent"), "{v:?}");
-        let app = ds.replace("kind: DaemonSet", "kind: Deployment").replace("      hostPID: true\n      volumes: [{name: root, hostPath: {path: /}}]\n", "");
-        assert!(!only(check, &app).failed(), "hostNetwork makes it a node agent too");
+        let app = ds.replace("kind: DaemonSet", "kind: Deployment").replace(
+            "      hostPID: true\n      volumes: [{name: root, hostPath: {path: /}}]\n",
+            "",
+        );
+        assert!(
+            !only(check, &app).failed(),
+            "hostNetwork makes it a node agent too"
+        );
     }
 
     #[test]

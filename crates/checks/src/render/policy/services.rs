@@ -183,14 +183,24 @@ mod tests {
         let v = run(check, &format!("{sts}apiVersion: v1\nkind: Service\nmetadata: {{name: db-0}}\nspec:\n  selector: {{app: db, statefulset.kubernetes.io/pod-name: db-0}}\n  ports: [{{port: 5432, targetPort: pg}}]\n"));
         assert!(v.iter().all(|(_, v)| !v.failed()), "{v:?}");
         let v = run(check, &format!("{sts}apiVersion: v1\nkind: Service\nmetadata: {{name: db-x}}\nspec:\n  selector: {{app: db, statefulset.kubernetes.io/pod-name: other-0}}\n  ports: [{{port: 5432, targetPort: pg}}]\n"));
-        assert!(v.iter().any(|(s, v)| s == "service/db-x" && v.failed()), "{v:?}");
+        assert!(
+            v.iter().any(|(s, v)| s == "service/db-x" && v.failed()),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn a_controller_that_serves_nothing_needs_no_service() {
-        let v = run(check, &DEPLOY.replace(", ports: [{name: http, containerPort: 8080}]", ""));
+        let v = run(
+            check,
+            &DEPLOY.replace(", ports: [{name: http, containerPort: 8080}]", ""),
+        );
         assert_eq!(v.len(), 1);
-        assert!(!v[0].1.failed() && v[0].1.observed.contains("controller"), "{:?}", v[0].1);
+        assert!(
+            !v[0].1.failed() && v[0].1.observed.contains("controller"),
+            "{:?}",
+            v[0].1
+        );
     }
 
     #[test]
