@@ -234,7 +234,7 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                 let env = env(cx.manifests, &c);
                 let deps = dependencies(&env);
                 let field = format!("{}.livenessProbe", c.path);
-                let restarts = format!("so when it is down the kubelet restarts every pod of {}", w.object.id());
+                let restarts = format!("while that is down, the kubelet restarts every pod of {}", w.object.id());
                 if let Some((path, port)) = http(live) {
                     // `httpGet.host` sends the kubelet's probe to another host.
                     if let Some(host) = live
@@ -257,9 +257,10 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                                 field: format!("{field}.httpGet"),
                                 problem: format!(
                                     "liveness is the readiness probe (`{path}` on port {port}) of a container that depends on {} (env `{}`): \
-                                     a readiness check fails when a dependency is down, {restarts}",
+                                     readiness rightly fails while a dependency is down, and as liveness the same check restarts every pod of {}",
                                     d.host.as_deref().map_or("a database or cache".to_string(), |h| format!("`{h}`")),
-                                    d.var
+                                    d.var,
+                                    w.object.id()
                                 ),
                                 fix: FIX.into(),
                             });
