@@ -3,6 +3,7 @@
 //! carries what was expected, what was seen and where to look, so a failed
 //! trial explains itself without a re-run.
 
+pub mod check;
 pub mod manifest;
 pub mod quantity;
 pub mod record;

@@ -156,3 +156,34 @@ pub(crate) fn first_pod(inst: &Installed, selector: &serde_json::Value) -> Optio
 /// One cluster check, given the cluster, the installed cell and its manifests.
 pub(crate) type Judge = Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>;
 
+
+#[cfg(test)]
+mod tests {
+    /// Every `cluster/<kind>/` a plan file names is a kind of
+    /// `checks::runtime::ALL`, so the registry lists what the tier reports.
+    #[test]
+    fn every_kind_the_plan_derives_is_in_the_runtime_registry() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cluster/plan");
+        let mut kinds = std::collections::BTreeSet::new();
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            for (i, _) in text.match_indices("\"cluster/") {
+                let rest = &text[i + "\"cluster/".len()..];
+                let kind: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                    .collect();
+                if !kind.is_empty() {
+                    kinds.insert(kind);
+                }
+            }
+        }
+        assert!(kinds.contains("hpa") && kinds.contains("netpol"), "{kinds:?}");
+        for k in &kinds {
+            assert!(
+                vitals_checks::runtime::ALL.iter().any(|r| &r.name == k),
+                "cluster/{k} is derived in suites/src/cluster/plan but has no row in checks::runtime::ALL"
+            );
+        }
+    }
+}
