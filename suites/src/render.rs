@@ -72,6 +72,11 @@ fn render_as(helm: &Helm, cell: &Cell, salt: &str) -> Result<String, vitals_helm
     if !cell.suite.api_versions.is_empty() {
         cell.suite.api_versions.hash(&mut h);
     }
+    // A user's chart is a working copy named by its whole content, vendored
+    // archives included (which the tree hash above leaves out).
+    if cell.suite.user {
+        cell.suite.chart_dir.hash(&mut h);
+    }
     let cache = crate::env::out_dir()
         .join("render-cache")
         .join(format!("{:016x}.yaml", h.finish()));
