@@ -820,6 +820,60 @@ mod tests {
         assert_eq!(s.paths["api"].checks_dependencies, ["/health"]);
     }
 
+    #[test]
+    fn policy_families_are_chosen_by_name_and_checked() {
+        let p = Policies {
+            only: None,
+            skip: vec!["network".into()],
+        };
+        assert!(p.runs("security") && !p.runs("network"));
+        let e = check_policies(
+            Path::new("vitals.yaml"),
+            "policies",
+            &Policies {
+                only: Some(vec!["securty".into()]),
+                skip: vec![],
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("policies.only")
+                && e.contains("unknown policy family `securty`")
+                && e.contains("security"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_waiver_matches_one_check_in_its_profiles() {
+        let w = Waiver {
+            file: PathBuf::from("vitals.yaml"),
+            field: "waivers[0]".into(),
+            spec: WaiverSpec {
+                rule: "security".into(),
+                object: "daemonset/agent".into(),
+                profiles: Some(vec!["prod".into()]),
+                because: "reads the host".into(),
+            },
+        };
+        assert!(w.matches("prod", "render/security/daemonset/agent"));
+        assert!(!w.matches("dev", "render/security/daemonset/agent"));
+        assert!(!w.matches("prod", "render/security/daemonset/other"));
+        let unused = unused_waivers(
+            &[Suite {
+                waivers: vec![w],
+                ..Default::default()
+            }],
+            &Default::default(),
+        );
+        let e = unused[0].to_string();
+        assert!(
+            e.starts_with("chart config `vitals.yaml`: field `waivers[0]`"),
+            "{e}"
+        );
+    }
+
     #[rstest]
     #[case("values-prod.yaml", "prod")]
     #[case("ci/dev-values.yaml", "dev")]
