@@ -23,7 +23,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{EvictParams, Patch, PatchParams};
 use kube::{Api, Client};
 
-use super::{healthy, healthy_count, live_pods, secs, until_view, HaWorkload, Pdb, Sample};
+use super::{healthy, live_pods, secs, until_view, HaWorkload, Pdb, Sample};
 use crate::manifest::selector_matches;
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::Progress;
@@ -181,43 +181,98 @@ fn intstr(v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString) -> Stri
     }
 }
 
-/// Whether every replica of `w` is healthy, and, while `node` is cordoned,
-/// none of them on it. `Err` for a workload pinned to the node: its
-/// missing pod is refused by the scheduler for its volume's node affinity.
-fn whole(view: &NamespaceView, w: &HaWorkload, cordoned: Option<&str>) -> Result<bool, ()> {
-    let pods = live_pods(view, &w.selector);
-    let ok = pods
+/// Healthy replicas of `w`, not counting any on `off` (the cordoned node).
+fn healthy_off(view: &NamespaceView, w: &HaWorkload, off: Option<&str>) -> i32 {
+    live_pods(view, &w.selector)
         .iter()
         .filter(|p| healthy(p))
-        .filter(|p| cordoned.is_none_or(|n| !on_node(p, n)))
-        .count() as i32;
-    if ok >= w.replicas {
-        return Ok(true);
-    }
-    let pinned = w.claims
-        && pods.iter().any(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c.type_ == "PodScheduled"
-                        && c.status == "False"
-                        && c.message.as_deref().is_some_and(|m| {
-                            m.contains("volume node affinity") || m.contains("PersistentVolume's node affinity")
-                        })
-                })
-        });
-    if pinned {
-        Err(())
-    } else {
-        Ok(false)
-    }
+        .filter(|p| off.is_none_or(|n| !on_node(p, n)))
+        .count() as i32
 }
 
-/// Drains one node: cordon, evict the cell's pods on it, wait for the
-/// replacements, uncordon (always), wait for pods pinned to it.
+/// Evicts `pods` concurrently; the first failure wins.
+async fn evict_all(
+    client: &Client,
+    view: &NamespaceView,
+    pods: &[String],
+    node: &str,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+    rec: &mut DrainRecord,
+) -> Result<(), DrainError> {
+    let results = join_all(pods.iter().map(|p| evict(client, view, p, node, deadline))).await;
+    let mut out = Ok(());
+    for (pod, r) in pods.iter().zip(results) {
+        match r {
+            Ok(refused) => {
+                rec.evicted.push(pod.clone());
+                if refused {
+                    rec.refused.push(pod.clone());
+                }
+            }
+            Err(DrainError::Blocked { .. }) => {
+                out = Err(DrainError::Blocked {
+                    pods: pod.clone(),
+                    secs: timeout.as_secs(),
+                })
+            }
+            Err(e) => {
+                if out.is_ok() {
+                    out = Err(e)
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Waits until each of `ws` has all its replicas healthy (off `off`).
+async fn wait_whole(
+    view: &NamespaceView,
+    ws: &[&HaWorkload],
+    evicted: &[String],
+    node: &str,
+    off: Option<&str>,
+    deadline: tokio::time::Instant,
+) -> Result<(), DrainError> {
+    let what = if off.is_some() { format!("replacements off {node}") } else { format!("pods back after the uncordon of {node}") };
+    until_view(view, &what, deadline.saturating_duration_since(tokio::time::Instant::now()), || {
+        let gone = evicted.iter().all(|n| {
+            !view
+                .pods
+                .state()
+                .iter()
+                .any(|p| p.metadata.name.as_deref() == Some(n.as_str()) && on_node(p, node) && p.metadata.deletion_timestamp.is_some())
+        });
+        let missing: Vec<String> = ws
+            .iter()
+            .filter_map(|w| {
+                let n = healthy_off(view, w, off);
+                (n < w.replicas).then(|| format!("{} {n}/{} healthy", w.id(), w.replicas))
+            })
+            .collect();
+        if !gone {
+            Progress::Pending("evicted pods still terminating".into())
+        } else if missing.is_empty() {
+            Progress::Done(String::new())
+        } else {
+            Progress::Pending(missing.join(", "))
+        }
+    })
+    .await
+    .map(drop)
+    .map_err(|e| DrainError::NotWhole {
+        node: node.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Drains one node. Pods of workloads without claims go first, and the
+/// drain waits for their replacements Ready on other nodes. Pods with
+/// claims go last: with node-local volumes (kind's local-path) they can
+/// only come back on this node, so the node is uncordoned once they are
+/// evicted and the drain waits for them there. The uncordon happens on
+/// every path: a failed drain must not leave the cluster a node short.
 pub async fn drain_node(
     client: &Client,
     view: &NamespaceView,
@@ -248,119 +303,39 @@ pub async fn drain_node(
         .into_iter()
         .filter(|p| on_node(p, node) && p.metadata.deletion_timestamp.is_none() && !finished(p))
         .collect();
-    let mut to_evict = Vec::new();
+    let owner = |p: &Pod| workloads.iter().find(|w| w.matches(&p.metadata.labels.clone().unwrap_or_default()));
+    let (mut movable, mut pinned) = (Vec::new(), Vec::new());
     for p in &on_it {
         let name = p.metadata.name.clone().unwrap_or_default();
         if p.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()) {
             rec.skipped.push(name);
+        } else if owner(p).is_some_and(|w| w.claims) {
+            pinned.push(name);
         } else {
-            to_evict.push(name);
+            movable.push(name);
         }
     }
-    let touched: Vec<&HaWorkload> = workloads
-        .iter()
-        .filter(|w| {
-            on_it
-                .iter()
-                .any(|p| w.matches(&p.metadata.labels.clone().unwrap_or_default()))
-        })
-        .collect();
-    let results = join_all(to_evict.iter().map(|p| evict(client, view, p, node, deadline))).await;
-    let mut result: Result<String, DrainError> = Ok(String::new());
-    for (pod, r) in to_evict.iter().zip(results) {
-        match r {
-            Ok(refused) => {
-                rec.evicted.push(pod.clone());
-                if refused {
-                    rec.refused.push(pod.clone());
-                }
-            }
-            Err(DrainError::Blocked { .. }) => {
-                result = Err(DrainError::Blocked {
-                    pods: pod.clone(),
-                    secs: timeout.as_secs(),
-                })
-            }
-            Err(e) => {
-                if result.is_ok() {
-                    result = Err(e)
-                }
-            }
-        }
-    }
+    let touched = |claims: bool| -> Vec<&HaWorkload> {
+        workloads
+            .iter()
+            .filter(|w| w.claims == claims && on_it.iter().any(|p| w.matches(&p.metadata.labels.clone().unwrap_or_default())))
+            .collect()
+    };
+    let (stateless, stateful) = (touched(false), touched(true));
+    rec.pinned = stateful.iter().map(|w| w.id()).collect();
+    let mut result = evict_all(client, view, &movable, node, deadline, timeout, &mut rec).await;
     if result.is_ok() {
-        // Replacements Ready elsewhere (or refused for a volume that lives
-        // on this node, which only the uncordon can bring back).
-        let waited = until_view(view, &format!("drain of {node}"), deadline - tokio::time::Instant::now(), || {
-            let gone = to_evict.iter().all(|n| {
-                !view
-                    .pods
-                    .state()
-                    .iter()
-                    .any(|p| p.metadata.name.as_deref() == Some(n.as_str()) && on_node(p, node))
-            });
-            let mut missing = Vec::new();
-            for w in &touched {
-                match whole(view, w, Some(node)) {
-                    Ok(true) | Err(()) => {}
-                    Ok(false) => missing.push(format!(
-                        "{} {}/{} healthy off {node}",
-                        w.id(),
-                        live_pods(view, &w.selector)
-                            .iter()
-                            .filter(|p| healthy(p) && !on_node(p, node))
-                            .count(),
-                        w.replicas
-                    )),
-                }
-            }
-            if gone && missing.is_empty() {
-                Progress::Done(String::new())
-            } else if !gone {
-                Progress::Pending("evicted pods still terminating".into())
-            } else {
-                Progress::Pending(missing.join(", "))
-            }
-        })
-        .await;
-        if let Err(e) = waited {
-            result = Err(DrainError::NotWhole {
-                node: node.into(),
-                message: e.to_string(),
-            });
-        }
-        for w in &touched {
-            if whole(view, w, Some(node)).is_err() {
-                rec.pinned.push(w.id());
-            }
-        }
+        result = wait_whole(view, &stateless, &movable, node, Some(node), deadline).await;
     }
-    // Always uncordoned: a failed drain must not leave the cluster a node short.
+    if result.is_ok() && !pinned.is_empty() {
+        result = evict_all(client, view, &pinned, node, deadline, timeout, &mut rec).await;
+    }
     let un = cordon(client, node, false).await;
-    if result.is_ok() && !rec.pinned.is_empty() {
-        let left = Duration::from_secs(180).min(timeout);
-        let pinned = rec.pinned.clone();
-        let waited = until_view(view, &format!("pods pinned to {node}"), left, || {
-            let missing: Vec<_> = touched
-                .iter()
-                .filter(|w| pinned.contains(&w.id()))
-                .filter(|w| healthy_count(view, &w.selector) < w.replicas)
-                .map(|w| w.id())
-                .collect();
-            if missing.is_empty() {
-                Progress::Done(String::new())
-            } else {
-                Progress::Pending(format!("not yet Ready after the uncordon: {}", missing.join(", ")))
-            }
-        })
-        .await;
-        if let Err(e) = waited {
-            result = Err(DrainError::NotWhole {
-                node: node.into(),
-                message: e.to_string(),
-            });
-        }
+    if result.is_ok() && !pinned.is_empty() {
+        let all: Vec<&HaWorkload> = stateless.iter().chain(stateful.iter()).copied().collect();
+        result = wait_whole(view, &all, &pinned, node, None, deadline).await;
     }
+    let mut result = result.map(|()| String::new());
     if let (Ok(_), Err(e)) = (&result, un) {
         result = Err(e);
     }
@@ -378,7 +353,7 @@ pub async fn drain_node(
             if rec.pinned.is_empty() {
                 String::new()
             } else {
-                format!("; back on {node} after the uncordon (node-local volume): {}", rec.pinned.join(", "))
+                format!("; evicted last and back on {node} after the uncordon (their volumes live there): {}", rec.pinned.join(", "))
             }
         );
     }
