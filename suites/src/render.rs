@@ -269,14 +269,21 @@ pub fn checks_with_overlay(
             return out;
         }
     };
-    out.push(Check::ready(
-        "render/template",
-        Verdict::pass(
-            &subject,
-            "helm template renders the chart",
-            format!("{} objects", manifests.objects.len()),
-        ),
-    ));
+    let mut rendered = Verdict::pass(
+        &subject,
+        "helm template renders the chart",
+        format!("{} objects", manifests.objects.len()),
+    );
+    for (file, api) in gated_apis(&cell.suite.chart_dir) {
+        if !OpenApi::pinned().serves(&api) && !cell.suite.api_versions.contains(&api) {
+            rendered = rendered.with_evidence(Evidence::Note {
+                text: format!(
+                    "`{file}` renders only where `{api}` is served, which this render leaves out (add it under `apiVersions:` in vitals.yaml or the suite spec to check those objects)"
+                ),
+            });
+        }
+    }
+    out.push(Check::ready("render/template", rendered));
     // The README's seed-promise table names objects this render must have
     // (the five charts' convention; a user's chart has no seed).
     if !cell.suite.user {
@@ -552,6 +559,42 @@ fn uses_vitals_common(chart_dir: &Path) -> bool {
             })
         })
         .unwrap_or(false)
+}
+
+/// `(template, api)` for each `.Capabilities.APIVersions.Has "api"` in the
+/// chart's templates (its directory subcharts' too): objects that render
+/// only where that API is, so a render without it says so instead of
+/// checking nothing silently.
+fn gated_apis(chart_dir: &Path) -> Vec<(String, String)> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, base, out);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            for part in text.split("APIVersions.Has").skip(1) {
+                let Some(api) = part.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                    continue;
+                };
+                let file = p.strip_prefix(base).unwrap_or(&p).display().to_string();
+                if !out.iter().any(|(f, a)| *f == file && a == api) {
+                    out.push((file, api.to_string()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&chart_dir.join("templates"), chart_dir, &mut out);
+    walk(&chart_dir.join("charts"), chart_dir, &mut out);
+    out
 }
 
 fn source_of(m: &Manifests, slug: &str) -> Option<String> {

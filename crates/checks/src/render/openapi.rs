@@ -175,6 +175,22 @@ impl OpenApi {
         self.by_gvk.keys().any(|(g, _, _)| *g == group)
     }
 
+    /// Whether this version serves an `apiVersion` (`group/version`, or
+    /// `group/version/Kind` as `.Capabilities.APIVersions.Has` takes it).
+    pub fn serves(&self, api: &str) -> bool {
+        let parts: Vec<&str> = api.split('/').collect();
+        let (gv, kind) = match parts.as_slice() {
+            [v] => (v.to_string(), None),
+            [g, v] => (format!("{g}/{v}"), None),
+            [g, v, k] => (format!("{g}/{v}"), Some(*k)),
+            _ => return false,
+        };
+        let (group, version, _) = gvk(&gv, "");
+        self.by_gvk
+            .keys()
+            .any(|(g, v, k)| *g == group && *v == version && kind.is_none_or(|want| want == k))
+    }
+
     /// Whether the object's API is Kubernetes' own (any supported version
     /// knows its group): such objects get a trial per supported version.
     pub fn is_builtin(obj: &Object) -> bool {
