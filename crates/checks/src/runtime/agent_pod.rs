@@ -8,6 +8,57 @@ use kube::{Api, Client};
 
 use super::create::create_or_get;
 
+/// What went wrong making an agent pod or its namespace usable, named for
+/// the step and the object, the cause kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentPodError {
+    #[error("namespace {ns} has no default ServiceAccount after {secs}s (is kube-controller-manager running?)")]
+    NoServiceAccount { ns: String, secs: u64 },
+    #[error("{what} is still terminating after {secs}s (a finalizer stuck?)")]
+    StillTerminating { what: String, secs: u64 },
+    #[error("pod {ns}/{name} did not start within {secs}s")]
+    NotStarted { ns: String, name: String, secs: u64 },
+    #[error("pod {ns}/{name} vanished while starting")]
+    Vanished { ns: String, name: String },
+    #[error("{what}")]
+    Api {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{what}")]
+    Wait {
+        what: String,
+        #[source]
+        source: kube::runtime::wait::Error,
+    },
+}
+
+impl AgentPodError {
+    fn api(what: impl Into<String>) -> impl FnOnce(kube::Error) -> AgentPodError {
+        let what = what.into();
+        move |source| AgentPodError::Api { what, source }
+    }
+
+    fn wait(what: impl Into<String>) -> impl FnOnce(kube::runtime::wait::Error) -> AgentPodError {
+        let what = what.into();
+        move |source| AgentPodError::Wait { what, source }
+    }
+}
+
+/// Verdicts and the callers that still speak `String` get the whole chain.
+impl From<AgentPodError> for String {
+    fn from(e: AgentPodError) -> String {
+        let mut out = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(c) = src {
+            out.push_str(&format!(": {c}"));
+            src = c.source();
+        }
+        out
+    }
+}
+
 fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -30,7 +81,7 @@ fn agent_pod(name: &str, image: &str, labels: serde_json::Value) -> Pod {
 /// Pods are refused until a namespace's `default` ServiceAccount exists, and
 /// the controller that creates it can lag (just after a control-plane
 /// restart, say): wait for it, watched, with a deadline.
-pub async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), String> {
+pub async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), AgentPodError> {
     let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
     let exists = kube::runtime::wait::await_condition(
         api,
@@ -39,9 +90,9 @@ pub async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), String> {
     );
     tokio::time::timeout(Duration::from_secs(120), exists)
         .await
-        .map_err(|_| format!("namespace {ns} has no default ServiceAccount after 120s (is kube-controller-manager running?)"))?
+        .map_err(|_| AgentPodError::NoServiceAccount { ns: ns.into(), secs: 120 })?
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(AgentPodError::wait(format!("ServiceAccount {ns}/default")))
 }
 
 /// Deletes a namespace and waits (watched, bounded) until it and so every
@@ -69,13 +120,18 @@ pub async fn delete_namespace(client: &Client, ns: &str, within: Duration) {
 /// PSS enforcement, that this must not touch), and usable once its
 /// `default` ServiceAccount exists. Idempotent: two trials asking at once
 /// on a fresh cluster both succeed.
-pub async fn ensure_plain_namespace(client: &Client, ns: &str) -> Result<(), String> {
+pub async fn ensure_plain_namespace(client: &Client, ns: &str) -> Result<(), AgentPodError> {
     let nsapi: Api<Namespace> = Api::all(client.clone());
-    let n: Namespace = serde_json::from_value(serde_json::json!({ "metadata": { "name": ns } }))
-        .map_err(|e| e.to_string())?;
+    let n = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(ns.to_string()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     let mut got = create_or_get(&nsapi, &n)
         .await
-        .map_err(|e| format!("namespace {ns}: {e}"))?;
+        .map_err(AgentPodError::api(format!("namespace {ns}")))?;
     if got.metadata.deletion_timestamp.is_some() {
         // Left terminating by an earlier run: pods are refused in it, so
         // wait (watched, bounded) until it is gone and make it again.
@@ -87,11 +143,11 @@ pub async fn ensure_plain_namespace(client: &Client, ns: &str) -> Result<(), Str
         );
         tokio::time::timeout(Duration::from_secs(300), gone)
             .await
-            .map_err(|_| format!("namespace {ns} is still terminating after 300s (a finalizer stuck?)"))?
-            .map_err(|e| format!("namespace {ns}: {e}"))?;
+            .map_err(|_| AgentPodError::StillTerminating { what: format!("namespace {ns}"), secs: 300 })?
+            .map_err(AgentPodError::wait(format!("namespace {ns}")))?;
         got = create_or_get(&nsapi, &n)
             .await
-            .map_err(|e| format!("namespace {ns}: {e}"))?;
+            .map_err(AgentPodError::api(format!("namespace {ns}")))?;
     }
     drop(got);
     // Whoever created it, pods are refused until its ServiceAccount exists.
@@ -105,10 +161,13 @@ pub async fn ensure_agent_pod(
     name: &str,
     image: &str,
     labels: serde_json::Value,
-) -> Result<Pod, String> {
+) -> Result<Pod, AgentPodError> {
     ensure_plain_namespace(client, ns).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let existing = api.get_opt(name).await.map_err(|e| e.to_string())?;
+    let existing = api
+        .get_opt(name)
+        .await
+        .map_err(AgentPodError::api(format!("pod {ns}/{name}")))?;
     // A pod of that name still terminating (a cell of an earlier run) must
     // be gone before ours can be created.
     if let Some(old) = existing
@@ -122,14 +181,14 @@ pub async fn ensure_agent_pod(
         );
         tokio::time::timeout(Duration::from_secs(120), gone)
             .await
-            .map_err(|_| format!("pod {ns}/{name} still terminating after 120s"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| AgentPodError::StillTerminating { what: format!("pod {ns}/{name}"), secs: 120 })?
+            .map_err(AgentPodError::wait(format!("pod {ns}/{name}")))?;
     }
     if existing.is_none() || existing.is_some_and(|p| p.metadata.deletion_timestamp.is_some()) {
         // Two trials of a cell may ask at once; the other one's pod is ours too.
         create_or_get(&api, &agent_pod(name, image, labels))
             .await
-            .map_err(|e| format!("pod {ns}/{name}: {e}"))?;
+            .map_err(AgentPodError::api(format!("pod {ns}/{name}")))?;
     }
     let running = kube::runtime::wait::await_condition(
         api,
@@ -138,7 +197,24 @@ pub async fn ensure_agent_pod(
     );
     tokio::time::timeout(Duration::from_secs(120), running)
         .await
-        .map_err(|_| format!("pod {ns}/{name} did not start within 120s"))?
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("pod {ns}/{name} vanished"))
+        .map_err(|_| AgentPodError::NotStarted { ns: ns.into(), name: name.into(), secs: 120 })?
+        .map_err(AgentPodError::wait(format!("pod {ns}/{name}")))?
+        .ok_or_else(|| AgentPodError::Vanished { ns: ns.into(), name: name.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_pod_error_names_the_object_and_keeps_its_cause() {
+        let cause = kube::Error::Api(
+            kube::core::Status::failure("forbidden", "Forbidden")
+                .with_code(403)
+                .boxed(),
+        );
+        let text: String = AgentPodError::api("namespace vitals-outsider")(cause).into();
+        assert!(text.starts_with("namespace vitals-outsider: "), "{text}");
+        assert!(text.contains("forbidden"), "{text}");
+    }
 }

@@ -70,7 +70,7 @@ pub async fn ensure_namespace(client: &Client, ns: &str, prod: bool) -> Result<(
         )
         .await
         .map_err(|e| format!("namespace {ns}: {e}"))?;
-    vitals_checks::runtime::agent_pod::wait_default_sa(client, ns).await
+    Ok(vitals_checks::runtime::agent_pod::wait_default_sa(client, ns).await?)
 }
 
 pub async fn ensure_secrets(client: &Client, ns: &str, list: Option<&Path>) -> Result<(), String> {
@@ -121,5 +121,6 @@ pub async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result
     )
     .await
     .map(|_| CLIENT_POD.to_string())
+    .map_err(String::from)
 }
 
