@@ -38,7 +38,11 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                     object: obj.clone(),
                     field: "spec.selector".into(),
                     problem: "selects no pod of this release".into(),
-                    fix: "use the workload's selector labels (vitals.labels.selector)".into(),
+                    fix: if cx.manifests.uses_vitals_common {
+                        "use the workload's selector labels (vitals.labels.selector)".into()
+                    } else {
+                        "set `spec.selector` to the selector labels of the workload it protects (its `spec.selector.matchLabels`)".into()
+                    },
                 });
             }
             for w in &targets {

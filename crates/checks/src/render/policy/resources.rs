@@ -25,8 +25,10 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
                             field: format!("{}.resources.{kind}.{r}", c.path),
                             problem: "missing".into(),
                             fix: format!(
-                                "set `resources.{kind}.{r}` for this container in the chart's values (e.g. {}), or a resourcesPreset",
-                                if r == "cpu" { "100m" } else { "128Mi" }
+                                "set `resources.{kind}.{r}` for this container in the chart's values (e.g. {}){}",
+                                if r == "cpu" { "100m" } else { "128Mi" },
+                                // Presets are the vitals-common charts' convention.
+                                if cx.manifests.uses_vitals_common { ", or a resourcesPreset" } else { "" }
                             ),
                         });
                         }
