@@ -76,9 +76,12 @@ impl Config {
             out: nonempty("E2E_OUT").map(PathBuf::from),
             run: nonempty("E2E_RUN").unwrap_or_else(|| "local".into()),
             helm: nonempty("E2E_HELM").map(PathBuf::from),
-            cache: nonempty("VITALS_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-                PathBuf::from(get("HOME").unwrap_or_else(|| "/root".into())).join(".cache/vitals")
-            }),
+            cache: nonempty("VITALS_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(get("HOME").unwrap_or_else(|| "/root".into()))
+                        .join(".cache/vitals")
+                }),
             keep: get("E2E_KEEP").is_some_and(|v| v != "0"),
             parallel: positive(get("E2E_PARALLEL"), 32),
             hpa_parallel: positive(get("E2E_HPA_PARALLEL"), 4),
@@ -124,14 +127,27 @@ mod tests {
 
     #[test]
     fn a_bad_or_zero_bound_falls_back_to_its_default_and_keep_0_means_no() {
-        let c = cfg(&[("E2E_PARALLEL", "0"), ("E2E_HPA_PARALLEL", "two"), ("E2E_KEEP", "0")]);
+        let c = cfg(&[
+            ("E2E_PARALLEL", "0"),
+            ("E2E_HPA_PARALLEL", "two"),
+            ("E2E_KEEP", "0"),
+        ]);
         assert_eq!((c.parallel, c.hpa_parallel, c.keep), (32, 4, false));
         assert!(cfg(&[("E2E_KEEP", "1")]).keep);
     }
 
     /// Every `E2E_*`/`VITALS_*` name read by `env::var`/`var_os` in the
-    /// runner and its crates.
+    /// runner and its crates (`quoted`: every such name in quotes at all,
+    /// read through a helper or not).
     fn read_in_code() -> BTreeMap<String, String> {
+        names_in_code(&["var(\"", "var_os(\""])
+    }
+
+    fn quoted_in_code() -> BTreeMap<String, String> {
+        names_in_code(&["\""])
+    }
+
+    fn names_in_code(calls: &[&str]) -> BTreeMap<String, String> {
         let root = crate::env::root();
         let mut found = BTreeMap::new();
         let mut stack: Vec<PathBuf> = ["suites/src", "suites/tests", "crates"]
@@ -152,7 +168,7 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&p).unwrap_or_default();
-            for call in ["var(\"", "var_os(\""] {
+            for call in calls {
                 for (i, _) in text.match_indices(call) {
                     let rest = &text[i + call.len()..];
                     let name: String = rest
@@ -162,7 +178,10 @@ mod tests {
                     if (name.starts_with("E2E_") || name.starts_with("VITALS_"))
                         && rest[name.len()..].starts_with('"')
                     {
-                        found.insert(name, p.strip_prefix(&root).unwrap_or(&p).display().to_string());
+                        found.insert(
+                            name,
+                            p.strip_prefix(&root).unwrap_or(&p).display().to_string(),
+                        );
                     }
                 }
             }
@@ -204,7 +223,7 @@ mod tests {
         let known: BTreeSet<String> = VARIABLES
             .iter()
             .map(|s| s.to_string())
-            .chain(read_in_code().into_keys())
+            .chain(quoted_in_code().into_keys())
             .collect();
         let stale: Vec<_> = rows
             .iter()
@@ -216,6 +235,9 @@ mod tests {
             .into_iter()
             .filter(|r| !scripts_only.contains(&r.as_str()))
             .collect();
-        assert!(stale.is_empty(), "rows for variables nothing reads: {stale:?}");
+        assert!(
+            stale.is_empty(),
+            "rows for variables nothing reads: {stale:?}"
+        );
     }
 }

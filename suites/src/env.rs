@@ -54,7 +54,9 @@ impl Tier {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster, upgrade, availability)")]
+#[error(
+    "E2E_TIERS: unknown tier `{0}` (known: unit, render, images, cluster, upgrade, availability)"
+)]
 pub struct UnknownTier(pub String);
 
 pub fn tiers() -> Result<Vec<Tier>, UnknownTier> {

@@ -129,7 +129,15 @@ pub fn last_version_commit(
         c
     };
     let file_s = file.to_string_lossy().into_owned();
-    let found = run(&mut git(&["log", "-n1", "--format=%H", "-G", "^version:", "--", &file_s]))?;
+    let found = run(&mut git(&[
+        "log",
+        "-n1",
+        "--format=%H",
+        "-G",
+        "^version:",
+        "--",
+        &file_s,
+    ]))?;
     let commit = found.trim().to_string();
     if commit.is_empty() {
         return Ok(Err(format!("`{file_s}` has no committed version")));
@@ -202,7 +210,10 @@ pub use crate::cell::OWN_OVERLAY;
 /// Fills an overlay template's `@image.repository@`, `@image.tag@` and
 /// `@image@` placeholders from the built images' refs (`name=repo:tag`),
 /// as `scripts/images.sh` does; None when one has no built image.
-pub fn fill_overlay(template: &str, images: &std::collections::BTreeMap<String, String>) -> Option<String> {
+pub fn fill_overlay(
+    template: &str,
+    images: &std::collections::BTreeMap<String, String>,
+) -> Option<String> {
     let mut text = template.to_string();
     for (name, r) in images {
         let (repo, tag) = r.rsplit_once(':').unwrap_or((r.as_str(), ""));
@@ -212,7 +223,9 @@ pub fn fill_overlay(template: &str, images: &std::collections::BTreeMap<String, 
             .replace(&format!("@{name}@"), r);
     }
     let unresolved = text.split('@').skip(1).step_by(2).any(|p| {
-        !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
     });
     (!unresolved).then_some(text)
 }
@@ -230,7 +243,11 @@ pub fn overlay_at(
     images: &std::collections::BTreeMap<String, String>,
 ) -> Result<Option<PathBuf>, UpgradeError> {
     let spec = format!("{rev}:suites/overlays/{chart}.yaml.in");
-    let Ok(template) = run(Command::new("git").arg("-C").arg(repo).args(["show", &spec])) else {
+    let Ok(template) = run(Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["show", &spec]))
+    else {
         return Ok(None);
     };
     let Some(text) = fill_overlay(&template, images) else {
@@ -322,7 +339,12 @@ fn base_for(
     if let Some(tag) = latest_tag(root, &suite.name)? {
         let tree = tree_at(root, &tag, &beside, &out.join(&tag))?;
         let own = overlay_at(root, &tag, &suite.name, &tree, &images)?;
-        return Ok(Ok((format!("release {tag}"), tree.join(&rel), Some(tree), own)));
+        return Ok(Ok((
+            format!("release {tag}"),
+            tree.join(&rel),
+            Some(tree),
+            own,
+        )));
     }
     match last_version_commit(root, &rel)? {
         Ok(vc) => {
@@ -493,11 +515,22 @@ mod tests {
         let out = Command::new("git")
             .arg("-C")
             .arg(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -518,8 +551,16 @@ mod tests {
         git(r, &["init", "-q"]);
         write(r, "charts/app/Chart.yaml", &chart_yaml("0.1.0"));
         write(r, "charts/app/values.yaml", "a: 1\n");
-        write(r, "charts/lib/Chart.yaml", "apiVersion: v2\nname: lib\ntype: library\nversion: 0.1.0\n");
-        write(r, "charts/lib/templates/_x.tpl", "{{- define \"lib.x\" -}}old{{- end -}}\n");
+        write(
+            r,
+            "charts/lib/Chart.yaml",
+            "apiVersion: v2\nname: lib\ntype: library\nversion: 0.1.0\n",
+        );
+        write(
+            r,
+            "charts/lib/templates/_x.tpl",
+            "{{- define \"lib.x\" -}}old{{- end -}}\n",
+        );
         git(r, &["add", "."]);
         git(r, &["commit", "-qm", "first"]);
         write(r, "charts/app/Chart.yaml", &chart_yaml("0.2.0"));
@@ -527,22 +568,43 @@ mod tests {
         let bump = git(r, &["rev-parse", "HEAD"]);
         // Later work that does not touch the version, committed and not.
         write(r, "charts/app/values.yaml", "a: 2\n");
-        write(r, "charts/lib/templates/_x.tpl", "{{- define \"lib.x\" -}}new{{- end -}}\n");
+        write(
+            r,
+            "charts/lib/templates/_x.tpl",
+            "{{- define \"lib.x\" -}}new{{- end -}}\n",
+        );
         git(r, &["commit", "-qam", "work"]);
         write(r, "charts/app/values.yaml", "a: 3\n");
 
-        let vc = last_version_commit(r, Path::new("charts/app")).unwrap().unwrap();
-        assert_eq!(vc, VersionCommit { commit: bump.clone(), version: "0.2.0".into() });
+        let vc = last_version_commit(r, Path::new("charts/app"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            vc,
+            VersionCommit {
+                commit: bump.clone(),
+                version: "0.2.0".into()
+            }
+        );
 
         // The library chart comes from the same commit, so file://../lib resolves as then.
         let out = tempfile::tempdir().unwrap();
-        let tree = tree_at(r, &vc.commit, Path::new("charts"), &out.path().join(&vc.commit)).unwrap();
+        let tree = tree_at(
+            r,
+            &vc.commit,
+            Path::new("charts"),
+            &out.path().join(&vc.commit),
+        )
+        .unwrap();
         let read = |rel: &str| std::fs::read_to_string(tree.join(rel)).unwrap();
         assert_eq!(read("charts/app/values.yaml"), "a: 1\n");
         assert!(read("charts/lib/templates/_x.tpl").contains("old"));
         assert!(read("charts/app/Chart.yaml").contains("version: 0.2.0"));
         // A second preparation reuses the extracted tree.
-        assert_eq!(tree_at(r, &vc.commit, Path::new("charts"), &tree).unwrap(), tree);
+        assert_eq!(
+            tree_at(r, &vc.commit, Path::new("charts"), &tree).unwrap(),
+            tree
+        );
     }
 
     #[test]
@@ -553,15 +615,18 @@ mod tests {
         git(repo.path(), &["add", "."]);
         git(repo.path(), &["commit", "-qm", "first"]);
         write(repo.path(), "charts/app/Chart.yaml", &chart_yaml("0.1.0"));
-        let why = last_version_commit(repo.path(), Path::new("charts/app")).unwrap().unwrap_err();
+        let why = last_version_commit(repo.path(), Path::new("charts/app"))
+            .unwrap()
+            .unwrap_err();
         assert!(why.contains("no committed version"), "{why}");
     }
 
     #[test]
     fn an_earlier_overlay_template_is_filled_with_todays_images_or_not_at_all() {
-        let images = std::collections::BTreeMap::from([
-            ("agent".to_string(), "vitals/agent:0.1.0-abc".to_string()),
-        ]);
+        let images = std::collections::BTreeMap::from([(
+            "agent".to_string(),
+            "vitals/agent:0.1.0-abc".to_string(),
+        )]);
         let t = "image: {repository: \"@agent.repository@\", tag: \"@agent.tag@\"}\nref: @agent@\n# mail me@example.com\n";
         assert_eq!(
             fill_overlay(t, &images).unwrap(),
@@ -573,7 +638,10 @@ mod tests {
 
     #[test]
     fn the_version_is_read_quoted_or_not() {
-        assert_eq!(chart_version("name: a\nversion: \"1.2.3\"\n"), Some("1.2.3".into()));
+        assert_eq!(
+            chart_version("name: a\nversion: \"1.2.3\"\n"),
+            Some("1.2.3".into())
+        );
         assert_eq!(chart_version("version: 0.1.1\n"), Some("0.1.1".into()));
         assert_eq!(chart_version("appVersion: 1\n"), None);
     }

@@ -65,9 +65,18 @@ mod tests {
     #[test]
     fn a_trial_name_splits_into_tier_kind_and_the_rest_as_object() {
         let id = CheckId::parse("cluster/probe/medplum-server/server/readiness").unwrap();
-        assert_eq!(id, CheckId::new("cluster", "probe", "medplum-server/server/readiness"));
-        assert_eq!(id.to_string(), "cluster/probe/medplum-server/server/readiness");
-        assert_eq!(CheckId::parse("cluster/helm-test").unwrap().to_string(), "cluster/helm-test");
+        assert_eq!(
+            id,
+            CheckId::new("cluster", "probe", "medplum-server/server/readiness")
+        );
+        assert_eq!(
+            id.to_string(),
+            "cluster/probe/medplum-server/server/readiness"
+        );
+        assert_eq!(
+            CheckId::parse("cluster/helm-test").unwrap().to_string(),
+            "cluster/helm-test"
+        );
         assert_eq!(CheckId::parse("cluster"), None);
     }
 

@@ -51,7 +51,11 @@ impl Check {
 
     /// A trial that cannot run, decided before the run: ignored with the
     /// reason (its verdict, if run with `--include-ignored`, is the skip).
-    pub fn cannot_run(name: impl Into<String>, subject: impl Into<String>, why: impl Into<String>) -> Check {
+    pub fn cannot_run(
+        name: impl Into<String>,
+        subject: impl Into<String>,
+        why: impl Into<String>,
+    ) -> Check {
         let why = why.into();
         let v = Verdict::skip(subject, why.clone());
         Check {

@@ -34,4 +34,3 @@ pub fn cluster_cell(cell: &Cell) -> Cell {
     }
     c
 }
-

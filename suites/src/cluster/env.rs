@@ -156,7 +156,10 @@ mod tests {
     fn a_setup_error_prints_its_whole_cause_chain() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "bash: not found");
         let e: SetupError = SetupErrorKind::LoadSpawn(io).into();
-        assert_eq!(e.to_string(), "scripts/images.sh load: cannot start: bash: not found");
+        assert_eq!(
+            e.to_string(),
+            "scripts/images.sh load: cannot start: bash: not found"
+        );
         let s: String = e.into();
         assert!(s.ends_with("bash: not found"));
     }

@@ -24,7 +24,6 @@ pub use super::need::{
     allocatable, cell_namespaces, cell_need, free_outside, used_by_namespace, Need, CELL_LABEL,
 };
 
-
 struct Pool {
     free: Need,
     /// Reservations this process holds, by key.
@@ -517,15 +516,26 @@ mod tests {
         let shipped = shipped_seconds();
         // Every cell of the matrix has a measured default, and the long
         // prod cells count as long on a fresh machine.
-        for ns in ["medplum-dev", "medplum-prod", "healthcare-backend-prod", "open-health-exchange-prod"] {
-            assert!(shipped.contains_key(ns), "{ns} missing from capacity-defaults.json");
+        for ns in [
+            "medplum-dev",
+            "medplum-prod",
+            "healthcare-backend-prod",
+            "open-health-exchange-prod",
+        ] {
+            assert!(
+                shipped.contains_key(ns),
+                "{ns} missing from capacity-defaults.json"
+            );
         }
         assert!(shipped["healthcare-backend-prod"] > 2.0 * UNMEASURED_SECS);
         // The machine's own history wins where it has one.
         let mine = HashMap::from([("medplum-prod".to_string(), 99.0)]);
         let s = with_defaults(mine, &shipped);
         assert_eq!(s["medplum-prod"], 99.0);
-        assert_eq!(s["healthcare-backend-prod"], shipped["healthcare-backend-prod"]);
+        assert_eq!(
+            s["healthcare-backend-prod"],
+            shipped["healthcare-backend-prod"]
+        );
     }
 
     #[test]
@@ -565,5 +575,4 @@ mod tests {
         let p = pool_of(-4000.0, &[("huge", 5000.0)], &[("small", 100.0)]);
         assert!(!p.grants("small", &small));
     }
-
 }

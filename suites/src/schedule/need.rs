@@ -205,7 +205,6 @@ pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>,
     Ok(used)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,4 +276,3 @@ mod tests {
         );
     }
 }
-

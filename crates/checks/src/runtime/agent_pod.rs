@@ -90,7 +90,10 @@ pub async fn wait_default_sa(client: &Client, ns: &str) -> Result<(), AgentPodEr
     );
     tokio::time::timeout(Duration::from_secs(120), exists)
         .await
-        .map_err(|_| AgentPodError::NoServiceAccount { ns: ns.into(), secs: 120 })?
+        .map_err(|_| AgentPodError::NoServiceAccount {
+            ns: ns.into(),
+            secs: 120,
+        })?
         .map(drop)
         .map_err(AgentPodError::wait(format!("ServiceAccount {ns}/default")))
 }
@@ -143,7 +146,10 @@ pub async fn ensure_plain_namespace(client: &Client, ns: &str) -> Result<(), Age
         );
         tokio::time::timeout(Duration::from_secs(300), gone)
             .await
-            .map_err(|_| AgentPodError::StillTerminating { what: format!("namespace {ns}"), secs: 300 })?
+            .map_err(|_| AgentPodError::StillTerminating {
+                what: format!("namespace {ns}"),
+                secs: 300,
+            })?
             .map_err(AgentPodError::wait(format!("namespace {ns}")))?;
         got = create_or_get(&nsapi, &n)
             .await
@@ -181,7 +187,10 @@ pub async fn ensure_agent_pod(
         );
         tokio::time::timeout(Duration::from_secs(120), gone)
             .await
-            .map_err(|_| AgentPodError::StillTerminating { what: format!("pod {ns}/{name}"), secs: 120 })?
+            .map_err(|_| AgentPodError::StillTerminating {
+                what: format!("pod {ns}/{name}"),
+                secs: 120,
+            })?
             .map_err(AgentPodError::wait(format!("pod {ns}/{name}")))?;
     }
     if existing.is_none() || existing.is_some_and(|p| p.metadata.deletion_timestamp.is_some()) {
@@ -197,9 +206,16 @@ pub async fn ensure_agent_pod(
     );
     tokio::time::timeout(Duration::from_secs(120), running)
         .await
-        .map_err(|_| AgentPodError::NotStarted { ns: ns.into(), name: name.into(), secs: 120 })?
+        .map_err(|_| AgentPodError::NotStarted {
+            ns: ns.into(),
+            name: name.into(),
+            secs: 120,
+        })?
         .map_err(AgentPodError::wait(format!("pod {ns}/{name}")))?
-        .ok_or_else(|| AgentPodError::Vanished { ns: ns.into(), name: name.into() })
+        .ok_or_else(|| AgentPodError::Vanished {
+            ns: ns.into(),
+            name: name.into(),
+        })
 }
 
 #[cfg(test)]

@@ -90,4 +90,3 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
     }
     dir
 }
-

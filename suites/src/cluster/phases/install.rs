@@ -306,4 +306,3 @@ pub fn installed(
 fn gates(kind: &str) -> bool {
     matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "Job")
 }
-

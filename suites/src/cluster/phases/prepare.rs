@@ -123,4 +123,3 @@ pub async fn ensure_client_pod(client: &Client, ns: &str, image: &str) -> Result
     .map(|_| CLIENT_POD.to_string())
     .map_err(String::from)
 }
-

@@ -73,4 +73,3 @@ pub(crate) async fn install_previous(
     phases.end("write-data");
     Ok(markers)
 }
-

@@ -167,4 +167,3 @@ pub fn forget(cell: &Cell) {
     CellState::of(&ns).clear_stamp();
     crate::capacity::release(&ns);
 }
-

@@ -28,7 +28,7 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
             .and_then(|v| v.as_i64())
             .unwrap_or(1) as i32;
         let target =
-            vitals_checks::render::policy::autoscaling::target(&manifests, &hpa.doc).cloned();
+            vitals_checks::render::policy::autoscaling::target(manifests, &hpa.doc).cloned();
         let plan = target.as_ref().and_then(|t| {
             let w = t.as_workload()?;
             let agent = w.containers().into_iter().find(|c| {
@@ -106,10 +106,14 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
                     if let (Some(l), Some(sel)) = (&exec_load, &target_selector) {
                         return rt().block_on(exec_hpa(env, inst, &name, min, max, sel, l));
                     }
-                    return Verdict::skip(format!("HorizontalPodAutoscaler/{name}"), "nothing to load it with");
+                    return Verdict::skip(
+                        format!("HorizontalPodAutoscaler/{name}"),
+                        "nothing to load it with",
+                    );
                 };
                 rt().block_on(drive_hpa(env, inst, &name, min, max, &plan))
-            }),);
+            }),
+        );
     }
 }
 
@@ -400,11 +404,8 @@ async fn metrics_pipeline(client: &Client) -> hpa::behavior::Pipeline {
 /// HPA trials that load the cluster at once (`E2E_HPA_PARALLEL`, default 4).
 fn hpa_slots() -> &'static tokio::sync::Semaphore {
     static S: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    S.get_or_init(|| {
-        tokio::sync::Semaphore::new(crate::config::get().hpa_parallel)
-    })
+    S.get_or_init(|| tokio::sync::Semaphore::new(crate::config::get().hpa_parallel))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -455,4 +456,3 @@ mod tests {
         assert_eq!(cpu_target_percent(&serde_json::json!({"spec": {}})), None);
     }
 }
-

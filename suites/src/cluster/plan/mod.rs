@@ -36,7 +36,6 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     out
 }
 
-
 /// The trials of one cell under construction: each judge is wrapped so it
 /// gets the cluster, installs the cell once, then judges (and on failure
 /// marks the cell failed and writes its bundle).
@@ -154,8 +153,8 @@ pub(crate) fn first_pod(inst: &Installed, selector: &serde_json::Value) -> Optio
 }
 
 /// One cluster check, given the cluster, the installed cell and its manifests.
-pub(crate) type Judge = Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>;
-
+pub(crate) type Judge =
+    Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &Manifests) -> Verdict + Send + Sync>;
 
 #[cfg(test)]
 mod tests {
@@ -178,10 +177,13 @@ mod tests {
                 }
             }
         }
-        assert!(kinds.contains("hpa") && kinds.contains("netpol"), "{kinds:?}");
+        assert!(
+            kinds.contains("hpa") && kinds.contains("netpol"),
+            "{kinds:?}"
+        );
         for k in &kinds {
             assert!(
-                vitals_checks::runtime::ALL.iter().any(|r| &r.name == k),
+                vitals_checks::runtime::ALL.iter().any(|r| r.name == k.as_str()),
                 "cluster/{k} is derived in suites/src/cluster/plan but has no row in checks::runtime::ALL"
             );
         }

@@ -16,7 +16,8 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests) {
     if has_policies {
         p.add(
             "cluster/netpol/canary".into(),
-            Box::new(|env, _, _| canary(env)),);
+            Box::new(|env, _, _| canary(env)),
+        );
         // Data services behind an ingress policy: nobody outside the
         // release's allowed clients may reach them.
         let governed: Vec<&Object> = manifests
@@ -66,7 +67,8 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests) {
                         }),
                     };
                     judge_flow(env, &f)
-                }),);
+                }),
+            );
             p.add(
                 format!("cluster/netpol/denied/other-namespace-to-{name}"),
                 Box::new(move |env, inst, _| {
@@ -101,11 +103,12 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests) {
                         }),
                     };
                     judge_flow(env, &f)
-                }),);
+                }),
+            );
         }
         // What the chart wires must still work under its own policies.
         let mut dns_done = std::collections::BTreeSet::new();
-        for (src, svc, port) in vitals_checks::render::policy::network::wired_flows(&manifests) {
+        for (src, svc, port) in vitals_checks::render::policy::network::wired_flows(manifests) {
             let Some(w) = manifests.workloads().find(|w| w.object.name == src) else {
                 continue;
             };
@@ -163,7 +166,8 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests) {
                         service: None,
                     };
                     judge_flow(env, &f)
-                }),);
+                }),
+            );
             let src2 = w.object.name.clone();
             if !dns_done.insert(src2.clone()) {
                 continue;
@@ -185,7 +189,8 @@ pub(super) fn derive(p: &mut Plan, manifests: &Manifests) {
                         container: Some(&container),
                     };
                     rt().block_on(dns::resolves(&c, "kubernetes.default.svc.cluster.local"))
-                }),);
+                }),
+            );
         }
     }
 }
@@ -244,4 +249,3 @@ fn canary_failed(env: &ClusterEnv) -> Option<Verdict> {
         )
     })
 }
-

@@ -96,12 +96,11 @@ pub(super) fn refused_upgrade(
     }
 }
 
-
 /// `cluster/data-kept/<statefulset>` (reported under `upgrade/`): the
 /// marker written before the upgrade is still on its claim.
 pub(super) fn data_kept(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
     if let Some(up) = &cell.upgrade {
-        for st in persistence::derive(&manifests) {
+        for st in persistence::derive(manifests) {
             let label = up.label.clone();
             p.add(
                 format!("cluster/data-kept/{}", st.statefulset),
@@ -146,7 +145,8 @@ pub(super) fn data_kept(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
                         |w| format!("after the upgrade: {w}"),
                         &st.claim,
                     )
-                }),);
+                }),
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use vitals_checks::runtime::{cronjobs, dns, exec, persistence, probes, pvcs, rbac, ready, restarts};
+use vitals_checks::runtime::{
+    cronjobs, dns, exec, persistence, probes, pvcs, rbac, ready, restarts,
+};
 use vitals_checks::{Evidence, Manifests, Verdict};
 
 use super::{rt, Plan};
@@ -15,7 +17,8 @@ use crate::cluster::env::READY_TIMEOUT;
 pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
     p.add(
         "cluster/install".into(),
-        Box::new(|_, inst, _| inst.install.clone()),);
+        Box::new(|_, inst, _| inst.install.clone()),
+    );
     for o in manifests
         .objects
         .iter()
@@ -38,7 +41,8 @@ pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
                     Ok(s) => Verdict::pass(obj.id().to_string(), "ready", s),
                     Err(e) => Verdict::fail(obj.id().to_string(), "ready", e.to_string()),
                 }
-            }),);
+            }),
+        );
     }
     // A claim a CronJob mounts (a backup volume) binds, under
     // WaitForFirstConsumer, only when the CronJob trial first runs it: judged
@@ -59,15 +63,15 @@ pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
                 .map(String::from)
         })
         .collect();
-    for claim in pvcs::derive(&manifests) {
+    for claim in pvcs::derive(manifests) {
         let name = format!("cluster/pvc/{}", claim.name);
         let stage = usize::from(cronjob_claims.contains(&claim.name));
         p.add_at(
             stage,
-                name,
-                Box::new(move |env, inst, _| {
-                    rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim))
-                }),
+            name,
+            Box::new(move |env, inst, _| {
+                rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim))
+            }),
         );
     }
     for svc in manifests
@@ -95,7 +99,8 @@ pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
                     container: None,
                 };
                 rt().block_on(dns::check(&c, &svc_name))
-            }),);
+            }),
+        );
     }
     for w in manifests.workloads().filter(|w| w.is_long_running()) {
         for c in w.containers().into_iter().filter(|c| !c.init) {
@@ -132,7 +137,8 @@ pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
                                 "no pod of the workload exists",
                             ),
                         }
-                    }),);
+                    }),
+                );
             }
         }
     }
@@ -143,34 +149,36 @@ pub(super) fn derive_first(p: &mut Plan, manifests: &Manifests) {
             Box::new(move |env, inst, m| {
                 let asks = rbac::derive(m, &sa_name, &inst.namespace);
                 rt().block_on(rbac::check(&env.client, &inst.namespace, &sa_name, &asks))
-            }),);
+            }),
+        );
     }
 }
 
 /// CronJobs, an upgrade's data, then the disruptive stages: persistence
 /// (stage 1) and restarts (stage 2), and `helm test`.
 pub(super) fn derive_last(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
-    for cron in cronjobs::derive(&manifests) {
+    for cron in cronjobs::derive(manifests) {
         p.add(
             format!("cluster/cronjob/{}", cron.name),
             Box::new(move |env, inst, _| {
                 rt().block_on(cronjobs::check(&env.client, &inst.view, &cron))
-            }),);
+            }),
+        );
     }
     super::upgrade::data_kept(p, manifests, cell);
     // Stage 1: deleting a data pod would break the trials judged beside it.
-    for st in persistence::derive(&manifests) {
+    for st in persistence::derive(manifests) {
         p.add_at(
             1,
-                format!("cluster/persistence/{}", st.statefulset),
-                Box::new(move |env, inst, _| {
-                    rt().block_on(persistence::check(
-                        &env.client,
-                        &inst.view,
-                        &st,
-                        READY_TIMEOUT,
-                    ))
-                }),
+            format!("cluster/persistence/{}", st.statefulset),
+            Box::new(move |env, inst, _| {
+                rt().block_on(persistence::check(
+                    &env.client,
+                    &inst.view,
+                    &st,
+                    READY_TIMEOUT,
+                ))
+            }),
         );
     }
     // Stage 2: restarts are judged over the whole run, so last.
@@ -182,15 +190,15 @@ pub(super) fn derive_last(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
         let selector = w.selector();
         p.add_at(
             2,
-                format!("cluster/restarts/{}", w.object.id().slug()),
-                Box::new(move |env, inst, _| {
-                    rt().block_on(restarts::check(
-                        &env.client,
-                        &inst.view,
-                        &subject,
-                        &selector,
-                    ))
-                }),
+            format!("cluster/restarts/{}", w.object.id().slug()),
+            Box::new(move |env, inst, _| {
+                rt().block_on(restarts::check(
+                    &env.client,
+                    &inst.view,
+                    &subject,
+                    &selector,
+                ))
+            }),
         );
     }
     p.add(

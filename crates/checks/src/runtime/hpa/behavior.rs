@@ -174,9 +174,9 @@ pub fn way_down(
             // into the HPA's status (what the trial watches).
             return Some(Duration::from_secs(t));
         }
-        let rec = if t < lag {
-            n
-        } else if (idle_share - 1.0).abs() <= TOLERANCE {
+        // Before the lag the HPA still sees the load; within the tolerance
+        // it changes nothing.
+        let rec = if t < lag || (idle_share - 1.0).abs() <= TOLERANCE {
             n
         } else {
             ((n as f64 * idle_share).ceil() as i32).max(min)
@@ -322,7 +322,10 @@ mod tests {
             scale_up: Some(HPAScalingRules::default()),
             scale_down: None,
         };
-        assert_eq!(ScaleDown::from_behavior(Some(&up_only)), ScaleDown::default());
+        assert_eq!(
+            ScaleDown::from_behavior(Some(&up_only)),
+            ScaleDown::default()
+        );
     }
 
     #[test]
@@ -344,7 +347,10 @@ mod tests {
         let sd = ScaleDown::default();
         let t = way_down(&sd, 10, 2, MAX_IDLE_SHARE, &this_cluster()).unwrap();
         // Three halvings (10 -> 5 -> 3 -> 2), each a 300 s window.
-        assert!(t >= Duration::from_secs(900) && t < Duration::from_secs(1000), "{t:?}");
+        assert!(
+            t >= Duration::from_secs(900) && t < Duration::from_secs(1000),
+            "{t:?}"
+        );
     }
 
     #[test]
@@ -434,7 +440,10 @@ mod tests {
             resolution_from_args(["--kubelet-insecure-tls", "--metric-resolution=15s"]),
             Duration::from_secs(15)
         );
-        assert_eq!(resolution_from_args(["--secure-port=10250"]), Duration::from_secs(60));
+        assert_eq!(
+            resolution_from_args(["--secure-port=10250"]),
+            Duration::from_secs(60)
+        );
         assert_eq!(go_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(go_duration("15"), None);
     }

@@ -105,7 +105,12 @@ pub async fn pipeline(client: &Client) -> Pipeline {
         .map(|s| {
             s.containers
                 .into_iter()
-                .flat_map(|c| c.args.unwrap_or_default().into_iter().chain(c.command.unwrap_or_default()))
+                .flat_map(|c| {
+                    c.args
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(c.command.unwrap_or_default())
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -231,8 +236,7 @@ where
     // reports desired 0 before its first reading.
     let at_min = |s: &Sample| s.current <= min && s.desired <= min && s.cpu_percent.is_some();
     let settle = down_deadline.max(METRICS_WAIT * 2);
-    let mut settled =
-        watch_until(&api, name, start, &mut timeline, METRICS_WAIT, at_min).await;
+    let mut settled = watch_until(&api, name, start, &mut timeline, METRICS_WAIT, at_min).await;
     // No cpu reading at all (pods without cpu requests): phase 1 judges
     // that, with its hint, rather than this wait.
     let no_reading = timeline.iter().all(|s| s.cpu_percent.is_none());
@@ -301,7 +305,9 @@ where
             Some(text)
         }
         (None, _) => Some("idle: no cpu reading at the minimum before the load".to_string()),
-        (Some(i), None) => Some(format!("idle: {i}% of the cpu request before the load (no cpu target)")),
+        (Some(i), None) => Some(format!(
+            "idle: {i}% of the cpu request before the load (no cpu target)"
+        )),
     };
     // Phase 1: drive until the HPA reads above its target, then the scale-up.
     let up = |s: &Sample| s.current > min || s.desired > min;
@@ -345,7 +351,15 @@ where
         {
             // It read the load: its reaction is due within a sync or two,
             // without more load.
-            scaled_up = watch_until(&api, name, start, &mut timeline, p.sync * 2 + p.resolution, up).await;
+            scaled_up = watch_until(
+                &api,
+                name,
+                start,
+                &mut timeline,
+                p.sync * 2 + p.resolution,
+                up,
+            )
+            .await;
             break;
         }
         if no_reading {
@@ -356,7 +370,8 @@ where
         if let Some(at) = blind_during(&timeline, drive_from) {
             blind.push(at);
         }
-        if start.elapsed() >= Duration::from_millis(load_started) + up_deadline * MAX_DRIVES as u32 {
+        if start.elapsed() >= Duration::from_millis(load_started) + up_deadline * MAX_DRIVES as u32
+        {
             break;
         }
     }
@@ -413,7 +428,11 @@ where
         v = v.with_evidence(Evidence::Note {
             text: format!(
                 "load{}: {}",
-                if reports.len() > 1 { format!(" (drive {})", i + 1) } else { String::new() },
+                if reports.len() > 1 {
+                    format!(" (drive {})", i + 1)
+                } else {
+                    String::new()
+                },
                 r.clone().unwrap_or_else(|e| format!("failed: {e}"))
             ),
         });
@@ -486,7 +505,12 @@ mod tests {
 
     #[test]
     fn idle_is_the_highest_reading_at_the_minimum() {
-        let tl = vec![at(0, 2, None), at(15_000, 2, Some(4)), at(30_000, 2, Some(7)), at(45_000, 5, Some(150))];
+        let tl = vec![
+            at(0, 2, None),
+            at(15_000, 2, Some(4)),
+            at(30_000, 2, Some(7)),
+            at(45_000, 5, Some(150)),
+        ];
         assert_eq!(idle_reading(&tl, 2), Some(7));
     }
 
@@ -502,14 +526,21 @@ mod tests {
             at(120_000, 2, Some(180)),
             at(130_000, 7, Some(120)),
         ];
-        assert_eq!(foreign_rise(&tl, 60_000, lag, Some(70)), Some((120_000, 130_000, 180)));
+        assert_eq!(
+            foreign_rise(&tl, 60_000, lag, Some(70)),
+            Some((120_000, 130_000, 180))
+        );
         assert_eq!(foreign_rise(&tl[..3], 60_000, lag, Some(70)), None);
         assert_eq!(foreign_rise(&tl, 60_000, lag, None), None);
     }
 
     #[test]
     fn the_first_reading_above_the_target_counts_from_the_load() {
-        let tl = vec![at(0, 2, Some(90)), at(15_000, 2, Some(40)), at(30_000, 2, Some(73))];
+        let tl = vec![
+            at(0, 2, Some(90)),
+            at(15_000, 2, Some(40)),
+            at(30_000, 2, Some(73)),
+        ];
         assert_eq!(above_target(&tl, 1, Some(70)).map(|s| s.t_ms), Some(30_000));
         assert!(above_target(&tl, 1, Some(80)).is_none());
     }
