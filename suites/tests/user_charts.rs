@@ -47,6 +47,10 @@ struct Want {
     verdict: String,
     #[serde(default)]
     mentions: Vec<String>,
+    /// Text that must not be there (vitals' own helpers, for a chart that
+    /// does not use vitals-common).
+    #[serde(default)]
+    absent: Vec<String>,
 }
 
 fn outcome_name(o: &Outcome) -> &'static str {
@@ -194,6 +198,11 @@ fn run(helm: &Result<vitals_helm::Helm, vitals_helm::Error>, fixture: &Path) -> 
                             "{name}: `{}` does not mention {m:?}:\n{text}",
                             w.trial
                         ));
+                    }
+                }
+                for m in &w.absent {
+                    if text.contains(m.as_str()) {
+                        problems.push(format!("{name}: `{}` mentions {m:?}:\n{text}", w.trial));
                     }
                 }
             }
