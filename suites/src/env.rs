@@ -90,11 +90,31 @@ pub fn out_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target/e2e"))
 }
 
-/// A cell's file beside its install lease, `<out>/cells/<namespace>.<ext>`
-/// (lock, stamp, need, failed, markers.json, ...): the state that trial
-/// processes and later runs share about the cell.
+/// A cell's file beside its install lease,
+/// `<out>/cells/<cluster>/<namespace>.<ext>` (lock, stamp, need, failed,
+/// markers.json, ...): the state that trial processes and later runs share
+/// about the cell. Keyed by cluster too: with clusters of several Kubernetes
+/// versions (or the availability tier's) on one machine, `medplum-prod`
+/// installed on one is not installed on another (a run once reused a stamp
+/// written for the multi-node cluster and found no objects).
 pub fn cell_file(ns: &str, ext: &str) -> PathBuf {
-    out_dir().join("cells").join(format!("{ns}.{ext}"))
+    out_dir()
+        .join("cells")
+        .join(cluster_key())
+        .join(format!("{ns}.{ext}"))
+}
+
+/// The cluster the cell files belong to: the kind cluster's name
+/// (`VITALS_CLUSTER`, else `vitals-<minor>` of `E2E_K8S`), or `existing`.
+pub fn cluster_key() -> String {
+    if std::env::var("E2E_CLUSTER").as_deref() == Ok("existing") {
+        return "existing".into();
+    }
+    std::env::var("VITALS_CLUSTER").unwrap_or_else(|_| {
+        vitals_cluster::kubernetes::selected()
+            .map(|v| v.cluster_name())
+            .unwrap_or_else(|_| "unsupported-version".into())
+    })
 }
 
 /// The shared cache outside the checkout (`VITALS_CACHE`, as the Makefile

@@ -88,9 +88,16 @@ pub fn open_lock(path: &Path) -> io::Result<File> {
 }
 
 impl CellState {
-    /// The files of the cell installed into `ns`, under the run's output.
+    /// The files of the cell installed into `ns` on this run's cluster,
+    /// under the run's output: `<out>/cells/<cluster>/` (see
+    /// `env::cell_file` for why the cluster is part of the key).
     pub fn of(ns: &str) -> CellState {
-        CellState::at(&crate::env::out_dir().join("cells"), ns)
+        CellState::at(
+            &crate::env::out_dir()
+                .join("cells")
+                .join(crate::env::cluster_key()),
+            ns,
+        )
     }
 
     /// The same under another directory (tests).
