@@ -219,6 +219,7 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
             let live = live_pods(&v2, &sel);
             vec![live.iter().filter(|p| healthy(p)).count() as i32, live.len() as i32]
         });
+        let replicas = rollout::live_replicas(client, ns, &w.name).await.unwrap_or(w.replicas);
         let started_ms = clock.elapsed().as_millis() as u64;
         let value = stamp();
         let result = match rollout::bump(client, ns, &w.name, &value).await {
@@ -235,6 +236,7 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
         plan.rollouts.insert(
             w.name.clone(),
             RolloutRecord {
+                replicas,
                 started_ms,
                 ended_ms,
                 samples: samples
@@ -398,7 +400,13 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         out.push(with(
             format!("availability/spread/{}", w.slug()),
             Box::new(move |env, inst, ws| {
-                rt().block_on(spread::check(&env.client, &inst.view, &ws[i], SPREAD_TIMEOUT))
+                rt().block_on(async {
+                    // Not while another cell drains: a cordoned node is
+                    // not a domain the scheduler can use, and the verdict
+                    // would count it out.
+                    let _no_drain_now = drain_lock().lock().await;
+                    spread::check(&env.client, &inst.view, &ws[i], SPREAD_TIMEOUT).await
+                })
             }),
         ));
     }

@@ -16,7 +16,7 @@ use super::traffic::{self, Span, Window};
 use super::{healthy, live_pods, secs, until_view, HaWorkload};
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::Progress;
-use crate::verdict::{Evidence, Verdict};
+use crate::verdict::{Evidence, Finding, Verdict};
 
 /// Time the kubelet and the API server take beyond the grace period to
 /// report a pod gone (status update, deletion).
@@ -103,6 +103,26 @@ pub fn judge(w: &HaWorkload, rec: &StopRecord, url: &str, windows: &[Window]) ->
             format!("pod {} stopped in {} ({pre_stop}), but requests failed: {}", rec.pod, secs(*ms), stream.observed),
         )
         .with_hint("on SIGTERM the app stopped serving while kube-proxy still sent it requests: add `lifecycle.preStop.sleep.seconds: 5` (so the endpoints drop the pod first) and let the app drain in-flight requests before it exits"),
+        // No preStop: the kubelet sends SIGTERM while the endpoints still
+        // route to the pod, so whether a request is refused depends on who
+        // wins the race (a medplum drain lost 9 requests to it; a deliberate
+        // stop of the same pod lost none). Judged from the render, with the
+        // stream as evidence, so the verdict does not depend on the race.
+        Ok(ms) if !w.pre_stop => Verdict::from_findings(
+            &subject,
+            expected.clone(),
+            vec![Finding {
+                object: subject.clone(),
+                field: "spec.template.spec.containers[].lifecycle.preStop".into(),
+                problem: format!(
+                    "no preStop hook: SIGTERM reaches the app while kube-proxy may still send it requests, which an app that stops serving at once refuses (this stop: {} in {}; {})",
+                    rec.pod,
+                    secs(*ms),
+                    stream.observed
+                ),
+                fix: "add `lifecycle.preStop.sleep.seconds: 5` so the endpoints drop the pod before SIGTERM, and drain in-flight requests on SIGTERM".into(),
+            }],
+        ),
         Ok(ms) => Verdict::pass(&subject, expected, format!("pod {} stopped in {} ({pre_stop}); {}", rec.pod, secs(*ms), stream.observed)),
     };
     stream.evidence.into_iter().fold(v, Verdict::with_evidence).with_evidence(Evidence::Note {
@@ -154,6 +174,15 @@ mod tests {
         let text = v.to_string();
         assert!(text.contains("stopped in 0.3s (no preStop hook), but requests failed"), "{text}");
         assert!(text.contains("lifecycle.preStop.sleep.seconds"), "{text}");
+    }
+
+    #[test]
+    fn no_prestop_fails_from_the_render_even_when_the_race_was_won() {
+        let v = judge(&web(false), &rec(900), "http://web/readyz", &[win(0, 0), win(2100, 0)]);
+        assert!(v.failed());
+        let text = v.to_string();
+        assert!(text.contains("`spec.template.spec.containers[].lifecycle.preStop`: no preStop hook"), "{text}");
+        assert!(text.contains("80 sent, 0 failed"), "{text}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub const ANNOTATION: &str = "vitals.dev/rollout";
 /// What one rollout did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutRecord {
+    /// `spec.replicas` when the rollout began: an HPA may have moved it
+    /// from the rendered minimum (the request streams are load too).
+    pub replicas: i32,
     pub started_ms: u64,
     pub ended_ms: u64,
     /// (t, healthy, live) at every change.
@@ -41,6 +44,12 @@ pub enum RolloutError {
     Patch { name: String, message: String },
     #[error("{0}")]
     NotDone(String),
+}
+
+/// The Deployment's live `spec.replicas`.
+pub async fn live_replicas(client: &Client, ns: &str, name: &str) -> Option<i32> {
+    let d = ready::api_for(client, ns, "apps/v1", "Deployment").get(name).await.ok()?;
+    serde_json::to_value(d).ok()?.pointer("/spec/replicas")?.as_i64().map(|n| n as i32)
 }
 
 /// Bumps the pod-template annotation: a new ReplicaSet, rolled.
@@ -109,7 +118,7 @@ pub fn judge(w: &HaWorkload, rec: &RolloutRecord) -> Verdict {
     let Some(r) = w.rolling else {
         return Verdict::skip(subject, "not a RollingUpdate Deployment");
     };
-    let n = w.replicas;
+    let n = rec.replicas;
     let floor = n - r.unavailable(n);
     let ceiling = n + r.surge(n);
     let expected = format!(
@@ -221,6 +230,7 @@ mod tests {
 
     fn rec(samples: Vec<(u64, i32, i32)>) -> RolloutRecord {
         RolloutRecord {
+            replicas: 3,
             started_ms: 0,
             ended_ms: 12_000,
             samples,
