@@ -286,7 +286,11 @@ fn main() -> ExitCode {
                         // listed as ignored with why (never as passed); a
                         // start that cannot be prepared is a failure.
                         Err(e2e::upgrade::NoUpgrade::NoRelease(why)) => {
-                            vec![render::Check::cannot_run("upgrade/install", cell.prefix(), why)]
+                            vec![render::Check::cannot_run(
+                                "upgrade/install",
+                                cell.prefix(),
+                                why,
+                            )]
                         }
                         Err(e2e::upgrade::NoUpgrade::Broken(why)) => vec![render::Check::ready(
                             "upgrade/install",
@@ -331,7 +335,10 @@ fn main() -> ExitCode {
                 move || fixtures::caught(&h, &path).map_err(Failed::from),
             ));
         }
-        for (name, judge) in e2e::negatives::harness(&helm).into_iter().filter(|_| harness) {
+        for (name, judge) in e2e::negatives::harness(&helm)
+            .into_iter()
+            .filter(|_| harness)
+        {
             trials.push(Trial::test(name, move || judge().map_err(Failed::from)));
         }
     }
