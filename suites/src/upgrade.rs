@@ -258,6 +258,36 @@ pub fn overlay_at(
     Ok(Some(out))
 }
 
+/// When the earlier revision had no overlay template of its own: today's
+/// overlay less the keys that revision's schemas refuse (`cell::prune`),
+/// written beside the extracted tree, and a label suffix naming the cut.
+fn todays_overlay_cut_to(
+    chart: &str,
+    old_chart: &Path,
+    tree: &Path,
+) -> Result<(Option<PathBuf>, String), UpgradeError> {
+    let Some(today) = crate::cell::overlay::overlay(chart).0 else {
+        return Ok((None, String::new()));
+    };
+    let text = std::fs::read_to_string(&today).map_err(io(&today))?;
+    let Ok(values) = serde_yaml::from_str::<serde_json::Value>(&text) else {
+        return Ok((None, String::new()));
+    };
+    let (kept, dropped) = crate::cell::prune::prune_to_schema(&values, old_chart);
+    let out = tree.join(format!("overlay-{chart}")).join(OWN_OVERLAY);
+    let yaml = serde_yaml::to_string(&kept).unwrap_or_default();
+    crate::cell::state::write_atomic(&out, yaml).map_err(io(&out))?;
+    let cut = if dropped.is_empty() {
+        "; today's test overlay".to_string()
+    } else {
+        format!(
+            "; today's test overlay less what that revision's schema refuses ({})",
+            dropped.join(", ")
+        )
+    };
+    Ok((Some(out), cut))
+}
+
 /// A packaged chart (`.tgz`) or a chart directory named by `E2E_UPGRADE_FROM`.
 fn from_env(chart: &str) -> Result<Option<(String, PathBuf)>, UpgradeError> {
     let Some(p) = crate::config::get().upgrade_from.clone() else {
@@ -338,9 +368,12 @@ fn base_for(
     let images = crate::env::images().1;
     if let Some(tag) = latest_tag(root, &suite.name)? {
         let tree = tree_at(root, &tag, &beside, &out.join(&tag))?;
-        let own = overlay_at(root, &tag, &suite.name, &tree, &images)?;
+        let (own, cut) = match overlay_at(root, &tag, &suite.name, &tree, &images)? {
+            Some(o) => (Some(o), String::new()),
+            None => todays_overlay_cut_to(&suite.name, &tree.join(&rel), &tree)?,
+        };
         return Ok(Ok((
-            format!("release {tag}"),
+            format!("release {tag}{cut}"),
             tree.join(&rel),
             Some(tree),
             own,
@@ -350,10 +383,13 @@ fn base_for(
         Ok(vc) => {
             let short = &vc.commit[..vc.commit.len().min(12)];
             let tree = tree_at(root, &vc.commit, &beside, &out.join(&vc.commit))?;
-            let own = overlay_at(root, &vc.commit, &suite.name, &tree, &images)?;
+            let (own, cut) = match overlay_at(root, &vc.commit, &suite.name, &tree, &images)? {
+                Some(o) => (Some(o), String::new()),
+                None => todays_overlay_cut_to(&suite.name, &tree.join(&rel), &tree)?,
+            };
             Ok(Ok((
                 format!(
-                    "{} {} at {short} (the last commit that changed its version; no `{}-v*` tag)",
+                    "{} {} at {short} (the last commit that changed its version; no `{}-v*` tag){cut}",
                     suite.name, vc.version, suite.name
                 ),
                 tree.join(&rel),

@@ -9,6 +9,7 @@ use vitals_checks::Verdict;
 use crate::spec::{Profile, Suite};
 
 pub mod overlay;
+pub mod prune;
 pub mod state;
 
 /// A check that runs when its trial runs.
