@@ -101,11 +101,18 @@ fn stamp() -> String {
 
 fn stream_pod(ns: &str) -> String {
     let name = format!("vitals-stream-{ns}");
-    name.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+    name.chars()
+        .take(63)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_string()
 }
 
 fn url(ns: &str, f: &av::Front) -> String {
-    format!("http://{}.{ns}.svc.cluster.local:{}{}", f.service, f.port, f.path)
+    format!(
+        "http://{}.{ns}.svc.cluster.local:{}{}",
+        f.service, f.port, f.path
+    )
 }
 
 /// Streams to `fronts` until the returned sender says stop.
@@ -148,7 +155,11 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
         ..Plan::default()
     };
     let mut fronts: Vec<av::Front> = Vec::new();
-    for f in ws.iter().filter(|w| w.is_ha()).flat_map(|w| w.fronts.iter()) {
+    for f in ws
+        .iter()
+        .filter(|w| w.is_ha())
+        .flat_map(|w| w.fronts.iter())
+    {
         if !fronts.iter().any(|x| x.service == f.service) {
             fronts.push(f.clone());
         }
@@ -167,12 +178,18 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
         .await
         {
             Ok(_) => streams = Some(start_streams(env, ns, &pod, &fronts, clock)),
-            Err(e) => plan.stream_error = Some(format!("the stream's client pod {STREAM_NS}/{pod}: {e}")),
+            Err(e) => {
+                plan.stream_error = Some(format!("the stream's client pod {STREAM_NS}/{pod}: {e}"))
+            }
         }
     }
 
     let t = Instant::now();
     if plan.no_disruption.is_none() {
+        // Held from the node list to the last uncordon: another cell's
+        // cordon would take a node out of the list, and a cordon of ours
+        // must not meet another cell's drain.
+        let _one_at_a_time = drain_lock().lock().await;
         match spread::schedulable_nodes(client).await {
             Ok(nodes) if nodes.len() >= 2 => {
                 plan.nodes = nodes.iter().map(|n| n.name.clone()).collect();
@@ -183,7 +200,6 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
                     sels.iter().map(|s| healthy_count(&v2, s)).collect()
                 });
                 for node in plan.nodes.clone() {
-                    let _one_at_a_time = drain_lock().lock().await;
                     crate::progress::phase(ns, Some(&format!("draining {node}")));
                     let r = drain::drain_node(client, view, &node, ws, clock, DRAIN_TIMEOUT).await;
                     plan.spans.push(Span {
@@ -217,9 +233,14 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
         let v2 = view.clone();
         let rec = Recorder::start(view, clock, move || {
             let live = live_pods(&v2, &sel);
-            vec![live.iter().filter(|p| healthy(p)).count() as i32, live.len() as i32]
+            vec![
+                live.iter().filter(|p| healthy(p)).count() as i32,
+                live.len() as i32,
+            ]
         });
-        let replicas = rollout::live_replicas(client, ns, &w.name).await.unwrap_or(w.replicas);
+        let replicas = rollout::live_replicas(client, ns, &w.name)
+            .await
+            .unwrap_or(w.replicas);
         let started_ms = clock.elapsed().as_millis() as u64;
         let value = stamp();
         let result = match rollout::bump(client, ns, &w.name, &value).await {
@@ -252,7 +273,8 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
     if let Some((stop, tasks)) = streams {
         let _ = stop.send(true);
         for (svc, u, task) in tasks {
-            plan.streams.insert(svc, (u, task.await.unwrap_or_default()));
+            plan.streams
+                .insert(svc, (u, task.await.unwrap_or_default()));
         }
     }
 
@@ -279,8 +301,10 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
     if plan.no_disruption.is_none() {
         for w in ws {
             crate::progress::phase(ns, Some(&format!("recovering {}", w.name)));
-            plan.recovery
-                .insert(w.name.clone(), recovery::run(client, view, w, recovery::BOUND).await);
+            plan.recovery.insert(
+                w.name.clone(),
+                recovery::run(client, view, w, recovery::BOUND).await,
+            );
         }
     }
     plan.timings.push(("recovery", t.elapsed()));
@@ -373,7 +397,9 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             };
             let inst = cluster::installed(&env, helm, cell, m);
             let mut v = f(&env, &inst, ws);
-            let mut failed = cluster::failed_cells().lock().unwrap_or_else(|p| p.into_inner());
+            let mut failed = cluster::failed_cells()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let entry = failed.entry(inst.namespace.clone()).or_insert(false);
             if v.failed() {
                 *entry = true;
@@ -410,10 +436,15 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             }),
         ));
     }
-    for c in cronjobs::derive(&manifests).into_iter().filter(|c| c.backup.is_some()) {
+    for c in cronjobs::derive(&manifests)
+        .into_iter()
+        .filter(|c| c.backup.is_some())
+    {
         out.push(with(
             format!("availability/restore/{}", c.name),
-            Box::new(move |env, inst, _| rt().block_on(restore::check(&env.client, &inst.view, &c))),
+            Box::new(move |env, inst, _| {
+                rt().block_on(restore::check(&env.client, &inst.view, &c))
+            }),
         ));
     }
     // Stage 1: the disruption plan.
@@ -443,7 +474,11 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
-    for f in ws.iter().filter(|w| w.is_ha()).flat_map(|w| w.fronts.iter()) {
+    for f in ws
+        .iter()
+        .filter(|w| w.is_ha())
+        .flat_map(|w| w.fronts.iter())
+    {
         if !seen.insert(f.service.clone()) {
             continue;
         }
@@ -453,7 +488,11 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             Box::new(move |env, inst, ws| {
                 let plan = plan_for(env, inst, ws);
                 if let Some(e) = &plan.stream_error {
-                    return Verdict::fail(format!("Service/{svc}"), "a client pod to stream from", e.clone());
+                    return Verdict::fail(
+                        format!("Service/{svc}"),
+                        "a client pod to stream from",
+                        e.clone(),
+                    );
                 }
                 match plan.streams.get(&svc) {
                     Some((u, windows)) => traffic::judge(&svc, u, windows, &plan.spans),
@@ -475,7 +514,11 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             }),
         ));
     }
-    for (i, w) in ws.iter().enumerate().filter(|(_, w)| w.is_ha() && !w.fronts.is_empty()) {
+    for (i, w) in ws
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.is_ha() && !w.fronts.is_empty())
+    {
         late.push(with(
             format!("availability/graceful-stop/{}", w.slug()),
             Box::new(move |env, inst, ws| {
@@ -521,7 +564,11 @@ fn drains_verdict(plan: &Plan) -> Verdict {
         return Verdict::skip(subject, why.clone());
     }
     if let Some(why) = &plan.no_drain {
-        return Verdict::fail(subject, "every schedulable node drained in turn", why.clone());
+        return Verdict::fail(
+            subject,
+            "every schedulable node drained in turn",
+            why.clone(),
+        );
     }
     let verdicts: Vec<Verdict> = plan.drains.iter().map(drain::judge_drain).collect();
     let expected = format!(
@@ -591,13 +638,19 @@ pub fn fixtures() -> Vec<PathBuf> {
 fn fixture_cell(name: &str, values: &serde_json::Value) -> Result<Cell, String> {
     let env = cluster::cluster()?;
     let mut values = values.clone();
-    values["image"] = env.images.get("agent").cloned().ok_or("no agent image in images.env")?.into();
+    values["image"] = env
+        .images
+        .get("agent")
+        .cloned()
+        .ok_or("no agent image in images.env")?
+        .into();
     for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
         if let Some(img) = env.images.get(image) {
             values[key] = img.clone().into();
         }
     }
-    let file = render::write_values(&format!("availability-{name}"), &values).map_err(|e| e.to_string())?;
+    let file = render::write_values(&format!("availability-{name}"), &values)
+        .map_err(|e| e.to_string())?;
     Ok(Cell::new(
         Arc::new(crate::spec::Suite {
             spec_file: None,
@@ -631,18 +684,33 @@ pub fn caught(helm: &Arc<Result<Helm, vitals_helm::Error>>, path: &Path) -> Resu
             "fixture `{name}` ({}) expected trial `{}`, which was not derived; trials were:\n  {}",
             fx.breaks,
             fx.catches.trial,
-            checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join("\n  ")
+            checks
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
         ));
     };
     let v = (check.run)();
     crate::cluster::forget(&cell);
     if !v.failed() {
-        return Err(format!("fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}", fx.breaks, fx.catches.trial));
+        return Err(format!(
+            "fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}",
+            fx.breaks, fx.catches.trial
+        ));
     }
     let text = v.to_string();
-    let missing: Vec<_> = fx.catches.mentions.iter().filter(|m| !text.contains(m.as_str())).collect();
+    let missing: Vec<_> = fx
+        .catches
+        .mentions
+        .iter()
+        .filter(|m| !text.contains(m.as_str()))
+        .collect();
     if !missing.is_empty() {
-        return Err(format!("fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}", fx.catches.trial));
+        return Err(format!(
+            "fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}",
+            fx.catches.trial
+        ));
     }
     Ok(())
 }
@@ -665,10 +733,17 @@ pub fn clean_sample_passes(helm: &Arc<Result<Helm, vitals_helm::Error>>) -> Resu
     }
     crate::cluster::forget(&cell);
     if failed.is_empty() {
-        eprintln!("availability clean sample: {} trials green in {:.0}s", checks.len(), started.elapsed().as_secs_f64());
+        eprintln!(
+            "availability clean sample: {} trials green in {:.0}s",
+            checks.len(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     } else {
-        Err(format!("the clean availability sample fails trials it should pass:\n{}", failed.join("\n")))
+        Err(format!(
+            "the clean availability sample fails trials it should pass:\n{}",
+            failed.join("\n")
+        ))
     }
 }
 
