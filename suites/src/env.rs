@@ -104,6 +104,14 @@ pub fn cell_file(ns: &str, ext: &str) -> PathBuf {
         .join(format!("{ns}.{ext}"))
 }
 
+/// The Kubernetes minor this run's cluster-backed trials target (`E2E_K8S`,
+/// else the newest supported), as results and the report name it.
+pub fn k8s_minor() -> String {
+    vitals_cluster::kubernetes::selected()
+        .map(|v| v.minor)
+        .unwrap_or_else(|e| e.asked)
+}
+
 /// The cluster the cell files belong to: the kind cluster's name
 /// (`VITALS_CLUSTER`, else `vitals-<minor>` of `E2E_K8S`), or `existing`.
 pub fn cluster_key() -> String {

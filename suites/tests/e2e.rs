@@ -121,6 +121,7 @@ fn trial_from_verdict(
             object: rest.get(2).unwrap_or(&"").to_string(),
             duration_ms: start.elapsed().as_millis() as u64,
             verdict: v.clone(),
+            k8s: on_cluster.then(env::k8s_minor),
         });
         completion(&v)
     })
@@ -148,6 +149,7 @@ fn ignored_record(args: &Arguments, name: &str, cell: &Cell, tier: &str, check: 
         object: rest.get(2).unwrap_or(&"").to_string(),
         duration_ms: 0,
         verdict: Verdict::skip(cell.prefix(), why),
+        k8s: (tier != "render").then(env::k8s_minor),
     });
 }
 

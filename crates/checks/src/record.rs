@@ -19,6 +19,11 @@ pub struct TrialRecord {
     pub object: String,
     pub duration_ms: u64,
     pub verdict: Verdict,
+    /// The Kubernetes minor a cluster-backed trial ran against (`1.37`);
+    /// absent for unit and render trials, whose names carry the version
+    /// they validate against (`render/openapi@1.35/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<String>,
 }
 
 /// How one chart x profile cell was installed on the cluster: the phases it

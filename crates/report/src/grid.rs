@@ -71,13 +71,21 @@ pub struct Grid {
 impl Grid {
     pub fn build<'a>(trials: impl IntoIterator<Item = &'a TrialRecord>) -> Grid {
         let trials: Vec<_> = trials.into_iter().collect();
+        // Runs merged from several Kubernetes versions get a row per chart x
+        // profile x version (`prod @1.36`); one version keeps one row per
+        // chart x profile, its render trials beside its cluster ones.
+        let versions: BTreeSet<&str> = trials.iter().filter_map(|t| t.k8s.as_deref()).collect();
+        let profile_of = |t: &TrialRecord| match (&t.k8s, versions.len() > 1) {
+            (Some(k), true) => format!("{} @{k}", t.profile),
+            _ => t.profile.clone(),
+        };
         // Sorted by chart, then profile: chart-level trials (profile "-")
         // head their chart's rows because "-" sorts before letters.
         let rows: Vec<Row> = trials
             .iter()
             .map(|t| Row {
                 chart: t.chart.clone(),
-                profile: t.profile.clone(),
+                profile: profile_of(t),
             })
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -96,10 +104,10 @@ impl Grid {
             .collect();
         columns.sort_by(|a, b| (rank(&a.tier), &a.check).cmp(&(rank(&b.tier), &b.check)));
 
-        let row_of: HashMap<(&str, &str), usize> = rows
+        let row_of: HashMap<(String, String), usize> = rows
             .iter()
             .enumerate()
-            .map(|(i, r)| ((r.chart.as_str(), r.profile.as_str()), i))
+            .map(|(i, r)| ((r.chart.clone(), r.profile.clone()), i))
             .collect();
         let col_of: HashMap<(&str, &str), usize> = columns
             .iter()
@@ -108,7 +116,7 @@ impl Grid {
             .collect();
         let mut counts: HashMap<(usize, usize), Totals> = HashMap::new();
         for t in &trials {
-            let r = row_of[&(t.chart.as_str(), t.profile.as_str())];
+            let r = row_of[&(t.chart.clone(), profile_of(t))];
             let c = col_of[&(t.tier.as_str(), t.check.as_str())];
             counts.entry((r, c)).or_default().add(&t.verdict.outcome);
         }
@@ -175,6 +183,7 @@ mod tests {
             object: v.subject.clone(),
             duration_ms: 1,
             verdict: v,
+            k8s: None,
         }
     }
 
@@ -229,5 +238,21 @@ mod tests {
         assert_eq!(state(&g.counts(0, 1)), State::Empty);
         let dev = g.row_totals(1);
         assert_eq!((dev.pass, dev.fail, dev.skip), (3, 1, 2));
+    }
+
+    #[test]
+    fn runs_of_several_kubernetes_versions_get_a_row_each() {
+        let on = |k: &str, v: Verdict| TrialRecord {
+            k8s: Some(k.into()),
+            ..rec("medplum", "prod", "cluster", "ready", v)
+        };
+        let one = Grid::build(&[on("1.37", Verdict::pass("a", "ready", "ok"))]);
+        assert_eq!(one.rows[0].profile, "prod");
+        let two = Grid::build(&[
+            on("1.37", Verdict::pass("a", "ready", "ok")),
+            on("1.35", Verdict::pass("a", "ready", "ok")),
+        ]);
+        let profiles: Vec<_> = two.rows.iter().map(|r| r.profile.as_str()).collect();
+        assert_eq!(profiles, ["prod @1.35", "prod @1.37"]);
     }
 }

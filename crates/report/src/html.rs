@@ -966,6 +966,7 @@ mod tests {
             object: p.get(4).unwrap_or(&"").to_string(),
             duration_ms: 12,
             verdict: v,
+            k8s: None,
         }
     }
 

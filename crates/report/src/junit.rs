@@ -88,6 +88,7 @@ mod tests {
             object: String::new(),
             duration_ms: 1500,
             verdict: v,
+            k8s: None,
         }
     }
 
