@@ -184,12 +184,13 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
         }
     }
 
+    // Held for the whole plan: another cell's cordon would take a node out
+    // of the list, and a pod deleted or rolled (recovery, graceful stop,
+    // rollout) while its only possible node is cordoned by another cell
+    // stays Pending (health-platform's six recoveries failed on it).
+    let _one_plan_at_a_time = drain_lock().lock().await;
     let t = Instant::now();
     if plan.no_disruption.is_none() {
-        // Held from the node list to the last uncordon: another cell's
-        // cordon would take a node out of the list, and a cordon of ours
-        // must not meet another cell's drain.
-        let _one_at_a_time = drain_lock().lock().await;
         match spread::schedulable_nodes(client).await {
             Ok(nodes) if nodes.len() >= 2 => {
                 plan.nodes = nodes.iter().map(|n| n.name.clone()).collect();
