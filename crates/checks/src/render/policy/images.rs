@@ -1,8 +1,8 @@
 //! Images are pinned: a tag other than `latest`, or a digest. An untagged or
 //! `latest` image changes under a running release and cannot be reproduced.
 
-use super::{per_workload, PolicyCx};
-use crate::verdict::{Finding, Verdict};
+use super::PolicyCx;
+use crate::verdict::Verdict;
 
 /// Why an image reference is not pinned, if it is not.
 pub fn unpinned(image: &str) -> Option<&'static str> {
@@ -24,29 +24,12 @@ pub fn unpinned(image: &str) -> Option<&'static str> {
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(
+    super::per_workload_image(
         cx,
-        |_| true,
-        |w| {
-            let findings = w
-            .containers()
-            .into_iter()
-            .filter_map(|c| {
-                let image = c.spec.get("image").and_then(|v| v.as_str()).unwrap_or_default();
-                unpinned(image).map(|problem| Finding {
-                    object: c.label(),
-                    field: format!("{}.image", c.path),
-                    problem: format!("{problem}: `{image}`"),
-                    fix: "set `image.tag` to a released version (the chart's appVersion by default) or pin `image.digest`".into(),
-                })
-            })
-            .collect();
-            Verdict::from_findings(
-                w.object.id().to_string(),
-                "every image is pinned to a tag other than latest, or a digest",
-                findings,
-            )
-        },
+        "every image is pinned to a tag other than latest, or a digest",
+        |image| unpinned(image).map(str::to_string),
+        |image, problem| format!("{problem}: `{image}`"),
+        "set `image.tag` to a released version (the chart's appVersion by default) or pin `image.digest`",
     )
 }
 

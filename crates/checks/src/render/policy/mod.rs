@@ -88,6 +88,40 @@ pub fn run_all(cx: &PolicyCx<'_>) -> Vec<PolicyVerdict> {
         .collect()
 }
 
+/// One verdict per workload over its containers' images: `judge` names
+/// what is wrong with an image reference (None: fine), `problem` words the
+/// finding from the image and that reason, `fix` is the same for every
+/// finding. The image families (`images`, `shipped-images`,
+/// `release-tags`) differ only in these.
+pub(crate) fn per_workload_image(
+    cx: &PolicyCx<'_>,
+    expected: &'static str,
+    judge: impl Fn(&str) -> Option<String>,
+    problem: impl Fn(&str, &str) -> String,
+    fix: &str,
+) -> Vec<(String, Verdict)> {
+    per_workload(
+        cx,
+        |_| true,
+        |w| {
+            let findings = w
+                .containers()
+                .into_iter()
+                .filter_map(|c| {
+                    let image = c.spec.get("image").and_then(|v| v.as_str()).unwrap_or_default();
+                    judge(image).map(|why| crate::verdict::Finding {
+                        object: c.label(),
+                        field: format!("{}.image", c.path),
+                        problem: problem(image, &why),
+                        fix: fix.to_string(),
+                    })
+                })
+                .collect();
+            Verdict::from_findings(w.object.id().to_string(), expected, findings)
+        },
+    )
+}
+
 /// Runs one check per workload, named by the workload's slug.
 pub(crate) fn per_workload<'a>(
     cx: &PolicyCx<'a>,

@@ -18,8 +18,8 @@
 //! Dev profiles may float; the `images` policy still refuses `latest` there.
 
 use super::shipped_images::ImageRef;
-use super::{per_workload, PolicyCx};
-use crate::verdict::{Finding, Verdict};
+use super::PolicyCx;
+use crate::verdict::Verdict;
 
 /// Images whose upstream releases are `major.minor`.
 const TWO_FIELD_RELEASES: [&str; 3] = ["postgres", "postgresql", "postgis"];
@@ -103,31 +103,13 @@ pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
     if !cx.prod {
         return Vec::new();
     }
-    per_workload(
+    super::per_workload_image(
         cx,
-        |_| true,
-        |w| {
-            let findings = w
-                .containers()
-                .into_iter()
-                .filter_map(|c| {
-                    let image = c.spec.get("image").and_then(|v| v.as_str()).unwrap_or_default();
-                    floating(image).map(|why| Finding {
-                        object: c.label(),
-                        field: format!("{}.image", c.path),
-                        problem: format!("`{image}` is not a release image in a production profile: {why}"),
-                        fix: "pin the full release (e.g. `7.4.2-alpine`, `16.4-bookworm` for PostgreSQL) \
-                              or a digest (`image.digest`) in the prod values"
-                            .into(),
-                    })
-                })
-                .collect();
-            Verdict::from_findings(
-                w.object.id().to_string(),
-                "every prod image is a full release version (major.minor.patch; major.minor for PostgreSQL) or a digest",
-                findings,
-            )
-        },
+        "every prod image is a full release version (major.minor.patch; major.minor for PostgreSQL) or a digest",
+        |image| floating(image).map(|why| why.to_string()),
+        |image, why| format!("`{image}` is not a release image in a production profile: {why}"),
+        "pin the full release (e.g. `7.4.2-alpine`, `16.4-bookworm` for PostgreSQL) \
+         or a digest (`image.digest`) in the prod values",
     )
 }
 

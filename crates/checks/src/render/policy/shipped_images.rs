@@ -7,8 +7,8 @@
 //! workload counts, `helm test` pods and hook Jobs included: on a real
 //! cluster each one is an ImagePullBackOff.
 
-use super::{per_workload, PolicyCx};
-use crate::verdict::{Finding, Verdict};
+use super::PolicyCx;
+use crate::verdict::Verdict;
 
 /// An image reference split the way a container runtime reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,31 +89,13 @@ pub fn test_only(image: &str) -> Option<String> {
 }
 
 pub fn check(cx: &PolicyCx<'_>) -> Vec<(String, Verdict)> {
-    per_workload(
+    super::per_workload_image(
         cx,
-        |_| true,
-        |w| {
-            let findings = w
-                .containers()
-                .into_iter()
-                .filter_map(|c| {
-                    let image = c.spec.get("image").and_then(|v| v.as_str()).unwrap_or_default();
-                    test_only(image).map(|why| Finding {
-                        object: c.label(),
-                        field: format!("{}.image", c.path),
-                        problem: format!("`{image}` exists only in the test harness: {why}"),
-                        fix: "default to the image a user pulls (the upstream or the chart's documented build); \
-                              point at local builds in the test overlay (suites/overlays/<chart>.yaml) only"
-                            .into(),
-                    })
-                })
-                .collect();
-            Verdict::from_findings(
-                w.object.id().to_string(),
-                "the profile references only images a user can pull (no harness or local-registry image)",
-                findings,
-            )
-        },
+        "the profile references only images a user can pull (no harness or local-registry image)",
+        |image| test_only(image).map(|why| why.to_string()),
+        |image, why| format!("`{image}` exists only in the test harness: {why}"),
+        "default to the image a user pulls (the upstream or the chart's documented build); \
+         point at local builds in the test overlay (suites/overlays/<chart>.yaml) only",
     )
 }
 
