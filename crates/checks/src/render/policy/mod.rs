@@ -108,7 +108,11 @@ pub(crate) fn per_workload_image(
                 .containers()
                 .into_iter()
                 .filter_map(|c| {
-                    let image = c.spec.get("image").and_then(|v| v.as_str()).unwrap_or_default();
+                    let image = c
+                        .spec
+                        .get("image")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default();
                     judge(image).map(|why| crate::verdict::Finding {
                         object: c.label(),
                         field: format!("{}.image", c.path),
