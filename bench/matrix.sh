@@ -57,5 +57,6 @@ if cells:
         held = f"{t['granted']:.0f}-{t['released']:.0f}" if "granted" in t and "released" in t else "-"
         print(f"| {c['chart']}/{c['profile']} | " + " | ".join(f"{ph.get(n, 0):.1f} s" for n in names) + f" | {held} |")
 PY
+{ echo; echo "HPA trials: idle cpu before the load and the margin to the target (bench/hpa_margins.py):"; echo; python3 bench/hpa_margins.py "$run"; } >>"$out"
 if [ "${BASELINE:-0}" = 1 ]; then E2E_MATRIX_SECONDS=$secs python3 bench/baseline.py ${BASELINE_ARGS:-}; fi
 echo "matrix: ${secs}s ($status), total with baseline $(( $(date +%s) - start ))s"
