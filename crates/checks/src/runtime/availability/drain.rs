@@ -130,10 +130,15 @@ async fn evict(
                     .find(|p| p.metadata.name.as_deref() == Some(pod))
                     .and_then(|p| p.metadata.labels.clone())
                     .unwrap_or_default();
-                let live = pdbs.list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+                let live = pdbs
+                    .list(&Default::default())
+                    .await
+                    .map(|l| l.items)
+                    .unwrap_or_default();
                 for b in &live {
-                    let sel = serde_json::to_value(b.spec.as_ref().and_then(|s| s.selector.clone()))
-                        .unwrap_or_default();
+                    let sel =
+                        serde_json::to_value(b.spec.as_ref().and_then(|s| s.selector.clone()))
+                            .unwrap_or_default();
                     if !selector_matches(&sel, &labels) {
                         continue;
                     }
@@ -235,30 +240,39 @@ async fn wait_whole(
     off: Option<&str>,
     deadline: tokio::time::Instant,
 ) -> Result<(), DrainError> {
-    let what = if off.is_some() { format!("replacements off {node}") } else { format!("pods back after the uncordon of {node}") };
-    until_view(view, &what, deadline.saturating_duration_since(tokio::time::Instant::now()), || {
-        let gone = evicted.iter().all(|n| {
-            !view
-                .pods
-                .state()
+    let what = if off.is_some() {
+        format!("replacements off {node}")
+    } else {
+        format!("pods back after the uncordon of {node}")
+    };
+    until_view(
+        view,
+        &what,
+        deadline.saturating_duration_since(tokio::time::Instant::now()),
+        || {
+            let gone = evicted.iter().all(|n| {
+                !view.pods.state().iter().any(|p| {
+                    p.metadata.name.as_deref() == Some(n.as_str())
+                        && on_node(p, node)
+                        && p.metadata.deletion_timestamp.is_some()
+                })
+            });
+            let missing: Vec<String> = ws
                 .iter()
-                .any(|p| p.metadata.name.as_deref() == Some(n.as_str()) && on_node(p, node) && p.metadata.deletion_timestamp.is_some())
-        });
-        let missing: Vec<String> = ws
-            .iter()
-            .filter_map(|w| {
-                let n = healthy_off(view, w, off);
-                (n < w.replicas).then(|| format!("{} {n}/{} healthy", w.id(), w.replicas))
-            })
-            .collect();
-        if !gone {
-            Progress::Pending("evicted pods still terminating".into())
-        } else if missing.is_empty() {
-            Progress::Done(String::new())
-        } else {
-            Progress::Pending(missing.join(", "))
-        }
-    })
+                .filter_map(|w| {
+                    let n = healthy_off(view, w, off);
+                    (n < w.replicas).then(|| format!("{} {n}/{} healthy", w.id(), w.replicas))
+                })
+                .collect();
+            if !gone {
+                Progress::Pending("evicted pods still terminating".into())
+            } else if missing.is_empty() {
+                Progress::Done(String::new())
+            } else {
+                Progress::Pending(missing.join(", "))
+            }
+        },
+    )
     .await
     .map(drop)
     .map_err(|e| DrainError::NotWhole {
@@ -303,11 +317,19 @@ pub async fn drain_node(
         .into_iter()
         .filter(|p| on_node(p, node) && p.metadata.deletion_timestamp.is_none() && !finished(p))
         .collect();
-    let owner = |p: &Pod| workloads.iter().find(|w| w.matches(&p.metadata.labels.clone().unwrap_or_default()));
+    let owner = |p: &Pod| {
+        workloads
+            .iter()
+            .find(|w| w.matches(&p.metadata.labels.clone().unwrap_or_default()))
+    };
     let (mut movable, mut pinned) = (Vec::new(), Vec::new());
     for p in &on_it {
         let name = p.metadata.name.clone().unwrap_or_default();
-        if p.metadata.owner_references.as_ref().is_none_or(|o| o.is_empty()) {
+        if p.metadata
+            .owner_references
+            .as_ref()
+            .is_none_or(|o| o.is_empty())
+        {
             rec.skipped.push(name);
         } else if owner(p).is_some_and(|w| w.claims) {
             pinned.push(name);
@@ -318,7 +340,12 @@ pub async fn drain_node(
     let touched = |claims: bool| -> Vec<&HaWorkload> {
         workloads
             .iter()
-            .filter(|w| w.claims == claims && on_it.iter().any(|p| w.matches(&p.metadata.labels.clone().unwrap_or_default())))
+            .filter(|w| {
+                w.claims == claims
+                    && on_it
+                        .iter()
+                        .any(|p| w.matches(&p.metadata.labels.clone().unwrap_or_default()))
+            })
             .collect()
     };
     let (stateless, stateful) = (touched(false), touched(true));
@@ -386,7 +413,10 @@ pub fn judge_drain(rec: &DrainRecord) -> Verdict {
     }
     if !rec.skipped.is_empty() {
         v = v.with_evidence(Evidence::Note {
-            text: format!("left alone (no controller; kubectl drain would need --force): {}", rec.skipped.join(", ")),
+            text: format!(
+                "left alone (no controller; kubectl drain would need --force): {}",
+                rec.skipped.join(", ")
+            ),
         });
     }
     v
@@ -394,7 +424,12 @@ pub fn judge_drain(rec: &DrainRecord) -> Verdict {
 
 /// One PDB's verdict over every drain: the fewest healthy pods seen at
 /// any change of the namespace against what the budget allows.
-pub fn judge_pdb(pdb: &Pdb, expected: i32, samples: &[(u64, i32)], drains: &[DrainRecord]) -> Verdict {
+pub fn judge_pdb(
+    pdb: &Pdb,
+    expected: i32,
+    samples: &[(u64, i32)],
+    drains: &[DrainRecord],
+) -> Verdict {
     let subject = format!("PodDisruptionBudget/{}", pdb.name);
     let floor = pdb.min_healthy(expected);
     let exp = format!(
@@ -403,7 +438,11 @@ pub fn judge_pdb(pdb: &Pdb, expected: i32, samples: &[(u64, i32)], drains: &[Dra
         if drains.is_empty() {
             "the nodes were".to_string()
         } else {
-            drains.iter().map(|d| d.node.as_str()).collect::<Vec<_>>().join(" then ")
+            drains
+                .iter()
+                .map(|d| d.node.as_str())
+                .collect::<Vec<_>>()
+                .join(" then ")
         }
     );
     let timeline = samples
@@ -425,7 +464,12 @@ pub fn judge_pdb(pdb: &Pdb, expected: i32, samples: &[(u64, i32)], drains: &[Dra
         Verdict::pass(
             &subject,
             exp,
-            format!("fewest healthy: {min} at t={}{}; {} changes watched", secs(t_min), during(t_min), samples.len()),
+            format!(
+                "fewest healthy: {min} at t={}{}; {} changes watched",
+                secs(t_min),
+                during(t_min),
+                samples.len()
+            ),
         )
     } else {
         Verdict::fail(
@@ -481,17 +525,34 @@ mod tests {
 
     #[test]
     fn a_pdb_that_held_passes_with_the_fewest_healthy_pods_seen() {
-        let v = judge_pdb(&pdb(1), 2, &[(0, 2), (1200, 1), (9000, 2)], &[drain("worker", 1000, 10000)]);
+        let v = judge_pdb(
+            &pdb(1),
+            2,
+            &[(0, 2), (1200, 1), (9000, 2)],
+            &[drain("worker", 1000, 10000)],
+        );
         assert!(!v.failed(), "{v}");
-        assert!(v.observed.contains("fewest healthy: 1 at t=1.2s (draining worker)"), "{v}");
+        assert!(
+            v.observed
+                .contains("fewest healthy: 1 at t=1.2s (draining worker)"),
+            "{v}"
+        );
     }
 
     #[test]
     fn a_dip_below_the_budget_fails_with_when_and_which_drain() {
-        let v = judge_pdb(&pdb(2), 3, &[(0, 3), (4100, 1), (8000, 3)], &[drain("worker2", 4000, 9000)]);
+        let v = judge_pdb(
+            &pdb(2),
+            3,
+            &[(0, 3), (4100, 1), (8000, 3)],
+            &[drain("worker2", 4000, 9000)],
+        );
         assert!(v.failed());
         let text = v.to_string();
-        assert!(text.contains("fell to 1 at t=4.1s (draining worker2), below the budget's 2"), "{text}");
+        assert!(
+            text.contains("fell to 1 at t=4.1s (draining worker2), below the budget's 2"),
+            "{text}"
+        );
         assert!(text.contains("t=4.1s healthy=1"), "{text}");
     }
 
@@ -507,17 +568,32 @@ mod tests {
             node: "worker".into(),
         });
         let text = judge_drain(&rec).to_string();
-        assert!(text.contains("PodDisruptionBudget/web `spec.minAvailable`"), "{text}");
+        assert!(
+            text.contains("PodDisruptionBudget/web `spec.minAvailable`"),
+            "{text}"
+        );
         assert!(text.contains("can never allow an eviction"), "{text}");
-        assert!(text.contains("fix: keep minAvailable below the replica count"), "{text}");
+        assert!(
+            text.contains("fix: keep minAvailable below the replica count"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_recorder_column_keeps_only_changes() {
         let s = vec![
-            Sample { t_ms: 0, values: vec![2, 1] },
-            Sample { t_ms: 5, values: vec![2, 0] },
-            Sample { t_ms: 9, values: vec![1, 0] },
+            Sample {
+                t_ms: 0,
+                values: vec![2, 1],
+            },
+            Sample {
+                t_ms: 5,
+                values: vec![2, 0],
+            },
+            Sample {
+                t_ms: 9,
+                values: vec![1, 0],
+            },
         ];
         assert_eq!(column(&s, 0), vec![(0, 2), (9, 1)]);
     }
@@ -536,6 +612,10 @@ mod tests {
             "status": {"currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 2, "disruptionsAllowed": 0}
         }))
         .unwrap();
-        assert_eq!(never_allows(&ok), None, "a budget waiting for a replacement frees up");
+        assert_eq!(
+            never_allows(&ok),
+            None,
+            "a budget waiting for a replacement frees up"
+        );
     }
 }

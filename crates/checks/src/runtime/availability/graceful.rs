@@ -32,14 +32,25 @@ pub struct StopRecord {
 }
 
 /// Deletes one healthy pod of `w` and waits until it is gone.
-pub async fn stop_one(client: &Client, view: &NamespaceView, w: &HaWorkload, clock: tokio::time::Instant) -> StopRecord {
+pub async fn stop_one(
+    client: &Client,
+    view: &NamespaceView,
+    w: &HaWorkload,
+    clock: tokio::time::Instant,
+) -> StopRecord {
     let from_ms = clock.elapsed().as_millis() as u64;
-    let victim = live_pods(view, &w.selector).into_iter().find(|p| healthy(p));
+    let victim = live_pods(view, &w.selector)
+        .into_iter()
+        .find(|p| healthy(p));
     let Some(victim) = victim else {
         return StopRecord {
             pod: String::new(),
             stopped: Err("no healthy pod to stop".into()),
-            span: Span { label: format!("stop of a {} pod", w.name), from_ms, to_ms: from_ms },
+            span: Span {
+                label: format!("stop of a {} pod", w.name),
+                from_ms,
+                to_ms: from_ms,
+            },
         };
     };
     let name = victim.metadata.name.clone().unwrap_or_default();
@@ -49,9 +60,15 @@ pub async fn stop_one(client: &Client, view: &NamespaceView, w: &HaWorkload, clo
     let stopped = match api.delete(&name, &DeleteParams::default()).await {
         Err(e) => Err(format!("deleting: {e}")),
         Ok(_) => {
-            let bound = Duration::from_secs(w.grace_seconds.max(0) as u64) + MARGIN + Duration::from_secs(30);
+            let bound = Duration::from_secs(w.grace_seconds.max(0) as u64)
+                + MARGIN
+                + Duration::from_secs(30);
             until_view(view, &format!("Pod/{name}"), bound, || {
-                let there = view.pods.state().iter().any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
+                let there = view
+                    .pods
+                    .state()
+                    .iter()
+                    .any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
                 if there {
                     Progress::Pending("terminating".into())
                 } else {
@@ -88,7 +105,11 @@ pub fn judge(w: &HaWorkload, rec: &StopRecord, url: &str, windows: &[Window]) ->
         windows,
         std::slice::from_ref(&rec.span),
     );
-    let pre_stop = if w.pre_stop { "a preStop hook" } else { "no preStop hook" };
+    let pre_stop = if w.pre_stop {
+        "a preStop hook"
+    } else {
+        "no preStop hook"
+    };
     let v = match &rec.stopped {
         Err(e) => Verdict::fail(&subject, expected, format!("pod {}: {e}", rec.pod)),
         Ok(ms) if *ms > (grace + MARGIN).as_millis() as u64 => Verdict::fail(
@@ -125,9 +146,16 @@ pub fn judge(w: &HaWorkload, rec: &StopRecord, url: &str, windows: &[Window]) ->
         ),
         Ok(ms) => Verdict::pass(&subject, expected, format!("pod {} stopped in {} ({pre_stop}); {}", rec.pod, secs(*ms), stream.observed)),
     };
-    stream.evidence.into_iter().fold(v, Verdict::with_evidence).with_evidence(Evidence::Note {
-        text: format!("terminationGracePeriodSeconds {}, {pre_stop}", grace.as_secs()),
-    })
+    stream
+        .evidence
+        .into_iter()
+        .fold(v, Verdict::with_evidence)
+        .with_evidence(Evidence::Note {
+            text: format!(
+                "terminationGracePeriodSeconds {}, {pre_stop}",
+                grace.as_secs()
+            ),
+        })
 }
 
 #[cfg(test)]
@@ -148,40 +176,82 @@ mod tests {
             grace_seconds: 30,
             pre_stop,
             claims: false,
-            fronts: vec![Front { service: "web".into(), port: 80, path: "/readyz".into() }],
+            fronts: vec![Front {
+                service: "web".into(),
+                port: 80,
+                path: "/readyz".into(),
+            }],
         }
     }
 
     fn rec(ms: u64) -> StopRecord {
-        StopRecord { pod: "web-a".into(), stopped: Ok(ms), span: Span { label: "stop of web-a".into(), from_ms: 2000, to_ms: 9000 } }
+        StopRecord {
+            pod: "web-a".into(),
+            stopped: Ok(ms),
+            span: Span {
+                label: "stop of web-a".into(),
+                from_ms: 2000,
+                to_ms: 9000,
+            },
+        }
     }
 
     fn win(t: u64, failed: u64) -> Window {
-        Window { t_ms: t, sent: 40, failed, outcomes: Default::default(), lost: None }
+        Window {
+            t_ms: t,
+            sent: 40,
+            failed,
+            outcomes: Default::default(),
+            lost: None,
+        }
     }
 
     #[test]
     fn a_pod_that_stops_in_time_without_losing_a_request_passes() {
-        let v = judge(&web(true), &rec(6200), "http://web/readyz", &[win(0, 0), win(2100, 0), win(4200, 0)]);
+        let v = judge(
+            &web(true),
+            &rec(6200),
+            "http://web/readyz",
+            &[win(0, 0), win(2100, 0), win(4200, 0)],
+        );
         assert!(!v.failed(), "{v}");
-        assert!(v.observed.contains("stopped in 6.2s (a preStop hook)"), "{v}");
+        assert!(
+            v.observed.contains("stopped in 6.2s (a preStop hook)"),
+            "{v}"
+        );
     }
 
     #[test]
     fn an_app_that_exits_at_once_and_drops_requests_fails_with_the_prestop_fix() {
-        let v = judge(&web(false), &rec(300), "http://web/readyz", &[win(0, 0), win(2100, 6)]);
+        let v = judge(
+            &web(false),
+            &rec(300),
+            "http://web/readyz",
+            &[win(0, 0), win(2100, 6)],
+        );
         assert!(v.failed());
         let text = v.to_string();
-        assert!(text.contains("stopped in 0.3s (no preStop hook), but requests failed"), "{text}");
+        assert!(
+            text.contains("stopped in 0.3s (no preStop hook), but requests failed"),
+            "{text}"
+        );
         assert!(text.contains("lifecycle.preStop.sleep.seconds"), "{text}");
     }
 
     #[test]
     fn no_prestop_fails_from_the_render_even_when_the_race_was_won() {
-        let v = judge(&web(false), &rec(900), "http://web/readyz", &[win(0, 0), win(2100, 0)]);
+        let v = judge(
+            &web(false),
+            &rec(900),
+            "http://web/readyz",
+            &[win(0, 0), win(2100, 0)],
+        );
         assert!(v.failed());
         let text = v.to_string();
-        assert!(text.contains("`spec.template.spec.containers[].lifecycle.preStop`: no preStop hook"), "{text}");
+        assert!(
+            text.contains("`spec.template.spec.containers[].lifecycle.preStop`: no preStop hook"),
+            "{text}"
+        );
         assert!(text.contains("80 sent, 0 failed"), "{text}");
     }
 

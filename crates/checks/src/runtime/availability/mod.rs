@@ -326,7 +326,9 @@ pub fn derive(m: &Manifests) -> Vec<HaWorkload> {
                 .of_kind("Service")
                 .filter(|_| probe_path.is_some())
                 .filter(|s| s.hooks().is_empty())
-                .filter(|s| s.doc.pointer("/spec/clusterIP").and_then(Value::as_str) != Some("None"))
+                .filter(|s| {
+                    s.doc.pointer("/spec/clusterIP").and_then(Value::as_str) != Some("None")
+                })
                 .filter(|s| {
                     let sel = string_map(s.doc.pointer("/spec/selector"));
                     !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -391,7 +393,10 @@ pub fn live_pods(view: &NamespaceView, selector: &Value) -> Vec<Arc<Pod>> {
 
 /// Healthy pods of a selector right now.
 pub fn healthy_count(view: &NamespaceView, selector: &Value) -> i32 {
-    live_pods(view, selector).iter().filter(|p| healthy(p)).count() as i32
+    live_pods(view, selector)
+        .iter()
+        .filter(|p| healthy(p))
+        .count() as i32
 }
 
 /// Waits, re-judging on every change the namespace's watches see (pods,
@@ -572,7 +577,10 @@ spec:
     fn a_deployment_behind_an_hpa_and_a_pdb_is_ha_with_every_fact_read_from_the_render() {
         let ws = derive(&manifests());
         let web = ws.iter().find(|w| w.name == "web").unwrap();
-        assert_eq!(web.replicas, 3, "the HPA's minimum stands in for spec.replicas");
+        assert_eq!(
+            web.replicas, 3,
+            "the HPA's minimum stands in for spec.replicas"
+        );
         assert!(web.is_ha());
         assert_eq!(web.pdb.as_ref().unwrap().min_healthy(3), 2);
         let r = web.rolling.unwrap();
@@ -625,6 +633,9 @@ spec:
             max_unavailable: IntOrPercent::Int(0),
         };
         assert_eq!(none.unavailable(3), 1, "the controller's own floor");
-        assert_eq!(IntOrPercent::parse(&"100%".into()), Some(IntOrPercent::Percent(100)));
+        assert_eq!(
+            IntOrPercent::parse(&"100%".into()),
+            Some(IntOrPercent::Percent(100))
+        );
     }
 }

@@ -28,7 +28,12 @@ pub struct RecoveryRecord {
 }
 
 /// Deletes the workload's first healthy pod and times its replacement.
-pub async fn run(client: &Client, view: &NamespaceView, w: &HaWorkload, bound: Duration) -> RecoveryRecord {
+pub async fn run(
+    client: &Client,
+    view: &NamespaceView,
+    w: &HaWorkload,
+    bound: Duration,
+) -> RecoveryRecord {
     let pods = live_pods(view, &w.selector);
     let Some(victim) = pods.iter().find(|p| healthy(p)).cloned() else {
         return RecoveryRecord {
@@ -49,13 +54,16 @@ pub async fn run(client: &Client, view: &NamespaceView, w: &HaWorkload, bound: D
     let waited = until_view(view, &w.id(), bound, || {
         let all = view.pods.state();
         let old_gone_or_going = !all.iter().any(|p| {
-            p.metadata.uid.as_deref() == Some(uid.as_str()) && p.metadata.deletion_timestamp.is_none()
+            p.metadata.uid.as_deref() == Some(uid.as_str())
+                && p.metadata.deletion_timestamp.is_none()
         });
         let live = live_pods(view, &w.selector);
         let ready = live.iter().filter(|p| healthy(p)).count() as i32;
-        let replaced = live
-            .iter()
-            .any(|p| p.metadata.uid.as_deref() != Some(uid.as_str()) && healthy(p) && !pods.iter().any(|o| o.metadata.uid == p.metadata.uid));
+        let replaced = live.iter().any(|p| {
+            p.metadata.uid.as_deref() != Some(uid.as_str())
+                && healthy(p)
+                && !pods.iter().any(|o| o.metadata.uid == p.metadata.uid)
+        });
         if old_gone_or_going && replaced && ready >= w.replicas {
             return Progress::Done(String::new());
         }
@@ -66,8 +74,13 @@ pub async fn run(client: &Client, view: &NamespaceView, w: &HaWorkload, bound: D
             .find(|s| !matches!(s, PodState::Ready));
         match worst {
             Some(PodState::Terminal(why)) => Progress::Failed(why),
-            Some(PodState::Pending(why)) => Progress::Pending(format!("{ready}/{} Ready <- {why}", w.replicas)),
-            _ => Progress::Pending(format!("{ready}/{} Ready, replacement not created yet", w.replicas)),
+            Some(PodState::Pending(why)) => {
+                Progress::Pending(format!("{ready}/{} Ready <- {why}", w.replicas))
+            }
+            _ => Progress::Pending(format!(
+                "{ready}/{} Ready, replacement not created yet",
+                w.replicas
+            )),
         }
     })
     .await;
@@ -122,7 +135,14 @@ mod tests {
 
     #[test]
     fn a_replacement_within_the_bound_passes_with_its_time() {
-        let v = judge(&db(), &RecoveryRecord { pod: "db-0".into(), result: Ok(14_300) }, BOUND);
+        let v = judge(
+            &db(),
+            &RecoveryRecord {
+                pod: "db-0".into(),
+                result: Ok(14_300),
+            },
+            BOUND,
+        );
         assert!(!v.failed());
         assert_eq!(v.observed, "pod db-0 deleted; whole again after 14.3s");
     }
@@ -131,11 +151,17 @@ mod tests {
     fn a_replacement_that_never_came_fails_with_its_last_state() {
         let rec = RecoveryRecord {
             pod: "db-0".into(),
-            result: Err("StatefulSet/db: not ready after 300s; last seen: 0/1 Ready <- Pod db-0 Pending".into()),
+            result: Err(
+                "StatefulSet/db: not ready after 300s; last seen: 0/1 Ready <- Pod db-0 Pending"
+                    .into(),
+            ),
         };
         let v = judge(&db(), &rec, BOUND);
         assert!(v.failed());
         assert!(v.to_string().contains("within 300s"), "{v}");
-        assert!(v.to_string().contains("0/1 Ready <- Pod db-0 Pending"), "{v}");
+        assert!(
+            v.to_string().contains("0/1 Ready <- Pod db-0 Pending"),
+            "{v}"
+        );
     }
 }

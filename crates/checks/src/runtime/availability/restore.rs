@@ -132,7 +132,9 @@ pub fn parse_seed(out: &str) -> Result<Seed, RestoreError> {
         output: o,
     };
     let Some(line) = out.lines().find(|l| l.starts_with("VITALS-SEED ")) else {
-        return Err(fail(error_line(out).unwrap_or_else(|| out.trim().to_string())));
+        return Err(fail(
+            error_line(out).unwrap_or_else(|| out.trim().to_string()),
+        ));
     };
     let (rows, digest) = field(line, "probe")
         .and_then(probe)
@@ -150,18 +152,26 @@ pub fn parse_restored(out: &str) -> Result<Restored, RestoreError> {
         output: o,
     };
     let Some(line) = out.lines().find(|l| l.starts_with("VITALS-RESTORE ")) else {
-        return Err(fail(error_line(out).unwrap_or_else(|| out.trim().to_string())));
+        return Err(fail(
+            error_line(out).unwrap_or_else(|| out.trim().to_string()),
+        ));
     };
     Ok(Restored {
         file: field(line, "file").unwrap_or("?").to_string(),
-        bytes: field(line, "bytes").and_then(|b| b.parse().ok()).unwrap_or(0),
+        bytes: field(line, "bytes")
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0),
         tables: list(field(line, "tables")),
         probe: field(line, "probe").and_then(probe),
     })
 }
 
 /// The restored database against what was there before the backup.
-pub fn judge(cron: &str, seed: &Result<Seed, RestoreError>, restored: &Result<Restored, RestoreError>) -> Verdict {
+pub fn judge(
+    cron: &str,
+    seed: &Result<Seed, RestoreError>,
+    restored: &Result<Restored, RestoreError>,
+) -> Verdict {
     let subject = format!("CronJob/{cron}");
     let expected = format!(
         "{ROWS} rows written to `{PROBE_TABLE}`, a backup triggered from the CronJob, the newest dump restored into a scratch database with pg_restore: every table there, the rows identical"
@@ -177,7 +187,11 @@ pub fn judge(cron: &str, seed: &Result<Seed, RestoreError>, restored: &Result<Re
                 .with_hint("the backup must write pg_dump's custom format (--format=custom) of the whole database to the claim the CronJob mounts")
         }
     };
-    let missing: Vec<&String> = seed.tables.iter().filter(|t| !r.tables.contains(t)).collect();
+    let missing: Vec<&String> = seed
+        .tables
+        .iter()
+        .filter(|t| !r.tables.contains(t))
+        .collect();
     let mut findings = Vec::new();
     if r.tables.is_empty() {
         findings.push(Finding {
@@ -232,13 +246,19 @@ pub fn judge(cron: &str, seed: &Result<Seed, RestoreError>, restored: &Result<Re
         let mut v = Verdict::from_findings(subject, expected, findings);
         v.observed = observed;
         v.with_evidence(Evidence::Note {
-            text: format!("tables before the backup: {}; restored: {}", seed.tables.join(", "), r.tables.join(", ")),
+            text: format!(
+                "tables before the backup: {}; restored: {}",
+                seed.tables.join(", "),
+                r.tables.join(", ")
+            ),
         })
     }
 }
 
 fn stamp() -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format!("{}", t.as_millis() % 1_000_000_000)
 }
 
@@ -250,7 +270,11 @@ fn label_name(base: &str, suffix: &str) -> String {
 
 /// The Job a manual trigger makes (`kubectl create job --from=cronjob/x`).
 fn job_from(cj: &CronJob, name: &str) -> Job {
-    let tmpl = cj.spec.as_ref().map(|s| s.job_template.clone()).unwrap_or_default();
+    let tmpl = cj
+        .spec
+        .as_ref()
+        .map(|s| s.job_template.clone())
+        .unwrap_or_default();
     let meta = tmpl.metadata.unwrap_or_default();
     Job {
         metadata: ObjectMeta {
@@ -292,7 +316,9 @@ async fn helper(
         .and_then(|s| s.job_template.spec.as_ref())
         .map(|s| s.template.clone())
         .ok_or_else(|| RestoreError::CronJob("no pod template".into()))?;
-    let mut spec = tmpl.spec.ok_or_else(|| RestoreError::CronJob("no pod spec".into()))?;
+    let mut spec = tmpl
+        .spec
+        .ok_or_else(|| RestoreError::CronJob("no pod spec".into()))?;
     let mut c = spec
         .containers
         .iter()
@@ -315,7 +341,10 @@ async fn helper(
     spec.containers = vec![c];
     spec.init_containers = None;
     spec.restart_policy = Some("Never".into());
-    let name = label_name(cj.metadata.name.as_deref().unwrap_or("backup"), &format!("{role}-{}", stamp()));
+    let name = label_name(
+        cj.metadata.name.as_deref().unwrap_or("backup"),
+        &format!("{role}-{}", stamp()),
+    );
     let pod = Pod {
         metadata: ObjectMeta {
             name: Some(name.clone()),
@@ -362,9 +391,16 @@ async fn helper(
 }
 
 /// Triggers the backup once from the CronJob and waits for it.
-async fn backup(client: &Client, view: &NamespaceView, cj: &CronJob) -> Result<String, RestoreError> {
+async fn backup(
+    client: &Client,
+    view: &NamespaceView,
+    cj: &CronJob,
+) -> Result<String, RestoreError> {
     let ns = view.namespace.as_str();
-    let job = label_name(cj.metadata.name.as_deref().unwrap_or("backup"), &format!("restore-{}", stamp()));
+    let job = label_name(
+        cj.metadata.name.as_deref().unwrap_or("backup"),
+        &format!("restore-{}", stamp()),
+    );
     Api::<Job>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &job_from(cj, &job))
         .await
@@ -393,9 +429,18 @@ pub async fn check(client: &Client, view: &NamespaceView, c: &CronSpec) -> Verdi
     let Some(b) = &c.backup else {
         return Verdict::skip(format!("CronJob/{}", c.name), "not a database backup");
     };
-    let cj = match Api::<CronJob>::namespaced(client.clone(), &view.namespace).get(&c.name).await {
+    let cj = match Api::<CronJob>::namespaced(client.clone(), &view.namespace)
+        .get(&c.name)
+        .await
+    {
         Ok(cj) => cj,
-        Err(e) => return judge(&c.name, &Err(RestoreError::CronJob(e.to_string())), &Err(RestoreError::CronJob(String::new()))),
+        Err(e) => {
+            return judge(
+                &c.name,
+                &Err(RestoreError::CronJob(e.to_string())),
+                &Err(RestoreError::CronJob(String::new())),
+            )
+        }
     };
     let token = stamp();
     let seed = match helper(client, view, &cj, b, "seed", seed_script(), &token).await {
@@ -427,8 +472,14 @@ mod tests {
     fn the_seed_and_restore_lines_parse() {
         let s = seed().unwrap();
         assert_eq!((s.rows, s.digest.as_str()), (100, "abc123"));
-        assert_eq!(s.tables, vec!["public.users", "public.vitals_restore_probe"]);
-        let r = parse_restored("x\nVITALS-RESTORE file=/backups/a.dump bytes=4096 tables=public.users probe=missing\n").unwrap();
+        assert_eq!(
+            s.tables,
+            vec!["public.users", "public.vitals_restore_probe"]
+        );
+        let r = parse_restored(
+            "x\nVITALS-RESTORE file=/backups/a.dump bytes=4096 tables=public.users probe=missing\n",
+        )
+        .unwrap();
         assert_eq!(r.probe, None);
         assert_eq!(r.bytes, 4096);
     }
@@ -438,31 +489,47 @@ mod tests {
         let r = parse_restored("VITALS-RESTORE file=/b/a.dump bytes=9 tables=public.users,public.vitals_restore_probe probe=100/abc123");
         let v = judge("db-backup", &seed(), &r);
         assert!(!v.failed(), "{v}");
-        assert!(v.observed.ends_with("2 table(s) restored, 100 of 100 probe rows, identical"), "{v}");
+        assert!(
+            v.observed
+                .ends_with("2 table(s) restored, 100 of 100 probe rows, identical"),
+            "{v}"
+        );
     }
 
     #[test]
     fn a_dump_missing_a_table_fails_naming_the_table_and_the_fix() {
-        let r = parse_restored("VITALS-RESTORE file=/b/a.dump bytes=9 tables=public.users probe=missing");
+        let r = parse_restored(
+            "VITALS-RESTORE file=/b/a.dump bytes=9 tables=public.users probe=missing",
+        );
         let text = judge("db-backup", &seed(), &r).to_string();
-        assert!(text.contains("restores partial: 1 of 2 tables missing (public.vitals_restore_probe)"), "{text}");
+        assert!(
+            text.contains("restores partial: 1 of 2 tables missing (public.vitals_restore_probe)"),
+            "{text}"
+        );
         assert!(text.contains("--exclude-table"), "{text}");
     }
 
     #[test]
     fn an_empty_restore_and_a_failed_restore_fail() {
         let r = parse_restored("VITALS-RESTORE file=/b/a.dump bytes=9 tables= probe=missing");
-        assert!(judge("db-backup", &seed(), &r).to_string().contains("restores an empty database"));
+        assert!(judge("db-backup", &seed(), &r)
+            .to_string()
+            .contains("restores an empty database"));
         let bad = parse_restored("VITALS-ERROR pg_restore of /b/a.dump into x failed: pg_restore: error: input file does not appear to be a valid archive");
         let text = judge("db-backup", &seed(), &bad).to_string();
-        assert!(text.contains("does not appear to be a valid archive"), "{text}");
+        assert!(
+            text.contains("does not appear to be a valid archive"),
+            "{text}"
+        );
         assert!(text.contains("--format=custom"), "{text}");
     }
 
     #[test]
     fn rows_lost_or_changed_fail() {
         let r = parse_restored("VITALS-RESTORE file=/b/a.dump bytes=9 tables=public.users,public.vitals_restore_probe probe=60/zzz");
-        assert!(judge("db-backup", &seed(), &r).to_string().contains("60 of 100 rows restored"));
+        assert!(judge("db-backup", &seed(), &r)
+            .to_string()
+            .contains("60 of 100 rows restored"));
     }
 
     #[test]

@@ -48,8 +48,15 @@ pub enum RolloutError {
 
 /// The Deployment's live `spec.replicas`.
 pub async fn live_replicas(client: &Client, ns: &str, name: &str) -> Option<i32> {
-    let d = ready::api_for(client, ns, "apps/v1", "Deployment").get(name).await.ok()?;
-    serde_json::to_value(d).ok()?.pointer("/spec/replicas")?.as_i64().map(|n| n as i32)
+    let d = ready::api_for(client, ns, "apps/v1", "Deployment")
+        .get(name)
+        .await
+        .ok()?;
+    serde_json::to_value(d)
+        .ok()?
+        .pointer("/spec/replicas")?
+        .as_i64()
+        .map(|n| n as i32)
 }
 
 /// Bumps the pod-template annotation: a new ReplicaSet, rolled.
@@ -74,7 +81,13 @@ fn int(v: &Value, p: &str) -> i64 {
 
 /// Waits until the Deployment has rolled to the bumped template: observed,
 /// every replica updated and available, the old ones gone.
-pub async fn wait_rolled(client: &Client, view: &NamespaceView, w: &HaWorkload, value: &str, timeout: Duration) -> Result<String, RolloutError> {
+pub async fn wait_rolled(
+    client: &Client,
+    view: &NamespaceView,
+    w: &HaWorkload,
+    value: &str,
+    timeout: Duration,
+) -> Result<String, RolloutError> {
     let v = view.clone();
     let value = value.to_string();
     wait::until(
@@ -84,7 +97,9 @@ pub async fn wait_rolled(client: &Client, view: &NamespaceView, w: &HaWorkload, 
         timeout,
         view.changes(),
         move |o| {
-            let Some(o) = o else { return Progress::Pending("not found".into()) };
+            let Some(o) = o else {
+                return Progress::Pending("not found".into());
+            };
             let d = serde_json::to_value(o).unwrap_or_default();
             let want = int(&d, "/spec/replicas");
             let bumped = d
@@ -105,7 +120,9 @@ pub async fn wait_rolled(client: &Client, view: &NamespaceView, w: &HaWorkload, 
             if let Progress::Failed(why) = ready::judge("Deployment", Some(o), &v) {
                 return Progress::Failed(why);
             }
-            Progress::Pending(format!("{updated} updated, {available} available, {total} in all of {want}"))
+            Progress::Pending(format!(
+                "{updated} updated, {available} available, {total} in all of {want}"
+            ))
         },
     )
     .await
@@ -171,7 +188,10 @@ pub fn judge(w: &HaWorkload, rec: &RolloutRecord) -> Verdict {
     let observed = format!(
         "{}; ready between {} and {n}, at most {} pods",
         match &rec.result {
-            Ok(s) => format!("rolled in {} ({s})", secs(rec.ended_ms.saturating_sub(rec.started_ms))),
+            Ok(s) => format!(
+                "rolled in {} ({s})",
+                secs(rec.ended_ms.saturating_sub(rec.started_ms))
+            ),
             Err(e) => format!("did not complete: {e}"),
         },
         min.map(|m| m.1).unwrap_or(0),
@@ -240,14 +260,23 @@ mod tests {
 
     #[test]
     fn a_surge_one_rollout_that_kept_every_replica_ready_passes() {
-        let v = judge(&web(IntOrPercent::Int(0), true), &rec(vec![(0, 3, 3), (500, 3, 4), (3000, 3, 3)]));
+        let v = judge(
+            &web(IntOrPercent::Int(0), true),
+            &rec(vec![(0, 3, 3), (500, 3, 4), (3000, 3, 3)]),
+        );
         assert!(!v.failed(), "{v}");
-        assert!(v.observed.contains("ready between 3 and 3, at most 4 pods"), "{v}");
+        assert!(
+            v.observed.contains("ready between 3 and 3, at most 4 pods"),
+            "{v}"
+        );
     }
 
     #[test]
     fn max_unavailable_100_percent_fails_on_the_field_against_the_pdb_and_what_was_seen() {
-        let v = judge(&web(IntOrPercent::Percent(100), true), &rec(vec![(0, 3, 3), (400, 0, 3), (5000, 3, 3)]));
+        let v = judge(
+            &web(IntOrPercent::Percent(100), true),
+            &rec(vec![(0, 3, 3), (400, 0, 3), (5000, 3, 3)]),
+        );
         assert!(v.failed());
         let text = v.to_string();
         assert!(text.contains("`spec.strategy.rollingUpdate.maxUnavailable`: maxUnavailable 100% lets a rollout take 3 of 3 replicas down at once"), "{text}");
@@ -259,12 +288,19 @@ mod tests {
     fn no_readiness_probe_fails_with_why_it_drops_requests() {
         let v = judge(&web(IntOrPercent::Int(0), false), &rec(vec![(0, 3, 3)]));
         assert!(v.failed());
-        assert!(v.to_string().contains("no readiness probe: a new pod counts as available"), "{v}");
+        assert!(
+            v.to_string()
+                .contains("no readiness probe: a new pod counts as available"),
+            "{v}"
+        );
     }
 
     #[test]
     fn a_surge_beyond_max_surge_is_named() {
-        let v = judge(&web(IntOrPercent::Int(0), true), &rec(vec![(0, 3, 3), (900, 3, 6)]));
+        let v = judge(
+            &web(IntOrPercent::Int(0), true),
+            &rec(vec![(0, 3, 3), (900, 3, 6)]),
+        );
         assert!(v.failed());
         assert!(v.to_string().contains("6 pods at t=0.9s, above 4"), "{v}");
     }

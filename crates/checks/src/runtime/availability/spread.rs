@@ -63,9 +63,13 @@ pub fn judge(w: &HaWorkload, placements: &[Placement], nodes: &[NodeInfo]) -> Ve
     let node_names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     let required: Vec<_> = w.spread.iter().filter(|r| r.required).collect();
     if required.is_empty() {
-        let expected = "replicas placed by the scheduler (no required spread rule: reported, not judged)";
+        let expected =
+            "replicas placed by the scheduler (no required spread rule: reported, not judged)";
         let mut v = Verdict::pass(&subject, expected, format!("placement: {where_}"));
-        let used: BTreeSet<_> = placements.iter().filter_map(|p| p.node.as_deref()).collect();
+        let used: BTreeSet<_> = placements
+            .iter()
+            .filter_map(|p| p.node.as_deref())
+            .collect();
         if w.replicas >= 2 && used.len() == 1 && nodes.len() > 1 {
             v = v.with_evidence(Evidence::Note {
                 text: format!(
@@ -88,10 +92,13 @@ pub fn judge(w: &HaWorkload, placements: &[Placement], nodes: &[NodeInfo]) -> Ve
             .iter()
             .filter_map(|n| n.labels.get(&r.topology_key).cloned())
             .collect();
-        let mut counts: BTreeMap<String, i32> =
-            domains.iter().map(|d| (d.clone(), 0)).collect();
+        let mut counts: BTreeMap<String, i32> = domains.iter().map(|d| (d.clone(), 0)).collect();
         for p in placements {
-            if let Some(d) = p.node.as_deref().and_then(|n| domain(nodes, n, &r.topology_key)) {
+            if let Some(d) = p
+                .node
+                .as_deref()
+                .and_then(|n| domain(nodes, n, &r.topology_key))
+            {
                 *counts.entry(d).or_default() += 1;
             }
         }
@@ -135,7 +142,9 @@ pub fn judge(w: &HaWorkload, placements: &[Placement], nodes: &[NodeInfo]) -> Ve
                             "replicas share a `{}` domain despite the required rule: {where_}",
                             r.topology_key
                         ),
-                        fix: "check the rule's labelSelector: it must select the workload's own pods".into(),
+                        fix:
+                            "check the rule's labelSelector: it must select the workload's own pods"
+                                .into(),
                     });
                 } else if !pending.is_empty() {
                     findings.push(Finding {
@@ -251,7 +260,12 @@ fn placement_of(p: &Pod) -> Placement {
 
 /// Waits until every replica is placed (or the scheduler has refused one),
 /// then judges the placement.
-pub async fn check(client: &Client, view: &NamespaceView, w: &HaWorkload, timeout: Duration) -> Verdict {
+pub async fn check(
+    client: &Client,
+    view: &NamespaceView,
+    w: &HaWorkload,
+    timeout: Duration,
+) -> Verdict {
     let v = view.clone();
     let w2 = w.clone();
     let settled = wait::until(
@@ -272,7 +286,11 @@ pub async fn check(client: &Client, view: &NamespaceView, w: &HaWorkload, timeou
     )
     .await;
     if let Err(e) = settled {
-        return Verdict::fail(w.id(), "every replica placed or refused by the scheduler", e.to_string());
+        return Verdict::fail(
+            w.id(),
+            "every replica placed or refused by the scheduler",
+            e.to_string(),
+        );
     }
     match schedulable_nodes(client).await {
         Ok(nodes) => judge(w, &placements(view, w), &nodes),
@@ -320,48 +338,95 @@ mod tests {
         Placement {
             pod: pod.into(),
             node: node.map(String::from),
-            unschedulable: node
-                .is_none()
-                .then(|| "0/3 nodes are available: 2 node(s) didn't match pod anti-affinity rules".into()),
+            unschedulable: node.is_none().then(|| {
+                "0/3 nodes are available: 2 node(s) didn't match pod anti-affinity rules".into()
+            }),
         }
     }
 
     #[test]
     fn required_anti_affinity_on_distinct_nodes_passes_with_the_placement() {
-        let v = judge(&web(2, true), &[at("web-a", Some("worker1")), at("web-b", Some("worker2"))], &nodes(2));
+        let v = judge(
+            &web(2, true),
+            &[at("web-a", Some("worker1")), at("web-b", Some("worker2"))],
+            &nodes(2),
+        );
         assert!(!v.failed(), "{v}");
-        assert!(v.observed.contains("worker1: 1 (web-a); worker2: 1 (web-b)"), "{v}");
+        assert!(
+            v.observed
+                .contains("worker1: 1 (web-a); worker2: 1 (web-b)"),
+            "{v}"
+        );
     }
 
     #[test]
     fn more_replicas_than_nodes_under_a_required_rule_fails_with_the_schedulers_words_and_a_fix() {
         let v = judge(
             &web(3, true),
-            &[at("web-a", Some("worker1")), at("web-b", Some("worker2")), at("web-c", None)],
+            &[
+                at("web-a", Some("worker1")),
+                at("web-b", Some("worker2")),
+                at("web-c", None),
+            ],
             &nodes(2),
         );
         assert!(v.failed());
         let text = v.to_string();
-        assert!(text.contains("cannot be met: 3 replicas, only 2 schedulable domains"), "{text}");
-        assert!(text.contains("didn't match pod anti-affinity rules"), "{text}");
-        assert!(text.contains("preferredDuringSchedulingIgnoredDuringExecution"), "{text}");
-        assert!(text.contains("podAntiAffinity.requiredDuringScheduling"), "{text}");
+        assert!(
+            text.contains("cannot be met: 3 replicas, only 2 schedulable domains"),
+            "{text}"
+        );
+        assert!(
+            text.contains("didn't match pod anti-affinity rules"),
+            "{text}"
+        );
+        assert!(
+            text.contains("preferredDuringSchedulingIgnoredDuringExecution"),
+            "{text}"
+        );
+        assert!(
+            text.contains("podAntiAffinity.requiredDuringScheduling"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_preferred_rule_is_reported_not_judged_and_says_when_all_replicas_share_a_node() {
-        let v = judge(&web(2, false), &[at("web-a", Some("worker1")), at("web-b", Some("worker1"))], &nodes(2));
+        let v = judge(
+            &web(2, false),
+            &[at("web-a", Some("worker1")), at("web-b", Some("worker1"))],
+            &nodes(2),
+        );
         assert!(!v.failed());
-        assert!(v.to_string().contains("every replica is on one node of 2"), "{v}");
+        assert!(
+            v.to_string().contains("every replica is on one node of 2"),
+            "{v}"
+        );
     }
 
     #[test]
     fn a_spread_constraint_is_judged_by_its_skew() {
         let mut w = web(3, true);
         w.spread[0].max_skew = Some(1);
-        let ok = judge(&w, &[at("a", Some("worker1")), at("b", Some("worker2")), at("c", Some("worker1"))], &nodes(2));
+        let ok = judge(
+            &w,
+            &[
+                at("a", Some("worker1")),
+                at("b", Some("worker2")),
+                at("c", Some("worker1")),
+            ],
+            &nodes(2),
+        );
         assert!(!ok.failed(), "{ok}");
-        let bad = judge(&w, &[at("a", Some("worker1")), at("b", Some("worker1")), at("c", Some("worker1"))], &nodes(2));
+        let bad = judge(
+            &w,
+            &[
+                at("a", Some("worker1")),
+                at("b", Some("worker1")),
+                at("c", Some("worker1")),
+            ],
+            &nodes(2),
+        );
         assert!(bad.failed());
         assert!(bad.to_string().contains("skew 3"), "{bad}");
     }

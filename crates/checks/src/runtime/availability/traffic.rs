@@ -76,9 +76,14 @@ pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Ve
     let what = if spans.is_empty() {
         "the disruptions".to_string()
     } else {
-        spans.iter().map(|s| s.label.as_str()).collect::<Vec<_>>().join(", ")
+        spans
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let expected = format!("a steady stream of GET {url} ({RATE}/s) loses no request through {what}");
+    let expected =
+        format!("a steady stream of GET {url} ({RATE}/s) loses no request through {what}");
     let sent: u64 = windows.iter().map(|w| w.sent).sum();
     let failed: u64 = windows.iter().map(|w| w.failed).sum();
     let lost: Vec<&Window> = windows.iter().filter(|w| w.lost.is_some()).collect();
@@ -91,12 +96,22 @@ pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Ve
             } else {
                 format!(
                     " ({})",
-                    w.outcomes.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join(", ")
+                    w.outcomes
+                        .iter()
+                        .map(|(k, n)| format!("{k}: {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             };
             match &w.lost {
                 Some(why) => format!("t={} window lost: {why}", secs(w.t_ms)),
-                None => format!("t={} sent={} failed={}{kinds}{}", secs(w.t_ms), w.sent, w.failed, span_at(spans, w.t_ms)),
+                None => format!(
+                    "t={} sent={} failed={}{kinds}{}",
+                    secs(w.t_ms),
+                    w.sent,
+                    w.failed,
+                    span_at(spans, w.t_ms)
+                ),
             }
         })
         .collect::<Vec<_>>()
@@ -115,7 +130,11 @@ pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Ve
     } else if failed == 0 && lost.is_empty() {
         Verdict::pass(&subject, expected, observed)
     } else {
-        let first = windows.iter().find(|w| w.failed > 0 || w.lost.is_some()).map(|w| w.t_ms).unwrap_or(0);
+        let first = windows
+            .iter()
+            .find(|w| w.failed > 0 || w.lost.is_some())
+            .map(|w| w.t_ms)
+            .unwrap_or(0);
         Verdict::fail(&subject, expected, format!("{observed}; first failure at t={}{}", secs(first), span_at(spans, first)))
             .with_hint("requests fail when a pod stops before the endpoints stop sending to it: give the container a preStop pause (`lifecycle.preStop.sleep.seconds: 5`) so kube-proxy drops it first, keep a readiness probe, and let the app finish in-flight requests on SIGTERM")
     };
@@ -173,7 +192,11 @@ pub async fn stream(
                     t_ms,
                     sent: r.count,
                     failed: r.errors,
-                    outcomes: r.outcomes.into_iter().filter(|(k, _)| !k.starts_with('2')).collect(),
+                    outcomes: r
+                        .outcomes
+                        .into_iter()
+                        .filter(|(k, _)| !k.starts_with('2'))
+                        .collect(),
                     lost: None,
                 },
                 _ => Window {
@@ -181,7 +204,11 @@ pub async fn stream(
                     sent: 0,
                     failed: 0,
                     outcomes: BTreeMap::new(),
-                    lost: Some(format!("no load report (exit {}): {}", o.exit, o.stderr.trim())),
+                    lost: Some(format!(
+                        "no load report (exit {}): {}",
+                        o.exit,
+                        o.stderr.trim()
+                    )),
                 },
             },
             Err(e) => Window {
@@ -206,7 +233,11 @@ mod tests {
             t_ms: t,
             sent,
             failed,
-            outcomes: if failed > 0 { BTreeMap::from([("refused".to_string(), failed)]) } else { BTreeMap::new() },
+            outcomes: if failed > 0 {
+                BTreeMap::from([("refused".to_string(), failed)])
+            } else {
+                BTreeMap::new()
+            },
             lost: None,
         }
     }
@@ -220,18 +251,41 @@ mod tests {
 
     #[test]
     fn failures_during_a_drain_fail_with_when_what_and_the_gap() {
-        let spans = [Span { label: "drain worker2".into(), from_ms: 2000, to_ms: 9000 }];
-        let v = judge("web", "http://web/", &[w(0, 40, 0), w(2100, 40, 10), w(4200, 40, 10), w(6300, 40, 0)], &spans);
+        let spans = [Span {
+            label: "drain worker2".into(),
+            from_ms: 2000,
+            to_ms: 9000,
+        }];
+        let v = judge(
+            "web",
+            "http://web/",
+            &[
+                w(0, 40, 0),
+                w(2100, 40, 10),
+                w(4200, 40, 10),
+                w(6300, 40, 0),
+            ],
+            &spans,
+        );
         assert!(v.failed());
         let text = v.to_string();
-        assert!(text.contains("160 sent, 20 failed, longest gap ~1.0s"), "{text}");
-        assert!(text.contains("first failure at t=2.1s during drain worker2"), "{text}");
+        assert!(
+            text.contains("160 sent, 20 failed, longest gap ~1.0s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("first failure at t=2.1s during drain worker2"),
+            "{text}"
+        );
         assert!(text.contains("refused: 10"), "{text}");
         assert!(text.contains("preStop"), "{text}");
     }
 
     #[test]
     fn the_gap_resets_after_a_clean_window() {
-        assert_eq!(longest_gap_ms(&[w(0, 40, 20), w(1, 40, 0), w(2, 40, 10)]), 1000);
+        assert_eq!(
+            longest_gap_ms(&[w(0, 40, 20), w(1, 40, 0), w(2, 40, 10)]),
+            1000
+        );
     }
 }
