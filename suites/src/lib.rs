@@ -4,8 +4,8 @@
 pub mod availability;
 pub mod cell;
 pub mod cluster;
-pub mod discovery;
 pub mod config;
+pub mod discovery;
 pub mod env;
 pub mod fixtures;
 pub mod negatives;

@@ -15,7 +15,6 @@ use vitals_checks::values::ValuesSet;
 use vitals_checks::{Evidence, Manifests, Verdict};
 use vitals_helm::{Chart, Helm, TemplateOpts};
 
-
 // `Cell` and `Check` live in `crate::cell`; re-exported so render code
 // keeps its names.
 pub use crate::cell::{Cell, Check};
@@ -191,7 +190,12 @@ fn waive(cell: &Cell, checks: Vec<Check>) -> Vec<Check> {
             if let Ok(mut used) = used_waivers().lock() {
                 used.insert((w.file.clone(), w.field.clone()));
             }
-            let because = format!("{} (waiver {} in {})", w.spec.because, w.field, w.file.display());
+            let because = format!(
+                "{} (waiver {} in {})",
+                w.spec.because,
+                w.field,
+                w.file.display()
+            );
             let run = std::mem::replace(&mut c.run, Box::new(|| Verdict::skip("", "")));
             c.run = Box::new(move || run().waived(because.clone()));
             c
@@ -328,7 +332,9 @@ pub fn checks_with_overlay(
                 continue;
             }
             let (m, crds) = (manifests.clone(), crds.clone());
-            out.push(Check::new(name, move || api.validate_in(&m.objects[i], &crds)));
+            out.push(Check::new(name, move || {
+                api.validate_in(&m.objects[i], &crds)
+            }));
         }
     }
 
@@ -581,7 +587,11 @@ fn gated_apis(chart_dir: &Path) -> Vec<(String, String)> {
                 continue;
             };
             for part in text.split("APIVersions.Has").skip(1) {
-                let Some(api) = part.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) else {
+                let Some(api) = part
+                    .trim_start()
+                    .strip_prefix('"')
+                    .and_then(|r| r.split('"').next())
+                else {
                     continue;
                 };
                 let file = p.strip_prefix(base).unwrap_or(&p).display().to_string();
