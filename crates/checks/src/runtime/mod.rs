@@ -57,6 +57,7 @@ const fn kind(
 }
 
 /// Every runtime check kind of the cluster (and upgrade) tier.
+#[rustfmt::skip] // one row per kind reads as the table it is
 pub const ALL: &[Kind] = &[
     kind("install", Stage::Beside, "ready", "suites/src/cluster/plan/workloads.rs", "helm upgrade --install succeeds, hooks included"),
     kind("ready", Stage::Beside, "ready", "suites/src/cluster/plan/workloads.rs", "every workload becomes ready, or its terminal cause is named"),
@@ -100,9 +101,18 @@ mod registry_tests {
 
     #[test]
     fn a_trial_name_finds_its_kind_and_stage() {
-        assert_eq!(kind_of("cluster/persistence/medplum-postgresql").map(|k| k.stage), Some(Stage::Disrupts));
-        assert_eq!(kind_of("cluster/restarts/deployment/x").map(|k| k.stage), Some(Stage::Whole));
-        assert_eq!(kind_of("cluster/helm-test").map(|k| k.name), Some("helm-test"));
+        assert_eq!(
+            kind_of("cluster/persistence/medplum-postgresql").map(|k| k.stage),
+            Some(Stage::Disrupts)
+        );
+        assert_eq!(
+            kind_of("cluster/restarts/deployment/x").map(|k| k.stage),
+            Some(Stage::Whole)
+        );
+        assert_eq!(
+            kind_of("cluster/helm-test").map(|k| k.name),
+            Some("helm-test")
+        );
         assert!(kind_of("cluster/nonsense/x").is_none());
     }
 }
