@@ -65,6 +65,7 @@ RULES = {
                                     "endPort": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Last port of a range"}}}},
         }}},
     "terminationGracePeriodSeconds": {"minimum": 0},
+    "preStopSleepSeconds": {"minimum": 0, "maximum": 60},
     "persistence.size": {"pattern": "^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti)$"},
     "tmpSizeLimit": {"pattern": "^[0-9]+(Ki|Mi|Gi)$"},
     "persistence.accessModes": {"items": {"type": "string", "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]}},

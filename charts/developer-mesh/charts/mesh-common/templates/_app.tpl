@@ -257,6 +257,13 @@ spec:
           readinessProbe:
             {{- include "vitals.probes.http" (dict "probe" .Values.readinessProbe "path" .Values.readinessPath "port" "http") | nindent 12 }}
           {{- end }}
+          {{- /* Endpoints take a moment to drop a terminating pod: keep serving through it, so a drain or rollout refuses no request (the availability tier lost requests without it). */}}
+          {{- if gt (int .Values.preStopSleepSeconds) 0 }}
+          lifecycle:
+            preStop:
+              sleep:
+                seconds: {{ int .Values.preStopSleepSeconds }}
+          {{- end }}
           volumeMounts:
             - name: tmp
               mountPath: /tmp
