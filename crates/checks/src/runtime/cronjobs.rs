@@ -101,7 +101,7 @@ pub fn derive(m: &Manifests) -> Vec<CronSpec> {
 
 /// A DNS label from a base and a suffix, at most 63 characters (Job names
 /// end up in the `job-name` pod label).
-fn label_name(base: &str, suffix: &str) -> String {
+pub(crate) fn label_name(base: &str, suffix: &str) -> String {
     let keep = 63 - suffix.len() - 1;
     let base: String = base.chars().take(keep).collect();
     format!("{}-{suffix}", base.trim_end_matches('-'))
@@ -114,8 +114,9 @@ fn stamp() -> String {
     format!("{}", t.as_secs() % 1_000_000)
 }
 
-/// The Job a manual trigger makes from the CronJob.
-fn job_from(cj: &CronJob, name: &str) -> Job {
+/// The Job a manual trigger makes from the CronJob
+/// (`kubectl create job --from=cronjob/x`).
+pub(crate) fn job_from(cj: &CronJob, name: &str) -> Job {
     let tmpl = cj
         .spec
         .as_ref()

@@ -10,16 +10,15 @@
 //! image, credentials, claim, labels (so the release's NetworkPolicies let
 //! them reach the database, as they let the backup) and security context.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{EnvVar, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
-use crate::runtime::cronjobs::{Backup, CronSpec};
+use crate::runtime::cronjobs::{job_from, label_name, Backup, CronSpec};
 use crate::runtime::explain::{pod_state, PodState};
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::{self, Progress};
@@ -262,42 +261,6 @@ fn stamp() -> String {
     format!("{}", t.as_millis() % 1_000_000_000)
 }
 
-fn label_name(base: &str, suffix: &str) -> String {
-    let keep = 63 - suffix.len() - 1;
-    let base: String = base.chars().take(keep).collect();
-    format!("{}-{suffix}", base.trim_end_matches('-'))
-}
-
-/// The Job a manual trigger makes (`kubectl create job --from=cronjob/x`).
-fn job_from(cj: &CronJob, name: &str) -> Job {
-    let tmpl = cj
-        .spec
-        .as_ref()
-        .map(|s| s.job_template.clone())
-        .unwrap_or_default();
-    let meta = tmpl.metadata.unwrap_or_default();
-    Job {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            labels: meta.labels,
-            annotations: Some(BTreeMap::from([(
-                "cronjob.kubernetes.io/instantiate".to_string(),
-                "manual".to_string(),
-            )])),
-            owner_references: Some(vec![OwnerReference {
-                api_version: "batch/v1".into(),
-                kind: "CronJob".into(),
-                name: cj.metadata.name.clone().unwrap_or_default(),
-                uid: cj.metadata.uid.clone().unwrap_or_default(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            }]),
-            ..ObjectMeta::default()
-        },
-        spec: tmpl.spec,
-        status: None,
-    }
-}
 
 /// Runs `script` in a pod made from the CronJob's template; its log.
 async fn helper(
