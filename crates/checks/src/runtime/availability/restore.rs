@@ -261,7 +261,6 @@ fn stamp() -> String {
     format!("{}", t.as_millis() % 1_000_000_000)
 }
 
-
 /// Runs `script` in a pod made from the CronJob's template; its log.
 async fn helper(
     client: &Client,
