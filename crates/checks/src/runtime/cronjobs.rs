@@ -146,6 +146,70 @@ pub(crate) fn job_from(cj: &CronJob, name: &str) -> Job {
     }
 }
 
+/// Why a helper pod cannot be made from a CronJob.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperPodError {
+    #[error("the CronJob has no pod template")]
+    NoTemplate,
+    #[error("the CronJob has no pod spec")]
+    NoSpec,
+    #[error("the CronJob has no container `{0}`")]
+    NoContainer(String),
+}
+
+/// A one-off pod from the CronJob's own pod template that runs `script` in
+/// the backup's container, so it sees the image, mounts and credentials the
+/// backup itself used: the dump verifier and the availability tier's
+/// restore both read what the backup wrote this way. Probes and init
+/// containers go; `env` is added; named `<cronjob>-<suffix>`.
+pub(crate) fn helper_pod(
+    cj: &CronJob,
+    b: &Backup,
+    suffix: &str,
+    script: String,
+    env: &[(&str, &str)],
+) -> Result<Pod, HelperPodError> {
+    let tmpl = cj
+        .spec
+        .as_ref()
+        .and_then(|s| s.job_template.spec.as_ref())
+        .map(|s| s.template.clone())
+        .ok_or(HelperPodError::NoTemplate)?;
+    let mut spec = tmpl.spec.ok_or(HelperPodError::NoSpec)?;
+    let mut c = spec
+        .containers
+        .iter()
+        .find(|c| c.name == b.container)
+        .cloned()
+        .ok_or_else(|| HelperPodError::NoContainer(b.container.clone()))?;
+    c.command = Some(vec!["/bin/sh".into(), "-c".into(), script]);
+    c.args = None;
+    c.liveness_probe = None;
+    c.readiness_probe = None;
+    c.startup_probe = None;
+    let vars = c.env.get_or_insert_with(Vec::new);
+    for (k, v) in env {
+        vars.push(EnvVar {
+            name: (*k).into(),
+            value: Some((*v).into()),
+            ..EnvVar::default()
+        });
+    }
+    spec.containers = vec![c];
+    spec.init_containers = None;
+    spec.restart_policy = Some("Never".into());
+    let name = label_name(cj.metadata.name.as_deref().unwrap_or("backup"), suffix);
+    Ok(Pod {
+        metadata: ObjectMeta {
+            name: Some(name),
+            labels: tmpl.metadata.and_then(|m| m.labels),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        status: None,
+    })
+}
+
 /// Triggers the CronJob once and judges the run (and the dump, for backups).
 pub async fn check(client: &Client, view: &NamespaceView, c: &CronSpec) -> Verdict {
     let ns = view.namespace.as_str();
@@ -258,45 +322,15 @@ async fn verify_dump(
     b: &Backup,
 ) -> Result<String, String> {
     let ns = view.namespace.as_str();
-    let tmpl = cj
-        .spec
-        .as_ref()
-        .and_then(|s| s.job_template.spec.as_ref())
-        .map(|s| s.template.clone())
-        .ok_or("the CronJob has no pod template")?;
-    let mut spec = tmpl.spec.ok_or("the CronJob has no pod spec")?;
-    let mut container = spec
-        .containers
-        .iter()
-        .find(|c| c.name == b.container)
-        .cloned()
-        .ok_or_else(|| format!("no container `{}`", b.container))?;
-    container.command = Some(vec!["/bin/sh".into(), "-c".into(), VERIFY.into()]);
-    container.args = None;
-    container.liveness_probe = None;
-    container.readiness_probe = None;
-    container.startup_probe = None;
-    container.env.get_or_insert_with(Vec::new).push(EnvVar {
-        name: "VITALS_DUMP_DIR".into(),
-        value: Some(b.dir.clone()),
-        ..EnvVar::default()
-    });
-    spec.containers = vec![container];
-    spec.init_containers = None;
-    spec.restart_policy = Some("Never".into());
-    let name = label_name(
-        cj.metadata.name.as_deref().unwrap_or("backup"),
+    let pod = helper_pod(
+        cj,
+        b,
         &format!("verify-{}", stamp()),
-    );
-    let pod = Pod {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: tmpl.metadata.and_then(|m| m.labels),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec),
-        status: None,
-    };
+        VERIFY.into(),
+        &[("VITALS_DUMP_DIR", b.dir.as_str())],
+    )
+    .map_err(|e| e.to_string())?;
+    let name = pod.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     pods.create(&PostParams::default(), &pod)
         .await

@@ -13,12 +13,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{EnvVar, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
-use crate::runtime::cronjobs::{job_from, label_name, Backup, CronSpec};
+use crate::runtime::cronjobs::{helper_pod, job_from, label_name, Backup, CronSpec};
 use crate::runtime::explain::{pod_state, PodState};
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::{self, Progress};
@@ -272,50 +271,15 @@ async fn helper(
     token: &str,
 ) -> Result<String, RestoreError> {
     let ns = view.namespace.as_str();
-    let tmpl = cj
-        .spec
-        .as_ref()
-        .and_then(|s| s.job_template.spec.as_ref())
-        .map(|s| s.template.clone())
-        .ok_or_else(|| RestoreError::CronJob("no pod template".into()))?;
-    let mut spec = tmpl
-        .spec
-        .ok_or_else(|| RestoreError::CronJob("no pod spec".into()))?;
-    let mut c = spec
-        .containers
-        .iter()
-        .find(|c| c.name == b.container)
-        .cloned()
-        .ok_or_else(|| RestoreError::CronJob(format!("no container `{}`", b.container)))?;
-    c.command = Some(vec!["/bin/sh".into(), "-c".into(), script]);
-    c.args = None;
-    c.liveness_probe = None;
-    c.readiness_probe = None;
-    c.startup_probe = None;
-    let env = c.env.get_or_insert_with(Vec::new);
-    for (k, v) in [("VITALS_DUMP_DIR", b.dir.as_str()), ("VITALS_TOKEN", token)] {
-        env.push(EnvVar {
-            name: k.into(),
-            value: Some(v.into()),
-            ..EnvVar::default()
-        });
-    }
-    spec.containers = vec![c];
-    spec.init_containers = None;
-    spec.restart_policy = Some("Never".into());
-    let name = label_name(
-        cj.metadata.name.as_deref().unwrap_or("backup"),
+    let pod = helper_pod(
+        cj,
+        b,
         &format!("{role}-{}", stamp()),
-    );
-    let pod = Pod {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            labels: tmpl.metadata.and_then(|m| m.labels),
-            ..ObjectMeta::default()
-        },
-        spec: Some(spec),
-        status: None,
-    };
+        script,
+        &[("VITALS_DUMP_DIR", b.dir.as_str()), ("VITALS_TOKEN", token)],
+    )
+    .map_err(|e| RestoreError::CronJob(e.to_string()))?;
+    let name = pod.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     pods.create(&PostParams::default(), &pod)
         .await
