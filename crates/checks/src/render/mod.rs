@@ -1,9 +1,11 @@
 //! Render tier: what can be proven from `helm template` output alone.
 //! `openapi` and `schema` validate shapes; `policy` holds one module per
-//! policy family; `invariants` evaluates what a suite spec adds; `overlay`
+//! policy family; `diff` names the fields two renders differ in;
+//! `invariants` evaluates what a suite spec adds; `overlay`
 //! proves the cluster tier's test overlay leaves the profile as it is;
 //! `promises` that the README's seed-promise table names rendered objects.
 
+pub mod diff;
 pub mod docs;
 pub mod invariants;
 pub mod openapi;
