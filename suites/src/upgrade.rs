@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use crate::cell::Cell;
+use vitals_checks::render::diff::{diff, Change, Difference};
 
 // The start of an upgrade is part of a cell (`cell::UpgradeFrom`); kept
 // here under its old path for the code that builds one.
@@ -467,28 +468,16 @@ const MUTABLE: [&str; 7] = [
     "revisionHistoryLimit",
 ];
 
-fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<_> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                diff(
-                    &format!("{path}.{k}"),
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                diff(&format!("{path}[{i}]"), p, q, out);
-            }
-        }
-        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
-        _ => {}
-    }
+/// `path: from -> to`, an absent side shown as `null`. The API server
+/// stores an explicit null as an absent field, so that pair changes
+/// nothing.
+fn immutable_change(d: &Difference<'_>) -> Option<String> {
+    let (from, to) = match d.change {
+        Change::Changed { from, to } => (from, to),
+        Change::Removed(v) => (v, &serde_json::Value::Null),
+        Change::Added(v) => (&serde_json::Value::Null, v),
+    };
+    (from != to).then(|| format!("{}: {from} -> {to}", d.path))
 }
 
 /// Changes an upgrade from `from` to `to` would make to immutable
@@ -509,11 +498,11 @@ pub fn immutable_changes(
             }
             spec
         };
-        let mut found = Vec::new();
-        diff("spec", &frozen(&old.doc), &frozen(&new.doc), &mut found);
+        let (old, new_spec) = (frozen(&old.doc), frozen(&new.doc));
         out.extend(
-            found
+            diff("spec", &old, &new_spec)
                 .into_iter()
+                .filter_map(|d| immutable_change(&d))
                 .map(|d| format!("StatefulSet/{} {d}", new.name)),
         );
     }
@@ -540,6 +529,28 @@ mod tests {
                 "StatefulSet/db spec.volumeClaimTemplates[0].spec.resources.requests.storage: \"1Gi\" -> \"20Gi\"".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn an_added_field_is_named_with_its_path_and_an_explicit_null_changes_nothing() {
+        let from = sts("1Gi", "db");
+        let mut to = sts("1Gi", "db");
+        to.objects[0].doc["spec"]["serviceName"] = serde_json::Value::Null;
+        to.objects[0].doc["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] =
+            "db".into();
+        assert_eq!(
+            immutable_changes(&from, &to),
+            vec![
+                "StatefulSet/db spec.selector.matchLabels[\"app.kubernetes.io/name\"]: null -> \"db\"".to_string(),
+                "StatefulSet/db spec.serviceName: \"db\" -> null".to_string(),
+            ]
+        );
+        let mut absent = sts("1Gi", "db");
+        absent.objects[0].doc["spec"]
+            .as_object_mut()
+            .unwrap()
+            .insert("ordinalsX".into(), serde_json::Value::Null);
+        assert!(immutable_changes(&from, &absent).is_empty());
     }
 
     #[test]

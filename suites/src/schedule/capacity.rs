@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use kube::Client;
 
+use super::RoomError;
+
 pub use super::need::{
     allocatable, cell_namespaces, cell_need, free_outside, used_by_namespace, Need, CELL_LABEL,
 };
@@ -253,7 +255,7 @@ pub fn expect(key: &str, need: Need) {
 }
 
 /// Reads the nodes' allocatable minus what running pods already request.
-pub async fn init(client: &Client) -> Result<Need, String> {
+pub async fn init(client: &Client) -> Result<Need, RoomError> {
     {
         let (m, _) = pool();
         if let Some(p) = m.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -288,7 +290,7 @@ pub async fn init(client: &Client) -> Result<Need, String> {
 /// under `key`. A need larger than the whole pool is granted once nothing
 /// else of this process holds any, so it runs alone instead of never.
 /// Returns how long it waited.
-pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, String> {
+pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, RoomError> {
     let (m, cv) = pool();
     let start = std::time::Instant::now();
     let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -330,12 +332,13 @@ pub fn reserve(key: &str, need: Need, deadline: Duration) -> Result<Duration, St
     // still fit), and so do those that were waiting for it to go first.
     cv.notify_all();
     if timed_out {
-        return Err(format!(
-            "{key} needs {need}; only {} free after {}s (held: {})",
-            p.free,
-            deadline.as_secs(),
-            p.held.keys().cloned().collect::<Vec<_>>().join(", ")
-        ));
+        return Err(RoomError::PoolFull {
+            cell: key.to_string(),
+            need,
+            free: p.free,
+            waited: deadline,
+            held: p.held.keys().cloned().collect(),
+        });
     }
     p.free.cpu_m -= need.cpu_m;
     p.free.mem_mi -= need.mem_mi;
@@ -426,7 +429,9 @@ mod tests {
             mem_mi: 10.0,
         };
         reserve("a", small, Duration::from_secs(1)).unwrap();
-        let err = reserve("b", small, Duration::from_millis(10)).unwrap_err();
+        let err = reserve("b", small, Duration::from_millis(10))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("b needs 600m cpu"), "{err}");
         assert!(err.contains("held: a"), "{err}");
         let waiter = std::thread::spawn(move || reserve("b", small, Duration::from_secs(60)));

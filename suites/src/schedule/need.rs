@@ -9,6 +9,8 @@ use kube::{Api, Client};
 use serde_json::Value;
 use vitals_checks::{quantity, Manifests};
 
+use super::RoomError;
+
 /// Millicores and mebibytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Need {
@@ -142,11 +144,13 @@ const CLIENT_PODS: Need = Need {
 /// The label every cell namespace carries (suites/src/cluster.rs).
 pub const CELL_LABEL: &str = "vitals.dev/cell";
 /// The namespaces of this runner's cells (labelled [`CELL_LABEL`]).
-pub async fn cell_namespaces(client: &Client) -> Result<std::collections::HashSet<String>, String> {
+pub async fn cell_namespaces(
+    client: &Client,
+) -> Result<std::collections::HashSet<String>, RoomError> {
     Ok(Api::<Namespace>::all(client.clone())
         .list(&ListParams::default().labels(CELL_LABEL))
         .await
-        .map_err(|e| format!("listing namespaces: {e}"))?
+        .map_err(RoomError::listing("namespaces"))?
         .items
         .into_iter()
         .filter_map(|n| n.metadata.name)
@@ -155,7 +159,7 @@ pub async fn cell_namespaces(client: &Client) -> Result<std::collections::HashSe
 
 /// The nodes' allocatable minus what the running pods request, pods in the
 /// namespaces `skip` names aside.
-pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Result<Need, String> {
+pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Result<Need, RoomError> {
     let mut free = allocatable(client).await?;
     for (ns, n) in used_by_namespace(client).await? {
         if !skip(&ns) {
@@ -167,11 +171,11 @@ pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Resul
 }
 
 /// What the nodes offer pods, summed.
-pub async fn allocatable(client: &Client) -> Result<Need, String> {
+pub async fn allocatable(client: &Client) -> Result<Need, RoomError> {
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(|e| format!("listing nodes: {e}"))?;
+        .map_err(RoomError::listing("nodes"))?;
     let mut all = Need::default();
     for n in &nodes.items {
         let a = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
@@ -187,11 +191,11 @@ pub async fn allocatable(client: &Client) -> Result<Need, String> {
 }
 
 /// What the pods that are not done request, per namespace.
-pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>, String> {
+pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>, RoomError> {
     let pods = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
         .await
-        .map_err(|e| format!("listing pods: {e}"))?;
+        .map_err(RoomError::listing("pods"))?;
     let mut used: HashMap<String, Need> = HashMap::new();
     for p in &pods.items {
         let spec = serde_json::to_value(&p.spec).unwrap_or_default();

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kube::Client;
 
+use super::RoomError;
 use crate::capacity::{self, Need};
 
 /// Makes room for `need` on the nodes for the cell in namespace `own`;
@@ -36,7 +37,7 @@ pub async fn make<F, Fut>(
     need: Need,
     deadline: Duration,
     take_down: F,
-) -> Result<Vec<String>, String>
+) -> Result<Vec<String>, RoomError>
 where
     F: Fn(String, bool) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -58,9 +59,7 @@ where
         }
         let others = candidates(own, &cells, &used, installed_at);
         if others.is_empty() {
-            return Err(format!(
-                "the cell needs {need}, {free} is free, and no other cell of this runner has pods to take down"
-            ));
+            return Err(RoomError::NothingToTakeDown { need, free });
         }
         // An idle cell first: nothing waits.
         let mut taken = None;
@@ -75,15 +74,20 @@ where
             Some(t) => t,
             None => {
                 let Some(ns) = others.iter().find(|ns| installed_at(ns).is_some()) else {
-                    return Err(format!(
-                        "the cell needs {need}, {free} is free, and the cells holding the rest are installing: {}",
-                        others.join(", ")
-                    ));
+                    return Err(RoomError::OthersInstalling {
+                        need,
+                        free,
+                        cells: others,
+                    });
                 };
                 let left = end.saturating_duration_since(Instant::now());
-                let lock = crate::stages::exclusive(ns, left).map_err(|e| {
-                    format!("the cell needs {need}, {free} is free: waiting for {ns}: {e}")
-                })?;
+                let lock =
+                    crate::stages::exclusive(ns, left).map_err(|source| RoomError::WaitingFor {
+                        need,
+                        free,
+                        cell: ns.clone(),
+                        source,
+                    })?;
                 (ns.clone(), lock)
             }
         };

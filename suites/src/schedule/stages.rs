@@ -24,6 +24,50 @@ use std::time::Duration;
 
 pub const STAGES: usize = 3;
 
+/// Why a trial's stage did not come: its earlier trials kept running past
+/// the deadline, or the cell's stage lock could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{running} earlier trial(s) of {cell} still running after {}s", waited.as_secs())]
+    EarlierRunning {
+        running: usize,
+        cell: String,
+        waited: Duration,
+    },
+    #[error("{}: {source}", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another process's trials of the cell held the lock to the deadline.
+    #[error("{} of the cell in other processes still running after {}s (lock {})",
+        if *exclusive_holder { "a pod-deleting or restart-counting trial" } else { "other trials" },
+        waited.as_secs(), path.display())]
+    HeldElsewhere {
+        /// True when this trial wanted it shared: then only an exclusive
+        /// (later-stage) trial can have held it.
+        exclusive_holder: bool,
+        waited: Duration,
+        path: PathBuf,
+    },
+}
+
+/// A trial whose stage did not come fails with this as its observed text.
+impl From<StageError> for String {
+    fn from(e: StageError) -> String {
+        e.to_string()
+    }
+}
+
+impl StageError {
+    fn lock(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
+        move |source| StageError::Lock {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending(HashMap<String, [usize; STAGES]>);
 
@@ -56,7 +100,7 @@ pub fn done(cell: &str, stage: usize) -> bool {
 
 /// Blocks until the cell's earlier stages are done, or the deadline passes
 /// (then says how many trials are still running).
-pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<(), String> {
+pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<(), StageError> {
     let (m, cv) = state();
     let guard = m.lock().unwrap_or_else(|e| e.into_inner());
     let earlier = |p: &Pending| -> usize {
@@ -68,11 +112,11 @@ pub fn wait_for_earlier(cell: &str, stage: usize, deadline: Duration) -> Result<
         .wait_timeout_while(guard, deadline, |p| earlier(p) > 0)
         .unwrap_or_else(|e| e.into_inner());
     if res.timed_out() {
-        return Err(format!(
-            "{} earlier trial(s) of {cell} still running after {}s",
-            earlier(&guard),
-            deadline.as_secs()
-        ));
+        return Err(StageError::EarlierRunning {
+            running: earlier(&guard),
+            cell: cell.to_string(),
+            waited: deadline,
+        });
     }
     Ok(())
 }
@@ -85,7 +129,7 @@ pub fn hold_across_processes(
     ns: &str,
     stage: usize,
     deadline: Duration,
-) -> Result<Option<File>, String> {
+) -> Result<Option<File>, StageError> {
     if !crate::env::process_per_trial() {
         return Ok(None);
     }
@@ -101,27 +145,27 @@ pub fn try_exclusive(ns: &str) -> Option<File> {
 }
 
 /// The cell's stage lock taken exclusive, waiting for its running trials.
-pub fn exclusive(ns: &str, deadline: Duration) -> Result<File, String> {
+pub fn exclusive(ns: &str, deadline: Duration) -> Result<File, StageError> {
     lock_stage(&lock_path(ns)?, STAGES - 1, deadline)
 }
 
-fn lock_path(ns: &str) -> Result<PathBuf, String> {
+fn lock_path(ns: &str) -> Result<PathBuf, StageError> {
     let path = crate::cell::state::CellState::of(ns).path(crate::cell::state::CellFile::StagesLock);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(StageError::lock(dir))?;
     }
     Ok(path)
 }
 
 /// Opened without truncating: the file is only a lock, shared by processes.
-fn open_lock(path: &Path) -> Result<File, String> {
-    crate::cell::state::open_lock(path).map_err(|e| format!("{}: {e}", path.display()))
+fn open_lock(path: &Path) -> Result<File, StageError> {
+    crate::cell::state::open_lock(path).map_err(StageError::lock(path))
 }
 
 /// The file lock with a deadline: a blocking `flock` on a helper thread,
 /// given up on at the deadline (a lock it takes later is dropped with the
 /// unread message, which releases it).
-fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, String> {
+fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, StageError> {
     let file = open_lock(path)?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -134,17 +178,12 @@ fn lock_stage(path: &Path, stage: usize, deadline: Duration) -> Result<File, Str
     });
     match rx.recv_timeout(deadline) {
         Ok(Ok(f)) => Ok(f),
-        Ok(Err(e)) => Err(format!("{}: {e}", path.display())),
-        Err(_) => Err(format!(
-            "{} of the cell in other processes still running after {}s (lock {})",
-            if stage == 0 {
-                "a pod-deleting or restart-counting trial"
-            } else {
-                "other trials"
-            },
-            deadline.as_secs(),
-            path.display()
-        )),
+        Ok(Err(e)) => Err(StageError::lock(path)(e)),
+        Err(_) => Err(StageError::HeldElsewhere {
+            exclusive_holder: stage == 0,
+            waited: deadline,
+            path: path.to_path_buf(),
+        }),
     }
 }
 
@@ -195,12 +234,12 @@ mod tests {
         done(cell, 0);
         let err = wait_for_earlier(cell, 2, Duration::from_millis(10)).unwrap_err();
         assert!(
-            err.contains("1 earlier trial(s)"),
+            matches!(err, StageError::EarlierRunning { running: 1, .. }),
             "stage 1 still runs: {err}"
         );
         let waiter = std::thread::spawn(move || wait_for_earlier(cell, 2, Duration::from_secs(60)));
         done(cell, 1);
-        assert_eq!(waiter.join().unwrap(), Ok(()));
+        assert!(waiter.join().unwrap().is_ok());
     }
 
     #[test]
@@ -208,7 +247,10 @@ mod tests {
         let cell = "stages-test/b";
         register(cell, 0);
         let err = wait_for_earlier(cell, 1, Duration::from_millis(10)).unwrap_err();
-        assert!(err.contains("1 earlier trial(s) of stages-test/b"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "1 earlier trial(s) of stages-test/b still running after 0s"
+        );
     }
 
     #[test]
@@ -220,17 +262,17 @@ mod tests {
         // one process stand in for two trial processes.
         let probe = lock_stage(&path, 0, short).expect("a first stage-0 trial");
         let flow = lock_stage(&path, 0, short).expect("stage-0 trials share");
-        let err = lock_stage(&path, 1, short).unwrap_err();
+        let err = lock_stage(&path, 1, short).unwrap_err().to_string();
         assert!(
-            err.contains("other trials of the cell in other processes still running"),
+            err.starts_with("other trials of the cell in other processes still running"),
             "{err}"
         );
         drop((probe, flow));
         let delete =
             lock_stage(&path, 1, Duration::from_secs(10)).expect("free once stage 0 is done");
-        let err = lock_stage(&path, 0, short).unwrap_err();
+        let err = lock_stage(&path, 0, short).unwrap_err().to_string();
         assert!(
-            err.contains("a pod-deleting or restart-counting trial"),
+            err.starts_with("a pod-deleting or restart-counting trial"),
             "{err}"
         );
         drop(delete);
