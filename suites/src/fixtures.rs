@@ -15,6 +15,89 @@ use vitals_helm::Helm;
 use crate::render::{self, Cell, Overlaid};
 use crate::spec::{Profile, Suite};
 
+/// Why a harness trial fails: its fixture could not be read or set up, or
+/// the check it names did not catch it as it should. Each message names
+/// the fixture and keeps its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("fixture `{}` cannot be read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("fixture `{}`: field `{field}`: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        field: String,
+        source: serde_yaml::Error,
+    },
+    /// `what`: "values", "the overlay".
+    #[error("cannot write {what} of `{name}`: {source}")]
+    WriteValues {
+        what: &'static str,
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("cannot copy the sample chart for `{name}` to `{}`: {source}", to.display())]
+    CopySample {
+        name: String,
+        to: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the sample's values.schema.json is not JSON: {0}")]
+    SampleSchema(serde_json::Error),
+    #[error("cannot write the patched schema of `{name}`: {source}")]
+    PatchedSchema {
+        name: String,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::env::SetupError),
+    #[error("no agent image in images.env")]
+    NoAgentImage,
+    /// The clean sample failed checks: each `name:\nverdict`.
+    #[error("the clean sample chart fails checks it should pass:\n{}", .0.join("\n"))]
+    CleanSampleFails(Vec<String>),
+    #[error("the clean sample with a test overlay derived no `render/overlay` check")]
+    NoOverlayCheck,
+    #[error("fixture `{name}` ({breaks}) expected check `{trial}`, which was not derived; checks were:\n  {}", derived.join("\n  "))]
+    NotDerived {
+        name: String,
+        breaks: String,
+        trial: String,
+        derived: Vec<String>,
+    },
+    #[error("fixture `{name}` breaks: {breaks}\nbut `{trial}` passed:\n{verdict}")]
+    Passed {
+        name: String,
+        breaks: String,
+        trial: String,
+        verdict: String,
+    },
+    #[error("fixture `{name}`: `{trial}` failed, but its message lacks {missing:?}:\n{text}")]
+    MentionsMissing {
+        name: String,
+        trial: String,
+        missing: Vec<String>,
+        text: String,
+    },
+}
+
+/// For callers whose own errors are still text (the availability tier's
+/// fixtures): the message, causes included.
+impl From<FixtureError> for String {
+    fn from(e: FixtureError) -> String {
+        e.to_string()
+    }
+}
+
+impl FixtureError {
+    fn write_values(what: &'static str, name: &str) -> impl FnOnce(std::io::Error) -> FixtureError {
+        let name = name.to_string();
+        move |source| FixtureError::WriteValues { what, name, source }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fixture {
@@ -115,9 +198,13 @@ fn fair_overlay() -> serde_json::Value {
 
 /// The sample cell plus `overlay` as its test overlay, written next to the
 /// fixture's values.
-fn overlaid(cell: &Cell, name: &str, overlay: &serde_json::Value) -> Result<Overlaid, String> {
+fn overlaid(
+    cell: &Cell,
+    name: &str,
+    overlay: &serde_json::Value,
+) -> Result<Overlaid, FixtureError> {
     let file = render::write_values(&format!("{name}.overlay"), overlay)
-        .map_err(|e| format!("cannot write the overlay of `{name}`: {e}"))?;
+        .map_err(FixtureError::write_values("the overlay", name))?;
     let mut overlaid = cell.clone();
     overlaid.profile.values.push(file.clone());
     Ok(Overlaid {
@@ -128,7 +215,7 @@ fn overlaid(cell: &Cell, name: &str, overlay: &serde_json::Value) -> Result<Over
 
 /// Every check of the clean sample passes (no check cries wolf), a fair
 /// test overlay included.
-pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<(), String> {
+pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<(), FixtureError> {
     let cell = sample_cell(Vec::new(), Vec::new());
     let overlay = overlaid(&cell, "clean-sample", &fair_overlay())?;
     let checks = render::checks_with_overlay(helm, &cell, Some(overlay));
@@ -139,41 +226,35 @@ pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<()
         .map(|(n, v)| format!("{n}:\n{v}"))
         .collect();
     if !failed.is_empty() {
-        return Err(format!(
-            "the clean sample chart fails checks it should pass:\n{}",
-            failed.join("\n")
-        ));
+        return Err(FixtureError::CleanSampleFails(failed));
     }
     // Every check passed, so the chart rendered: the overlay check must be there.
     if !checks.iter().any(|c| c.name == "render/overlay") {
-        return Err(
-            "the clean sample with a test overlay derived no `render/overlay` check".into(),
-        );
+        return Err(FixtureError::NoOverlayCheck);
     }
     Ok(())
 }
 
-pub fn load(path: &Path) -> Result<Fixture, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("fixture `{}` cannot be read: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let de = serde_yaml::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        format!(
-            "fixture `{}`: field `{}`: {}",
-            path.display(),
-            e.path(),
-            e.inner()
-        )
+    serde_path_to_error::deserialize(de).map_err(|e| FixtureError::Parse {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        source: e.into_inner(),
     })
 }
 
 /// The broken fixture is caught by the check it names, with a message that
 /// carries every expected mention.
-pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<(), String> {
+pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<(), FixtureError> {
     let name = name(path);
     let fx = load(path)?;
     let values = render::write_values(&name, &fx.values)
-        .map_err(|e| format!("cannot write values of `{name}`: {e}"))?;
+        .map_err(FixtureError::write_values("values", &name))?;
     let chart_dir = match &fx.schema {
         None => dir().join("sample"),
         Some(patch) => patched_sample(&name, patch)?,
@@ -199,26 +280,28 @@ pub fn caught(helm: &Result<Helm, vitals_helm::Error>, path: &Path) -> Result<()
 /// A copy of the sample chart whose `values.schema.json` has `patch`
 /// merged in, under the run's output (named by the fixture, rewritten on
 /// every run).
-fn patched_sample(name: &str, patch: &serde_json::Value) -> Result<PathBuf, String> {
+fn patched_sample(name: &str, patch: &serde_json::Value) -> Result<PathBuf, FixtureError> {
     let from = dir().join("sample");
     let to = crate::env::out_dir()
         .join("fixtures")
         .join(format!("{name}.chart"));
-    let fail = |e: std::io::Error| {
-        format!(
-            "cannot copy the sample chart for `{name}` to `{}`: {e}",
-            to.display()
-        )
+    let fail = |source| FixtureError::CopySample {
+        name: name.to_string(),
+        to: to.clone(),
+        source,
     };
     let _ = std::fs::remove_dir_all(&to);
     copy_tree(&from, &to).map_err(fail)?;
     let schema_file = to.join("values.schema.json");
     let text = std::fs::read_to_string(&schema_file).map_err(fail)?;
-    let mut schema: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("the sample's values.schema.json is not JSON: {e}"))?;
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&text).map_err(FixtureError::SampleSchema)?;
     merge_patch(&mut schema, patch);
-    let text = serde_json::to_string_pretty(&schema)
-        .map_err(|e| format!("cannot write the patched schema of `{name}`: {e}"))?;
+    let text =
+        serde_json::to_string_pretty(&schema).map_err(|source| FixtureError::PatchedSchema {
+            name: name.to_string(),
+            source,
+        })?;
     std::fs::write(&schema_file, text).map_err(fail)?;
     Ok(to)
 }
@@ -265,36 +348,40 @@ fn judge(
     fx: &Fixture,
     checks: &[render::Check],
     after: impl FnOnce(&str),
-) -> Result<(), String> {
+) -> Result<(), FixtureError> {
     let Some(check) = checks.iter().find(|c| c.name == fx.catches.trial) else {
-        let names: Vec<_> = checks.iter().map(|c| c.name.as_str()).collect();
-        return Err(format!(
-            "fixture `{name}` ({}) expected check `{}`, which was not derived; checks were:\n  {}",
-            fx.breaks,
-            fx.catches.trial,
-            names.join("\n  ")
-        ));
+        return Err(FixtureError::NotDerived {
+            name: name.to_string(),
+            breaks: fx.breaks.clone(),
+            trial: fx.catches.trial.clone(),
+            derived: checks.iter().map(|c| c.name.clone()).collect(),
+        });
     };
     let v = (check.run)();
     after(name);
     if !v.failed() {
-        return Err(format!(
-            "fixture `{name}` breaks: {}\nbut `{}` passed:\n{v}",
-            fx.breaks, fx.catches.trial
-        ));
+        return Err(FixtureError::Passed {
+            name: name.to_string(),
+            breaks: fx.breaks.clone(),
+            trial: fx.catches.trial.clone(),
+            verdict: v.to_string(),
+        });
     }
     let text = v.to_string();
-    let missing: Vec<_> = fx
+    let missing: Vec<String> = fx
         .catches
         .mentions
         .iter()
         .filter(|m| !text.contains(m.as_str()))
+        .cloned()
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "fixture `{name}`: `{}` failed, but its message lacks {missing:?}:\n{text}",
-            fx.catches.trial
-        ));
+        return Err(FixtureError::MentionsMissing {
+            name: name.to_string(),
+            trial: fx.catches.trial.clone(),
+            missing,
+            text,
+        });
     }
     Ok(())
 }
@@ -333,7 +420,7 @@ pub fn broken_cluster() -> Vec<PathBuf> {
 pub fn caught_on_cluster(
     helm: &Arc<Result<Helm, vitals_helm::Error>>,
     path: &Path,
-) -> Result<(), String> {
+) -> Result<(), FixtureError> {
     let name = name(path);
     let fx = load(path)?;
     let env = crate::cluster::cluster()?;
@@ -341,7 +428,7 @@ pub fn caught_on_cluster(
         .images
         .get("agent")
         .cloned()
-        .ok_or("no agent image in images.env")?;
+        .ok_or(FixtureError::NoAgentImage)?;
     let with_local_images = |values: &mut serde_json::Value| {
         values["image"] = serde_json::Value::String(agent.clone());
         for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
@@ -352,8 +439,8 @@ pub fn caught_on_cluster(
     };
     let mut values = fx.values.clone();
     with_local_images(&mut values);
-    let file =
-        render::write_values(&format!("cluster-{name}"), &values).map_err(|e| e.to_string())?;
+    let file = render::write_values(&format!("cluster-{name}"), &values)
+        .map_err(FixtureError::write_values("values", &name))?;
     let chart_dir = dir().join("cluster-sample");
     let mut cell = Cell::new(
         Arc::new(Suite {
@@ -380,7 +467,7 @@ pub fn caught_on_cluster(
         let mut from = from.clone();
         with_local_images(&mut from);
         let file = render::write_values(&format!("cluster-{name}-from"), &from)
-            .map_err(|e| e.to_string())?;
+            .map_err(FixtureError::write_values("the first values", &name))?;
         cell.upgrade = Some(Arc::new(crate::upgrade::UpgradeFrom {
             label: "the fixture's first values".into(),
             chart_dir,

@@ -107,6 +107,19 @@ pub struct VersionCommit {
     pub version: String,
 }
 
+/// Why the history holds no earlier version of a chart: not an error, the
+/// upgrade trial is then ignored with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoVersionCommit {
+    #[error("`{file}` has no committed version")]
+    NeverCommitted { file: String },
+    /// Every line at a shallow clone's boundary reads as added by it.
+    #[error("the clone is shallow (its history starts at {boundary}): fetch the history (`git fetch --unshallow`, or `fetch-depth: 0` in CI) to upgrade from the chart's previous revision")]
+    Shallow { boundary: String },
+    #[error("`{file}` at {commit} has no version")]
+    NoVersion { file: String, commit: String },
+}
+
 /// The chart's `version:` line of a Chart.yaml text.
 fn chart_version(text: &str) -> Option<String> {
     text.lines()
@@ -122,7 +135,7 @@ fn chart_version(text: &str) -> Option<String> {
 pub fn last_version_commit(
     repo: &Path,
     chart_rel: &Path,
-) -> Result<Result<VersionCommit, String>, UpgradeError> {
+) -> Result<Result<VersionCommit, NoVersionCommit>, UpgradeError> {
     let file = chart_rel.join("Chart.yaml");
     let git = |args: &[&str]| {
         let mut c = Command::new("git");
@@ -141,7 +154,7 @@ pub fn last_version_commit(
     ]))?;
     let commit = found.trim().to_string();
     if commit.is_empty() {
-        return Ok(Err(format!("`{file_s}` has no committed version")));
+        return Ok(Err(NoVersionCommit::NeverCommitted { file: file_s }));
     }
     let shallow = run(&mut git(&["rev-parse", "--is-shallow-repository"]))?;
     if shallow.trim() == "true" {
@@ -149,16 +162,18 @@ pub fn last_version_commit(
         // as added by it, so it says nothing about when the version changed.
         let parents = run(&mut git(&["rev-list", "--parents", "-n1", &commit]))?;
         if parents.split_whitespace().count() < 2 {
-            return Ok(Err(format!(
-                "the clone is shallow (its history starts at {}): fetch the history (`git fetch --unshallow`, or `fetch-depth: 0` in CI) to upgrade from the chart's previous revision",
-                &commit[..commit.len().min(12)]
-            )));
+            return Ok(Err(NoVersionCommit::Shallow {
+                boundary: commit[..commit.len().min(12)].to_string(),
+            }));
         }
     }
     let text = run(&mut git(&["show", &format!("{commit}:{file_s}")]))?;
     Ok(match chart_version(&text) {
         Some(version) => Ok(VersionCommit { commit, version }),
-        None => Err(format!("`{file_s}` at {commit} has no version")),
+        None => Err(NoVersionCommit::NoVersion {
+            file: file_s,
+            commit,
+        }),
     })
 }
 
@@ -665,7 +680,16 @@ mod tests {
         let why = last_version_commit(repo.path(), Path::new("charts/app"))
             .unwrap()
             .unwrap_err();
-        assert!(why.contains("no committed version"), "{why}");
+        assert_eq!(
+            why,
+            NoVersionCommit::NeverCommitted {
+                file: "charts/app/Chart.yaml".into()
+            }
+        );
+        assert_eq!(
+            why.to_string(),
+            "`charts/app/Chart.yaml` has no committed version"
+        );
     }
 
     #[test]

@@ -21,6 +21,29 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// What an upgrade cell's first install left on one claim. It crosses
+/// processes in `markers.json`, so a failure is kept as its printed
+/// message (with its causes), not as the error value. The variants keep
+/// the file's `{"Ok": ..}` / `{"Err": ..}` shape.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Marker {
+    /// The marker written onto the claim.
+    #[serde(rename = "Ok")]
+    Written(String),
+    /// Why none was written.
+    #[serde(rename = "Err")]
+    NotWritten(String),
+}
+
+impl<E: std::fmt::Display> From<Result<String, E>> for Marker {
+    fn from(written: Result<String, E>) -> Marker {
+        match written {
+            Ok(m) => Marker::Written(m),
+            Err(e) => Marker::NotWritten(e.to_string()),
+        }
+    }
+}
+
 /// The per-cell files of one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellState {
@@ -190,13 +213,13 @@ impl CellState {
 
     /// What an upgrade cell's first install wrote onto each claim
     /// (StatefulSet -> marker, or why none was written).
-    pub fn markers(&self) -> BTreeMap<String, Result<String, String>> {
+    pub fn markers(&self) -> BTreeMap<String, Marker> {
         self.read(CellFile::Markers)
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
 
-    pub fn set_markers(&self, markers: &BTreeMap<String, Result<String, String>>) {
+    pub fn set_markers(&self, markers: &BTreeMap<String, Marker>) {
         self.write(
             CellFile::Markers,
             &serde_json::to_string(markers).unwrap_or_default(),
@@ -256,17 +279,39 @@ mod tests {
     }
 
     #[test]
+    fn markers_json_keeps_its_ok_and_err_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CellState::at(dir.path(), "c");
+        let written: Result<String, std::io::Error> = Err(std::io::Error::other("exec refused"));
+        s.set_markers(&BTreeMap::from([
+            ("a".into(), Marker::from(Ok::<_, String>("m1".into()))),
+            ("b".into(), Marker::from(written)),
+        ]));
+        assert_eq!(
+            std::fs::read_to_string(s.path(CellFile::Markers)).unwrap(),
+            r#"{"a":{"Ok":"m1"},"b":{"Err":"exec refused"}}"#
+        );
+        assert_eq!(
+            s.markers().get("b"),
+            Some(&Marker::NotWritten("exec refused".into()))
+        );
+    }
+
+    #[test]
     fn forgetting_an_install_keeps_the_locks_and_the_markers() {
         let dir = tempfile::tempdir().unwrap();
         let s = CellState::at(dir.path(), "c");
         s.set_stamp("x");
         s.set_need("100m");
         s.mark_failed();
-        s.set_markers(&BTreeMap::from([("db".into(), Ok("m1".into()))]));
+        s.set_markers(&BTreeMap::from([(
+            "db".into(),
+            Marker::Written("m1".into()),
+        )]));
         let _lock = s.install_lock().unwrap();
         s.forget_install();
         assert_eq!((s.stamp(), s.need(), s.failed()), (None, None, false));
-        assert_eq!(s.markers().get("db"), Some(&Ok("m1".to_string())));
+        assert_eq!(s.markers().get("db"), Some(&Marker::Written("m1".into())));
         assert!(s.path(CellFile::Lock).exists());
     }
 }

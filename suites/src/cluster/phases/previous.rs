@@ -24,7 +24,7 @@ pub(crate) async fn install_previous(
     manifests: &Manifests,
     view: &NamespaceView,
     phases: &mut Phases,
-) -> Result<BTreeMap<String, Result<String, String>>, Verdict> {
+) -> Result<BTreeMap<String, crate::cell::state::Marker>, Verdict> {
     let ns = cell.namespace();
     let subject = format!("release {} in namespace {ns}", cell.suite.release);
     let expected = format!("{} installs, then upgrades to the working copy", up.label);
@@ -68,7 +68,7 @@ pub(crate) async fn install_previous(
             }
             Err(e) => Err(format!("before the upgrade: {e}")),
         };
-        markers.insert(s.statefulset.clone(), written);
+        markers.insert(s.statefulset.clone(), written.into());
     }
     phases.end("write-data");
     Ok(markers)

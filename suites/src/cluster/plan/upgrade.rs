@@ -8,7 +8,7 @@ use vitals_checks::{Evidence, Manifests, Verdict};
 use vitals_helm::Helm;
 
 use super::{rt, Plan};
-use crate::cell::state::CellState;
+use crate::cell::state::{CellState, Marker};
 use crate::cell::{Cell, Check};
 use crate::render;
 
@@ -114,8 +114,8 @@ pub(super) fn data_kept(p: &mut Plan, manifests: &Manifests, cell: &Cell) {
                     let file = state.path(crate::cell::state::CellFile::Markers);
                     let markers = state.markers();
                     let marker = match markers.get(&st.statefulset) {
-                        Some(Ok(m)) => m.clone(),
-                        Some(Err(e)) => {
+                        Some(Marker::Written(m)) => m.clone(),
+                        Some(Marker::NotWritten(e)) => {
                             return Verdict::fail(
                                 &subject,
                                 expected,
