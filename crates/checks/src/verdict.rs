@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,92 @@ pub enum Evidence {
     },
     /// An HPA's reaction to load, as watched: what the report draws.
     Timeline(Timeline),
+    /// A request stream through a disruption (drains, rollouts, a pod
+    /// stopped), window by window: what the report draws beside the HPAs.
+    Traffic(Traffic),
+}
+
+/// One window of a request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficWindow {
+    /// Since the cell's recorder clock started.
+    pub t_ms: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// Failures by kind (`refused`, `503`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, u64>,
+    /// The window could not run or report (the exec failed), and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
+}
+
+/// A labelled moment of the disruption (`drain worker2`, `rollout web`),
+/// in the stream's clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficSpan {
+    pub label: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// A request stream to one Service while the disruption's spans ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub service: String,
+    pub url: String,
+    /// Requests per second the stream aimed at.
+    pub rate_per_s: u32,
+    pub window_ms: u64,
+    pub windows: Vec<TrafficWindow>,
+    pub spans: Vec<TrafficSpan>,
+    /// The longest stretch without answers, estimated from the failures.
+    pub longest_gap_ms: u64,
+}
+
+impl Traffic {
+    /// The span a moment falls in (a window's length of slack after its
+    /// end: a window that started inside it reports after it).
+    pub fn span_at(&self, t_ms: u64) -> Option<&TrafficSpan> {
+        self.spans
+            .iter()
+            .find(|s| s.from_ms <= t_ms && t_ms <= s.to_ms + self.window_ms)
+    }
+
+    /// One line per window, as the terminal shows it.
+    pub fn lines(&self) -> Vec<String> {
+        let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+        self.windows
+            .iter()
+            .map(|w| {
+                let kinds = if w.outcomes.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        w.outcomes
+                            .iter()
+                            .map(|(k, n)| format!("{k}: {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                let during = self
+                    .span_at(w.t_ms)
+                    .map(|s| format!(" during {}", s.label))
+                    .unwrap_or_default();
+                match &w.lost {
+                    Some(why) => format!("t={} window lost: {why}", secs(w.t_ms)),
+                    None => format!(
+                        "t={} sent={} failed={}{kinds}{during}",
+                        secs(w.t_ms),
+                        w.sent,
+                        w.failed
+                    ),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One observation of an HPA during a load run.
@@ -206,6 +293,18 @@ impl fmt::Display for Verdict {
                     }
                 }
                 Evidence::Note { text } => writeln!(f, "  note: {text}")?,
+                Evidence::Traffic(t) => {
+                    writeln!(
+                        f,
+                        "  timeline of Service/{} ({}/s in {:.0}s windows):",
+                        t.service,
+                        t.rate_per_s,
+                        t.window_ms as f64 / 1000.0
+                    )?;
+                    for line in t.lines() {
+                        writeln!(f, "    {line}")?;
+                    }
+                }
                 Evidence::Timeline(t) => {
                     writeln!(f, "  timeline of {} (min {}, max {}):", t.hpa, t.min, t.max)?;
                     for s in &t.samples {

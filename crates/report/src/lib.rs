@@ -12,6 +12,7 @@ pub mod legacy;
 pub mod load;
 pub mod order;
 pub mod svg;
+pub mod traffic;
 
 pub use error::Error;
 pub use html::{render, write_report};

@@ -50,7 +50,7 @@ impl Scale {
 
 /// The smallest step from `steps` that keeps the axis to `max_ticks` ticks,
 /// and the axis end rounded up to it.
-fn axis(value: f64, steps: &[f64], max_ticks: f64) -> (f64, f64) {
+pub(crate) fn axis(value: f64, steps: &[f64], max_ticks: f64) -> (f64, f64) {
     let step = steps
         .iter()
         .copied()

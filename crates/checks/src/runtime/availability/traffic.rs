@@ -16,32 +16,17 @@ use kube::Client;
 
 use super::secs;
 use crate::runtime::exec::{self, InPod};
-use crate::verdict::{Evidence, Verdict};
+use crate::verdict::{Evidence, Traffic, Verdict};
 
 /// One stream window's length; the rate is per second.
 pub const WINDOW: Duration = Duration::from_secs(2);
 pub const RATE: f64 = 20.0;
 
-/// What one window of the stream saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Window {
-    /// Since the cell's recorder clock started.
-    pub t_ms: u64,
-    pub sent: u64,
-    pub failed: u64,
-    /// Failures by kind (`refused`, `503`, ...).
-    pub outcomes: BTreeMap<String, u64>,
-    /// The window could not run or report (the exec failed).
-    pub lost: Option<String>,
-}
-
 /// A labelled span of the disruption (`drain worker2`, `rollout web`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    pub label: String,
-    pub from_ms: u64,
-    pub to_ms: u64,
-}
+pub use crate::verdict::TrafficSpan as Span;
+/// What one window of the stream saw (the record's own type: the report
+/// draws these).
+pub use crate::verdict::TrafficWindow as Window;
 
 /// The longest stretch without answers, estimated from the windows.
 pub fn longest_gap_ms(windows: &[Window]) -> u64 {
@@ -62,14 +47,6 @@ pub fn longest_gap_ms(windows: &[Window]) -> u64 {
     best
 }
 
-fn span_at(spans: &[Span], t: u64) -> String {
-    spans
-        .iter()
-        .find(|s| s.from_ms <= t && t <= s.to_ms + WINDOW.as_millis() as u64)
-        .map(|s| format!(" during {}", s.label))
-        .unwrap_or_default()
-}
-
 /// The stream's verdict: nothing lost while the spans ran.
 pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Verdict {
     let subject = format!("Service/{service}");
@@ -88,34 +65,21 @@ pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Ve
     let failed: u64 = windows.iter().map(|w| w.failed).sum();
     let lost: Vec<&Window> = windows.iter().filter(|w| w.lost.is_some()).collect();
     let gap = longest_gap_ms(windows);
-    let timeline = windows
-        .iter()
-        .map(|w| {
-            let kinds = if w.outcomes.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " ({})",
-                    w.outcomes
-                        .iter()
-                        .map(|(k, n)| format!("{k}: {n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            match &w.lost {
-                Some(why) => format!("t={} window lost: {why}", secs(w.t_ms)),
-                None => format!(
-                    "t={} sent={} failed={}{kinds}{}",
-                    secs(w.t_ms),
-                    w.sent,
-                    w.failed,
-                    span_at(spans, w.t_ms)
-                ),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let record = Traffic {
+        service: service.into(),
+        url: url.into(),
+        rate_per_s: RATE as u32,
+        window_ms: WINDOW.as_millis() as u64,
+        windows: windows.to_vec(),
+        spans: spans.to_vec(),
+        longest_gap_ms: gap,
+    };
+    let during = |t: u64| {
+        record
+            .span_at(t)
+            .map(|s| format!(" during {}", s.label))
+            .unwrap_or_default()
+    };
     let observed = format!(
         "{sent} sent, {failed} failed, longest gap ~{}{}",
         secs(gap),
@@ -135,12 +99,10 @@ pub fn judge(service: &str, url: &str, windows: &[Window], spans: &[Span]) -> Ve
             .find(|w| w.failed > 0 || w.lost.is_some())
             .map(|w| w.t_ms)
             .unwrap_or(0);
-        Verdict::fail(&subject, expected, format!("{observed}; first failure at t={}{}", secs(first), span_at(spans, first)))
+        Verdict::fail(&subject, expected, format!("{observed}; first failure at t={}{}", secs(first), during(first)))
             .with_hint("requests fail when a pod stops before the endpoints stop sending to it: give the container a preStop pause (`lifecycle.preStop.sleep.seconds: 5`) so kube-proxy drops it first, keep a readiness probe, and let the app finish in-flight requests on SIGTERM")
     };
-    v.with_evidence(Evidence::Note {
-        text: format!("timeline ({}s windows):\n{timeline}", WINDOW.as_secs()),
-    })
+    v.with_evidence(Evidence::Traffic(record))
 }
 
 /// The agent command for one window.
@@ -279,6 +241,45 @@ mod tests {
         );
         assert!(text.contains("refused: 10"), "{text}");
         assert!(text.contains("preStop"), "{text}");
+    }
+
+    #[test]
+    fn the_timeline_is_recorded_for_the_report_with_its_spans_and_gap() {
+        let spans = [Span {
+            label: "rollout web".into(),
+            from_ms: 1000,
+            to_ms: 3000,
+        }];
+        let v = judge(
+            "web",
+            "http://web/",
+            &[w(0, 40, 0), w(2100, 40, 20)],
+            &spans,
+        );
+        let t = v
+            .evidence
+            .iter()
+            .find_map(|e| match e {
+                Evidence::Traffic(t) => Some(t),
+                _ => None,
+            })
+            .expect("a traffic timeline in the evidence");
+        assert_eq!((t.service.as_str(), t.url.as_str()), ("web", "http://web/"));
+        assert_eq!(
+            (t.rate_per_s, t.window_ms, t.longest_gap_ms),
+            (20, 2000, 1000)
+        );
+        assert_eq!(t.windows.len(), 2);
+        assert_eq!(t.spans, spans.to_vec());
+        // The terminal keeps the text timeline.
+        let text = v.to_string();
+        assert!(
+            text.contains("t=2.1s sent=40 failed=20 (refused: 20) during rollout web"),
+            "{text}"
+        );
+        // And the record round-trips through its JSON line.
+        let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
     }
 
     #[test]
