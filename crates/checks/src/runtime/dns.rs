@@ -12,8 +12,75 @@ use kube::api::ListParams;
 use kube::Api;
 use vitals_agent::report::Report;
 
-use super::exec::InPod;
+use super::chain;
+use super::cx::CheckCx;
+use super::exec::{ExecError, InPod};
 use crate::verdict::{Evidence, Finding, Verdict};
+use crate::Manifests;
+
+/// One Service whose names must resolve from the cell's client pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSpec {
+    pub service: String,
+}
+
+impl DnsSpec {
+    /// The `<object>` of `cluster/dns/<object>`: the Service's name.
+    pub fn name(&self) -> String {
+        self.service.clone()
+    }
+}
+
+/// Every Service the release keeps (hook Services are gone after install).
+pub fn derive(m: &Manifests) -> Vec<DnsSpec> {
+    m.of_kind("Service")
+        .filter(|s| s.hooks().is_empty())
+        .map(|s| DnsSpec {
+            service: s.name.clone(),
+        })
+        .collect()
+}
+
+/// Resolves the Service's three name forms from the cell's client pod.
+pub async fn judge(s: &DnsSpec, cx: &CheckCx<'_>) -> Verdict {
+    if let Err(e) = cx.client_pod.made {
+        return Verdict::fail(
+            format!("Service/{}", s.service),
+            "a client pod to resolve from",
+            chain(e),
+        );
+    }
+    let c = InPod {
+        client: cx.client,
+        namespace: cx.namespace,
+        pod: cx.client_pod.name,
+        container: None,
+    };
+    check(&c, &s.service).await
+}
+
+/// Why a name did not resolve from a pod.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("{name}: asking the agent in the pod")]
+    Exec {
+        name: String,
+        #[source]
+        source: ExecError,
+    },
+    #[error("{name}: {desc}{}", error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NoAnswer {
+        name: String,
+        desc: String,
+        error: Option<String>,
+    },
+    #[error("{name}: the agent gave no DNS report (exit {exit}): {stderr}")]
+    NoReport {
+        name: String,
+        exit: i32,
+        stderr: String,
+    },
+}
 
 /// A name resolves at all from the pod (its DNS egress works).
 pub async fn resolves(c: &InPod<'_>, name: &str) -> Verdict {
@@ -21,13 +88,13 @@ pub async fn resolves(c: &InPod<'_>, name: &str) -> Verdict {
     let expected = format!("{name} resolves");
     match resolve(c, name).await {
         Ok((ips, desc)) => Verdict::pass(subject, expected, format!("{ips:?} ({desc})")),
-        Err(e) => Verdict::fail(subject, expected, e).with_hint(
+        Err(e) => Verdict::fail(subject, expected, chain(&e)).with_hint(
             "the pod's egress policy must allow UDP and TCP 53 to kube-dns in kube-system",
         ),
     }
 }
 
-async fn resolve(c: &InPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), String> {
+async fn resolve(c: &InPod<'_>, name: &str) -> Result<(BTreeSet<String>, String), ResolveError> {
     let argv: Vec<String> = [
         "agent",
         "dns",
@@ -44,7 +111,10 @@ async fn resolve(c: &InPod<'_>, name: &str) -> Result<(BTreeSet<String>, String)
     let (out, report) = c
         .agent(&argv, Duration::from_secs(20))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| ResolveError::Exec {
+            name: name.into(),
+            source,
+        })?;
     match report {
         Some(Report::Dns(r)) => {
             let desc = format!(
@@ -54,19 +124,20 @@ async fn resolve(c: &InPod<'_>, name: &str) -> Result<(BTreeSet<String>, String)
                 r.resolver.nameservers.join(",")
             );
             if r.answers.is_empty() {
-                Err(format!(
-                    "{name}: {desc}{}",
-                    r.error.map(|e| format!(": {e}")).unwrap_or_default()
-                ))
+                Err(ResolveError::NoAnswer {
+                    name: name.into(),
+                    desc,
+                    error: r.error,
+                })
             } else {
                 Ok((r.answers.into_iter().collect(), desc))
             }
         }
-        _ => Err(format!(
-            "{name}: the agent gave no DNS report (exit {}): {}",
-            out.exit,
-            out.stderr.trim()
-        )),
+        _ => Err(ResolveError::NoReport {
+            name: name.into(),
+            exit: out.exit,
+            stderr: out.stderr.trim().into(),
+        }),
     }
 }
 
@@ -128,7 +199,7 @@ pub async fn check(c: &InPod<'_>, service: &str) -> Verdict {
             Err(e) => findings.push(Finding {
                 object: subject.clone(),
                 field: name.clone(),
-                problem: e,
+                problem: chain(&e),
                 fix: "check CoreDNS and the client pod's DNS egress".into(),
             }),
         }
@@ -141,4 +212,45 @@ pub async fn check(c: &InPod<'_>, service: &str) -> Verdict {
         v.observed = format!("{} names resolved to {expected_ips:?}", 3);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_service_but_a_hook_one_is_resolved() {
+        let m = Manifests::parse(
+            r#"
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db-headless}
+spec: {clusterIP: None}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: test-echo, annotations: {helm.sh/hook: test}}
+"#,
+        )
+        .unwrap();
+        let names: Vec<String> = derive(&m).iter().map(DnsSpec::name).collect();
+        assert_eq!(names, ["api", "db-headless"]);
+    }
+
+    #[test]
+    fn an_empty_answer_names_the_name_and_the_resolver_error() {
+        let e = ResolveError::NoAnswer {
+            name: "db".into(),
+            desc: "NxDomain in 2.0ms via 10.96.0.10".into(),
+            error: Some("no such host".into()),
+        };
+        assert_eq!(
+            chain(&e),
+            "db: NxDomain in 2.0ms via 10.96.0.10: no such host"
+        );
+    }
 }

@@ -12,8 +12,106 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::chain;
+use super::cx::CheckCx;
 use super::exec::InPod;
 use crate::verdict::{Evidence, Verdict};
+use crate::Manifests;
+
+/// The probe kinds of a container, in the order their trials are listed.
+const KINDS: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
+
+/// One probe trial: a probe of one app container of a long-running
+/// workload, asked of one of the workload's pods.
+#[derive(Debug, Clone)]
+pub struct ProbeTrial {
+    pub workload: String,
+    /// The workload's pod selector: which pod to ask.
+    pub selector: Value,
+    pub spec: ProbeSpec,
+}
+
+impl ProbeTrial {
+    /// The `<object>` of `cluster/probe/<object>`:
+    /// `<workload>/<container>/<liveness|readiness|startup>`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.workload,
+            self.spec.container,
+            self.spec.kind.trim_end_matches("Probe")
+        )
+    }
+}
+
+/// Every probe of every app container (init containers are not probed)
+/// of the Deployments, StatefulSets and DaemonSets.
+pub fn derive(m: &Manifests) -> Vec<ProbeTrial> {
+    let mut out = Vec::new();
+    for w in m.workloads().filter(|w| w.is_long_running()) {
+        for c in w.containers().into_iter().filter(|c| !c.init) {
+            for kind in KINDS {
+                let Some(probe) = c.spec.get(kind).filter(|p| p.is_object()).cloned() else {
+                    continue;
+                };
+                out.push(ProbeTrial {
+                    workload: w.object.name.clone(),
+                    selector: w.selector(),
+                    spec: ProbeSpec {
+                        container: c.name.clone(),
+                        kind: kind.into(),
+                        probe,
+                        ports: c.ports(),
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Asks the probe of the first live pod of its workload.
+pub async fn judge(t: &ProbeTrial, cx: &CheckCx<'_>) -> Verdict {
+    match cx.live_pod(&t.selector) {
+        Some(p) => check(cx.client, cx.namespace, &p, &t.spec).await,
+        None => Verdict::fail(
+            &t.spec.container,
+            "a pod to probe",
+            "no pod of the workload exists",
+        ),
+    }
+}
+
+/// Why a probe could not be asked, or how its asking failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("building the request {uri}")]
+    Request {
+        uri: String,
+        #[source]
+        source: http::Error,
+    },
+    #[error("GET {path} on port {port}: no answer")]
+    NoAnswer { path: String, port: i64 },
+    #[error("GET {path} on port {port}")]
+    Send {
+        path: String,
+        port: i64,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("port-forward to port {port}")]
+    Forward {
+        port: u16,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("port-forward to port {port} opened no stream")]
+    NoStream { port: u16 },
+    /// The kubelet's own words on the port-forward's error channel.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// One probe to check, from the rendered container spec.
 #[derive(Debug, Clone)]
@@ -44,7 +142,7 @@ async fn http_via_proxy(
     port: i64,
     path: &str,
     timeout: Duration,
-) -> Result<(u16, Duration), String> {
+) -> Result<(u16, Duration), ProbeError> {
     let prefix = if scheme.eq_ignore_ascii_case("HTTPS") {
         "https:"
     } else {
@@ -58,15 +156,25 @@ async fn http_via_proxy(
     let uri = format!("/api/v1/namespaces/{ns}/pods/{prefix}{pod}:{port}/proxy{path}");
     let req = Request::get(&uri)
         .body(Vec::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| ProbeError::Request {
+            uri: uri.clone(),
+            source,
+        })?;
     let start = Instant::now();
     let res = tokio::time::timeout(
         timeout + Duration::from_secs(5),
         client.send(req.map(Into::into)),
     )
     .await
-    .map_err(|_| format!("GET {path} on port {port}: no answer"))?
-    .map_err(|e| format!("GET {path} on port {port}: {e}"))?;
+    .map_err(|_| ProbeError::NoAnswer {
+        path: path.clone(),
+        port,
+    })?
+    .map_err(|source| ProbeError::Send {
+        path: path.clone(),
+        port,
+        source,
+    })?;
     Ok((res.status().as_u16(), start.elapsed()))
 }
 
@@ -108,7 +216,7 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
                 }
                 v
             }
-            Err(e) => Verdict::fail(subject, expected, e),
+            Err(e) => Verdict::fail(subject, expected, chain(&e)),
         };
     }
     if let Some(t) = p.probe.get("tcpSocket") {
@@ -130,8 +238,13 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
             let mut pf = api
                 .portforward(&pod_name, &[port16])
                 .await
-                .map_err(|e| e.to_string())?;
-            let _stream = pf.take_stream(port16).ok_or("no stream")?;
+                .map_err(|source| ProbeError::Forward {
+                    port: port16,
+                    source,
+                })?;
+            let _stream = pf
+                .take_stream(port16)
+                .ok_or(ProbeError::NoStream { port: port16 })?;
             let err = pf.take_error(port16);
             // The kubelet dials the port as soon as the stream opens; a
             // refusal comes back on the error channel at once.
@@ -144,7 +257,7 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
             };
             pf.abort();
             match refused {
-                Some(msg) => Err(msg),
+                Some(msg) => Err(ProbeError::Refused(msg)),
                 None => Ok(()),
             }
         };
@@ -154,7 +267,7 @@ pub async fn check(client: &Client, ns: &str, pod: &Pod, p: &ProbeSpec) -> Verdi
                 expected,
                 format!("accepted (checked in {}ms)", start.elapsed().as_millis()),
             ),
-            Ok(Err(e)) => Verdict::fail(subject, expected, e.to_string()),
+            Ok(Err(e)) => Verdict::fail(subject, expected, chain(&e)),
             Err(_) => Verdict::fail(subject, expected, "no answer"),
         };
     }
@@ -292,5 +405,61 @@ mod exec_timing_tests {
         );
         assert_eq!(noop_for(&argv(&["pg_isready", "-h", "x"])), None);
         assert_eq!(noop_for(&argv(&["/bin/sh", "/probe.sh"])), None);
+    }
+}
+
+#[cfg(test)]
+mod derive_tests {
+    use super::*;
+
+    #[test]
+    fn each_probe_of_each_app_container_is_a_trial_named_by_its_short_kind() {
+        let m = Manifests::parse(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api}}
+    spec:
+      initContainers:
+        - name: wait
+          readinessProbe: {tcpSocket: {port: 1}}
+      containers:
+        - name: server
+          ports: [{name: http, containerPort: 8080}]
+          startupProbe: {httpGet: {path: /up, port: http}}
+          livenessProbe: {httpGet: {path: /live, port: http}}
+          readinessProbe: {httpGet: {path: /ready, port: http}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      containers:
+        - name: m
+          livenessProbe: {exec: {command: [true]}}
+"#,
+        )
+        .unwrap();
+        let trials = derive(&m);
+        let names: Vec<String> = trials.iter().map(ProbeTrial::name).collect();
+        assert_eq!(
+            names,
+            [
+                "api/server/liveness",
+                "api/server/readiness",
+                "api/server/startup"
+            ]
+        );
+        assert_eq!(trials[0].spec.ports, [(Some("http".into()), 8080)]);
+        assert_eq!(
+            trials[0].selector,
+            serde_json::json!({"matchLabels": {"app": "api"}})
+        );
     }
 }

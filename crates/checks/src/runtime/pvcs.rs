@@ -5,6 +5,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Api, Client};
 use serde_json::Value;
 
+use crate::check::Stage;
 use crate::quantity;
 use crate::verdict::{Finding, Verdict};
 
@@ -14,12 +15,41 @@ pub struct ClaimSpec {
     pub name: String,
     pub storage: String,
     pub access_modes: Vec<String>,
+    /// A claim a CronJob mounts (a backup volume) binds, under
+    /// WaitForFirstConsumer, only when the CronJob trial first runs it:
+    /// judged after that trial, it is Bound every run, not Bound or "not
+    /// yet used" by the order the two trials happened to run in.
+    pub stage: Stage,
+}
+
+/// Claims a CronJob's pods mount.
+fn cronjob_claims(m: &crate::Manifests) -> std::collections::HashSet<String> {
+    m.of_kind("CronJob")
+        .flat_map(|c| {
+            c.doc
+                .pointer("/spec/jobTemplate/spec/template/spec/volumes")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|v| {
+            v.pointer("/persistentVolumeClaim/claimName")
+                .and_then(|n| n.as_str())
+                .map(String::from)
+        })
+        .collect()
 }
 
 /// Claims implied by the rendered objects.
 pub fn derive(m: &crate::Manifests) -> Vec<ClaimSpec> {
     let mut out = Vec::new();
+    let late = cronjob_claims(m);
     let spec_of = |name: String, spec: &Value| ClaimSpec {
+        stage: if late.contains(&name) {
+            Stage::Disrupts
+        } else {
+            Stage::Beside
+        },
         name,
         storage: spec
             .pointer("/resources/requests/storage")
@@ -178,4 +208,51 @@ pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
         v.observed = format!("Bound, {cap}, {modes:?}");
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RENDER: &str = r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: backups}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 2Gi}}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: db-backup}
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          volumes: [{name: out, persistentVolumeClaim: {claimName: backups}}]
+"#;
+
+    #[test]
+    fn each_replica_of_a_template_is_its_own_claim() {
+        let claims = derive(&crate::Manifests::parse(RENDER).unwrap());
+        let names: Vec<&str> = claims.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["backups", "data-db-0", "data-db-1"]);
+        assert_eq!(claims[1].storage, "1Gi");
+        assert_eq!(claims[1].access_modes, ["ReadWriteOnce"]);
+    }
+
+    #[test]
+    fn a_claim_only_a_cronjob_mounts_is_judged_after_the_cronjob_ran() {
+        let claims = derive(&crate::Manifests::parse(RENDER).unwrap());
+        let stages: Vec<Stage> = claims.iter().map(|c| c.stage).collect();
+        assert_eq!(stages, [Stage::Disrupts, Stage::Beside, Stage::Beside]);
+    }
 }

@@ -25,6 +25,15 @@ pub struct Ask {
     pub allowed: bool,
 }
 
+/// The ServiceAccounts with a trial each (`cluster/rbac/<account>`): every
+/// one the release renders. What each must be allowed is [`derive`]d at
+/// judge time, since the asks name the cell's namespace.
+pub fn accounts(m: &Manifests) -> Vec<String> {
+    m.of_kind("ServiceAccount")
+        .map(|sa| sa.name.clone())
+        .collect()
+}
+
 /// What each ServiceAccount must be allowed (every rule its Roles grant, in
 /// the release namespace) and denied (a fixed list of dangerous asks not
 /// granted by those rules).

@@ -10,11 +10,13 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::cx::CheckCx;
 use super::explain::{pod_state, PodState};
 use super::view::NamespaceView;
 use super::wait::{self, Progress, WaitError};
 use crate::manifest::selector_matches;
-use crate::Object;
+use crate::verdict::Verdict;
+use crate::{Manifests, Object};
 
 /// Kinds whose readiness the runner waits for (claims are judged by `pvcs`).
 pub fn waits_for(kind: &str) -> bool {
@@ -22,6 +24,47 @@ pub fn waits_for(kind: &str) -> bool {
         kind,
         "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "HorizontalPodAutoscaler"
     )
+}
+
+/// One rendered object whose readiness is a trial.
+#[derive(Debug, Clone)]
+pub struct ReadySpec {
+    pub object: Object,
+}
+
+impl ReadySpec {
+    /// The `<object>` of `cluster/ready/<object>`: `<kind>/<name>`.
+    pub fn name(&self) -> String {
+        self.object.id().slug()
+    }
+}
+
+/// Every object that can be ready, except hooks (helm runs and removes
+/// those during the install; the install trial judges them).
+pub fn derive(m: &Manifests) -> Vec<ReadySpec> {
+    m.objects
+        .iter()
+        .filter(|o| waits_for(&o.kind) && o.hooks().is_empty())
+        .map(|o| ReadySpec { object: o.clone() })
+        .collect()
+}
+
+/// Waits up to `timeout` for the object and says how it ended. (`judge`
+/// is the progress of one live object, which the waits share.)
+pub async fn check(s: &ReadySpec, cx: &CheckCx<'_>, timeout: Duration) -> Verdict {
+    verdict(
+        &s.object,
+        wait_ready(cx.client, cx.view, &s.object, timeout).await,
+    )
+}
+
+/// The verdict of one readiness wait (the install phase's gate says the
+/// same of each object it waited for).
+pub fn verdict(obj: &Object, waited: Result<String, WaitError>) -> Verdict {
+    match waited {
+        Ok(s) => Verdict::pass(obj.id().to_string(), "ready", s),
+        Err(e) => Verdict::fail(obj.id().to_string(), "ready", e.to_string()),
+    }
 }
 
 pub(crate) fn api_for(
@@ -201,4 +244,42 @@ pub async fn wait_ready(
         move |o| judge(&kind, o, &v),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_jobs_and_hpas_are_waited_for_but_hooks_and_services_are_not() {
+        let m = Manifests::parse(
+            r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, annotations: {helm.sh/hook: pre-install}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: seed}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: api}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api}
+"#,
+        )
+        .unwrap();
+        let names: Vec<String> = derive(&m).iter().map(ReadySpec::name).collect();
+        assert_eq!(
+            names,
+            ["deployment/api", "job/seed", "horizontalpodautoscaler/api"]
+        );
+    }
 }

@@ -6,10 +6,46 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 
+use super::cx::CheckCx;
 use super::logs;
 use super::view::NamespaceView;
 use crate::manifest::selector_matches;
 use crate::verdict::{Evidence, Verdict};
+use crate::Manifests;
+
+/// One long-running workload whose pods' restart counts are judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartSpec {
+    /// `Kind/name`, the verdict's subject.
+    pub subject: String,
+    /// The `<object>` of `cluster/restarts/<object>`: `<kind>/<name>`.
+    pub slug: String,
+    pub selector: serde_json::Value,
+}
+
+impl RestartSpec {
+    pub fn name(&self) -> String {
+        self.slug.clone()
+    }
+}
+
+/// Every Deployment, StatefulSet and DaemonSet the release keeps (a Job's
+/// pod may rerun by design; hooks are gone after install).
+pub fn derive(m: &Manifests) -> Vec<RestartSpec> {
+    m.workloads()
+        .filter(|w| w.is_long_running() && w.object.hooks().is_empty())
+        .map(|w| RestartSpec {
+            subject: w.object.id().to_string(),
+            slug: w.object.id().slug(),
+            selector: w.selector(),
+        })
+        .collect()
+}
+
+/// The restarts of the workload's pods so far (judged last in the cell).
+pub async fn judge(s: &RestartSpec, cx: &CheckCx<'_>) -> Verdict {
+    check(cx.client, cx.view, &s.subject, &s.selector).await
+}
 
 /// One container that restarted, with why it last ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +165,39 @@ mod tests {
             }]}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn long_running_workloads_are_judged_but_jobs_and_hooks_are_not() {
+        let m = Manifests::parse(
+            r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  selector: {matchLabels: {app: db}}
+  template: {spec: {containers: [{name: db}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pre, annotations: {helm.sh/hook: pre-install}}
+spec: {template: {spec: {containers: [{name: pre}]}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec: {template: {spec: {containers: [{name: m}]}}}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            derive(&m),
+            [RestartSpec {
+                subject: "StatefulSet/db".into(),
+                slug: "statefulset/db".into(),
+                selector: serde_json::json!({"matchLabels": {"app": "db"}}),
+            }]
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::sync::OnceCell;
 use vitals_checks::record::{CellRecord, Overlay as RecordedOverlay, Phase};
-use vitals_checks::runtime::ready;
 use vitals_checks::runtime::view::NamespaceView;
+use vitals_checks::runtime::{ready, CheckCx, ClientPod};
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
 use vitals_helm::{Chart, Helm, InstallOpts};
 
@@ -21,7 +21,7 @@ use super::previous::install_previous;
 use crate::cell::overlay::overlay;
 use crate::cell::state::CellState;
 use crate::cell::Cell;
-use crate::cluster::env::{rt, ClusterEnv, CAPACITY_WAIT, READY_TIMEOUT};
+use crate::cluster::env::{rt, ClusterEnv, CAPACITY_WAIT, CLIENT_POD, READY_TIMEOUT};
 
 /// A cell after install: its namespace view and each object's readiness.
 pub struct Installed {
@@ -30,7 +30,35 @@ pub struct Installed {
     pub view: NamespaceView,
     pub install: Verdict,
     pub ready: HashMap<String, Verdict>,
-    pub client_pod: Result<String, String>,
+    pub client_pod: Result<String, ClientPodError>,
+}
+
+/// Why the cell has no client pod (its DNS trials fail with this).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientPodError {
+    #[error("no agent image in images.env")]
+    NoImage,
+    #[error("making the client pod")]
+    Prepare(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Installed {
+    /// What a runtime judge of this cell runs against.
+    pub fn cx<'a>(&'a self, env: &'a ClusterEnv) -> CheckCx<'a> {
+        CheckCx {
+            client: &env.client,
+            view: &self.view,
+            namespace: &self.namespace,
+            images: &env.images,
+            client_pod: ClientPod {
+                name: CLIENT_POD,
+                made: match &self.client_pod {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
+            },
+        }
+    }
 }
 
 /// What was installed: the namespace and every rendered object, so a
@@ -206,8 +234,10 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         }
     }
     let client_pod = match env.images.get("agent") {
-        Some(img) => ensure_client_pod(client, &ns, img).await,
-        None => Err("no agent image in images.env".into()),
+        Some(img) => ensure_client_pod(client, &ns, img)
+            .await
+            .map_err(|e| ClientPodError::Prepare(e.into())),
+        None => Err(ClientPodError::NoImage),
     };
     if install.failed() {
         // Say why in the cluster's own words: each pod that will not recover.
@@ -235,10 +265,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
         .filter(|o| gates(&o.kind) && o.hooks().is_empty())
         .collect();
     let results = join_all(waits.iter().map(|o| async {
-        let r = match ready::wait_ready(client, &view, o, deadline).await {
-            Ok(s) => Verdict::pass(o.id().to_string(), "ready", s),
-            Err(e) => Verdict::fail(o.id().to_string(), "ready", e.to_string()),
-        };
+        let r = ready::verdict(o, ready::wait_ready(client, &view, o, deadline).await);
         (o.id().slug(), r)
     }))
     .await;

@@ -1,6 +1,7 @@
-//! Every cluster-tier trial of a cell, derived from its rendered manifests
-//! (the suite spec adds loads and declared refusals). One file per family;
-//! each adds its trials to a [`Plan`] in the order the trials always had.
+//! Every cluster-tier trial of a cell: for each row of
+//! `checks::runtime::ALL`, in its order, the kind's own `derive` over the
+//! rendered manifests (the suite spec adds loads and declared refusals),
+//! each spec's judge wrapped to run against the installed cell (`kinds`).
 
 use std::sync::Arc;
 
@@ -17,10 +18,8 @@ use crate::cluster::phases::install::{installed, Installed};
 use crate::cluster::phases::teardown::failed_cells;
 use crate::render;
 
-mod hpa;
-mod netpol;
+mod kinds;
 mod upgrade;
-mod workloads;
 
 /// The cluster trials of a cell; an upgrade cell's are the same checks under
 /// `upgrade/`, plus whether the data written before the upgrade is still there.
@@ -127,29 +126,16 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
         ctx,
         out: Vec::new(),
     };
-    workloads::derive_first(&mut p, &manifests);
-    netpol::derive(&mut p, &manifests);
-    hpa::derive(&mut p, &manifests, cell);
-    workloads::derive_last(&mut p, &manifests, cell);
-    p.out
-}
-
-pub(crate) fn first_pod(inst: &Installed, selector: &serde_json::Value) -> Option<String> {
-    inst.view
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-        })
-        .find(|p| {
-            vitals_checks::manifest::selector_matches(
-                selector,
-                &p.metadata.labels.clone().unwrap_or_default(),
+    for k in vitals_checks::runtime::ALL {
+        let wire = kinds::wiring(k.name).unwrap_or_else(|| {
+            panic!(
+                "runtime::ALL has {}, which plan/kinds.rs does not wire",
+                k.name
             )
-        })
-        .and_then(|p| p.metadata.name.clone())
+        });
+        wire(&mut p, k, &manifests, cell);
+    }
+    p.out
 }
 
 /// One cluster check, given the cluster, the installed cell and its manifests.
@@ -158,34 +144,17 @@ pub(crate) type Judge =
 
 #[cfg(test)]
 mod tests {
-    /// Every `cluster/<kind>/` a plan file names is a kind of
-    /// `checks::runtime::ALL`, so the registry lists what the tier reports.
+    /// A row added to `checks::runtime::ALL` is a kind the tier runs: the
+    /// plan refuses to derive a cell's trials without its wiring.
     #[test]
-    fn every_kind_the_plan_derives_is_in_the_runtime_registry() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cluster/plan");
-        let mut kinds = std::collections::BTreeSet::new();
-        for e in std::fs::read_dir(&dir).unwrap().flatten() {
-            let text = std::fs::read_to_string(e.path()).unwrap();
-            for (i, _) in text.match_indices("\"cluster/") {
-                let rest = &text[i + "\"cluster/".len()..];
-                let kind: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || *c == '-')
-                    .collect();
-                if !kind.is_empty() {
-                    kinds.insert(kind);
-                }
-            }
-        }
-        assert!(
-            kinds.contains("hpa") && kinds.contains("netpol"),
-            "{kinds:?}"
-        );
-        for k in &kinds {
+    fn every_kind_in_the_runtime_registry_is_wired() {
+        for k in vitals_checks::runtime::ALL {
             assert!(
-                vitals_checks::runtime::ALL.iter().any(|r| r.name == k.as_str()),
-                "cluster/{k} is derived in suites/src/cluster/plan but has no row in checks::runtime::ALL"
+                super::kinds::wiring(k.name).is_some(),
+                "cluster/{} is in checks::runtime::ALL but suites/src/cluster/plan/kinds.rs does not wire it",
+                k.name
             );
         }
+        assert!(super::kinds::wiring("nonsense").is_none());
     }
 }

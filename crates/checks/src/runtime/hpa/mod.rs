@@ -9,6 +9,9 @@
 //! until the HPA has a reading above its target; and the way down is
 //! judged against the load this trial drove only: a rise after it, from
 //! another source, is named, and the way down timed again from its end.
+//!
+//! Files: `plan.rs` derives the trials and their loads from the render and
+//! the suite spec; `drive.rs` runs the load; [`check`] here judges.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,11 @@ use kube::{Api, Client};
 use crate::verdict::{Evidence, Timeline, Verdict};
 
 pub mod behavior;
+pub mod drive;
+pub mod plan;
+
+pub use drive::{judge, LoadError};
+pub use plan::{derive, Drive, ExecLoad, HpaSpec, LoadPlan};
 
 use behavior::{Pipeline, ScaleDown};
 
@@ -192,7 +200,7 @@ fn secs(ms: u64) -> String {
 ///    and the way down timed again once from its end.
 pub async fn check<F>(client: &Client, t: &Target, mut load: impl FnMut(usize) -> F) -> Verdict
 where
-    F: std::future::Future<Output = Result<String, String>>,
+    F: std::future::Future<Output = Result<String, LoadError>>,
 {
     let (ns, name, min, max) = (t.namespace.as_str(), t.name.as_str(), t.min, t.max);
     let p = t.pipeline;
@@ -433,7 +441,10 @@ where
                 } else {
                     String::new()
                 },
-                r.clone().unwrap_or_else(|e| format!("failed: {e}"))
+                match r {
+                    Ok(report) => report.clone(),
+                    Err(e) => format!("failed: {}", crate::runtime::chain(e)),
+                }
             ),
         });
     }

@@ -22,21 +22,31 @@
 //! endpoint, before and after the attempt; otherwise the attempt proves
 //! nothing and is made again.
 
+//!
+//! Files: `flows.rs` derives the trials from the render and judges each;
+//! `canary.rs` holds the enforcement canary and the sync barrier; this
+//! file connects and judges one flow.
+
 use std::time::Duration;
 
 use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::ListParams;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use vitals_agent::report::{ConnectKind, Report};
 
-use super::agent_pod::ensure_agent_pod;
+use super::chain;
 use super::exec::InPod;
 use crate::verdict::{Evidence, Verdict};
+
+pub mod canary;
+pub mod flows;
+
+pub use canary::{canary, sync_barrier, BarrierError};
+pub use flows::{derive, judge, NetpolSpec, Outside};
 
 /// Outcome of one connection attempt from a pod.
 #[derive(Debug, Clone)]
@@ -103,159 +113,6 @@ pub async fn expect(client: &Client, f: &Flow, tries: u32) -> (bool, Vec<String>
     (false, seen)
 }
 
-/// State of the sync barrier: its own server in the canary namespace,
-/// behind a deny policy that each barrier adds or removes.
-#[derive(Default)]
-struct Barrier {
-    /// When the last completed flip started.
-    last: Option<tokio::time::Instant>,
-    denied: bool,
-}
-
-fn barrier() -> &'static tokio::sync::Mutex<Barrier> {
-    static B: std::sync::OnceLock<tokio::sync::Mutex<Barrier>> = std::sync::OnceLock::new();
-    B.get_or_init(Default::default)
-}
-
-/// Returns once the CNI has enforced a policy change made after `after`:
-/// it then enforces every policy, pod and namespace that existed at
-/// `after`. Callers waiting together share one flip. The text says what
-/// was seen, for evidence.
-pub async fn sync_barrier(
-    client: &Client,
-    image: &str,
-    after: tokio::time::Instant,
-) -> Result<String, String> {
-    let mut b = barrier().lock().await;
-    if b.last.is_some_and(|t| t > after) {
-        return Ok("shared a policy sync that began after this trial did".into());
-    }
-    let mut flow = canary_flow(client, image, "barrier", "barrier-server").await?;
-    let started = tokio::time::Instant::now();
-    let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
-    let deny = !b.denied;
-    if deny {
-        // Left by an earlier run or another process: the state asked for.
-        super::create::create_or_get(&npapi, &deny_ingress("barrier", "barrier-server")?)
-            .await
-            .map_err(|e| format!("creating the barrier policy: {e}"))?;
-    } else {
-        match npapi.delete("barrier", &Default::default()).await {
-            Ok(_) => {}
-            Err(e) if super::create::not_found(&e) => {}
-            Err(e) => return Err(format!("deleting the barrier policy: {e}")),
-        }
-    }
-    flow.allowed = !deny;
-    let (ok, seen) = expect(client, &flow, 30).await;
-    if !ok {
-        // Unknown state: the next barrier starts over from "denied".
-        b.denied = true;
-        return Err(format!(
-            "the CNI did not enforce a policy change within {} attempts: {}",
-            seen.len(),
-            seen.last().cloned().unwrap_or_default()
-        ));
-    }
-    b.denied = deny;
-    b.last = Some(started);
-    Ok(format!(
-        "a policy change made after this trial began was enforced {:.1}s later ({} attempt(s))",
-        started.elapsed().as_secs_f64(),
-        seen.len()
-    ))
-}
-
-const CANARY_NS: &str = "vitals-canary";
-
-/// A server pod (labelled `app`) and the shared client pod in the canary
-/// namespace, and the open flow between them.
-async fn canary_flow(
-    client: &Client,
-    image: &str,
-    server: &str,
-    app: &str,
-) -> Result<Flow, String> {
-    let pod = ensure_agent_pod(
-        client,
-        CANARY_NS,
-        server,
-        image,
-        serde_json::json!({ "app": app }),
-    )
-    .await?;
-    ensure_agent_pod(
-        client,
-        CANARY_NS,
-        "client",
-        image,
-        serde_json::json!({ "app": "canary-client" }),
-    )
-    .await?;
-    let ip = pod
-        .status
-        .and_then(|s| s.pod_ip)
-        .ok_or(format!("the canary pod {server} has no IP"))?;
-    Ok(Flow {
-        from_ns: CANARY_NS.into(),
-        from_pod: "client".into(),
-        from_container: None,
-        from_label: "canary client".into(),
-        host: ip,
-        port: 8080,
-        allowed: true,
-        service: None,
-    })
-}
-
-/// A policy denying all ingress to the pods labelled `app`.
-fn deny_ingress(name: &str, app: &str) -> Result<NetworkPolicy, String> {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": { "name": name },
-        "spec": { "podSelector": { "matchLabels": { "app": app } }, "policyTypes": ["Ingress"] }
-    }))
-    .map_err(|e| e.to_string())
-}
-
-/// The canary: a server behind a deny-all policy must become unreachable.
-pub async fn canary(client: &Client, image: &str) -> Verdict {
-    let expected =
-        "a connection that works is refused once a deny-all ingress policy selects the server";
-    let run = async {
-        let mut flow = canary_flow(client, image, "server", "canary-server").await?;
-        let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
-        let _ = npapi.delete("deny", &Default::default()).await;
-        let (open, before) = expect(client, &flow, 5).await;
-        if !open {
-            return Err(format!(
-                "the canary could not connect even without a policy: {before:?}"
-            ));
-        }
-        // Another process's canary may have made it a moment ago: the same
-        // policy, so the state asked for.
-        super::create::create_or_get(&npapi, &deny_ingress("deny", "canary-server")?)
-            .await
-            .map_err(|e| format!("creating the canary's deny policy: {e}"))?;
-        flow.allowed = false;
-        let (denied, after) = expect(client, &flow, 10).await;
-        let _ = npapi.delete("deny", &Default::default()).await;
-        if denied {
-            Ok(format!(
-                "open before ({}), denied after ({})",
-                before.last().cloned().unwrap_or_default(),
-                after.last().cloned().unwrap_or_default()
-            ))
-        } else {
-            Err(format!("still connects under deny-all: {after:?}: this CNI does not enforce NetworkPolicy, so no isolation trial can be trusted"))
-        }
-    };
-    match run.await {
-        Ok(s) => Verdict::pass("NetworkPolicy enforcement", expected, s),
-        Err(e) => Verdict::fail("NetworkPolicy enforcement", expected, e),
-    }
-}
-
 /// A flow to prove, and from where.
 #[derive(Debug, Clone)]
 pub struct Flow {
@@ -272,7 +129,7 @@ pub struct Flow {
 }
 
 impl Flow {
-    fn source<'a>(&'a self, client: &'a Client) -> InPod<'a> {
+    pub(crate) fn source<'a>(&'a self, client: &'a Client) -> InPod<'a> {
         InPod {
             client,
             namespace: &self.from_ns,
@@ -321,7 +178,7 @@ async fn expect_denied(
         match ready_endpoints(client, svc, ENDPOINT_WAIT).await {
             Ok(_) => {}
             Err(e) => {
-                seen.push(format!("not judged: {e}"));
+                seen.push(format!("not judged: {}", chain(&e)));
                 continue;
             }
         }
@@ -344,11 +201,34 @@ async fn expect_denied(
                     "{} but not judged: {}/{} lost its ready endpoints meanwhile",
                     a.detail, svc.namespace, svc.name
                 )),
-                Err(e) => seen.push(format!("{} but not judged: {e}", a.detail)),
+                Err(e) => seen.push(format!("{} but not judged: {}", a.detail, chain(&e))),
             },
         }
     }
     (false, seen)
+}
+
+/// Why a DENIED flow's Service could not be shown to have a ready endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointsError {
+    #[error("listing the EndpointSlices of {namespace}/{name}")]
+    List {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("Service {namespace}/{name} had no ready endpoint for {secs}s ({slices} EndpointSlice(s)), so a refused connection would prove nothing")]
+    NoneReady {
+        namespace: String,
+        name: String,
+        secs: u64,
+        slices: usize,
+    },
+    #[error("the EndpointSlice watch ended")]
+    WatchEnded,
+    #[error("the EndpointSlice watch failed")]
+    Watch(#[source] watcher::Error),
 }
 
 /// How long a DENIED flow waits for its Service to have a ready endpoint.
@@ -376,16 +256,15 @@ fn slices_api(client: &Client, svc: &ServiceRef) -> (Api<EndpointSlice>, String)
     )
 }
 
-async fn count_ready(client: &Client, svc: &ServiceRef) -> Result<usize, String> {
+async fn count_ready(client: &Client, svc: &ServiceRef) -> Result<usize, EndpointsError> {
     let (api, selector) = slices_api(client, svc);
     let list = api
         .list(&ListParams::default().labels(&selector))
         .await
-        .map_err(|e| {
-            format!(
-                "listing the EndpointSlices of {}/{}: {e}",
-                svc.namespace, svc.name
-            )
+        .map_err(|source| EndpointsError::List {
+            namespace: svc.namespace.clone(),
+            name: svc.name.clone(),
+            source,
         })?;
     let slices = list
         .items
@@ -400,7 +279,7 @@ async fn ready_endpoints(
     client: &Client,
     svc: &ServiceRef,
     within: Duration,
-) -> Result<usize, String> {
+) -> Result<usize, EndpointsError> {
     let (api, selector) = slices_api(client, svc);
     let mut stream = watcher::watcher(api, watcher::Config::default().labels(&selector)).boxed();
     let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
@@ -417,16 +296,15 @@ async fn ready_endpoints(
         let name = |s: &EndpointSlice| s.metadata.name.clone().unwrap_or_default();
         match ev {
             Err(_) => {
-                return Err(format!(
-                    "Service {}/{} had no ready endpoint for {}s ({} EndpointSlice(s)), so a refused connection would prove nothing",
-                    svc.namespace,
-                    svc.name,
-                    within.as_secs(),
-                    slices.len()
-                ))
+                return Err(EndpointsError::NoneReady {
+                    namespace: svc.namespace.clone(),
+                    name: svc.name.clone(),
+                    secs: within.as_secs(),
+                    slices: slices.len(),
+                })
             }
-            Ok(None) => return Err("the EndpointSlice watch ended".into()),
-            Ok(Some(Err(e))) => return Err(format!("the EndpointSlice watch failed: {e}")),
+            Ok(None) => return Err(EndpointsError::WatchEnded),
+            Ok(Some(Err(e))) => return Err(EndpointsError::Watch(e)),
             Ok(Some(Ok(Event::Apply(s) | Event::InitApply(s)))) => {
                 slices.insert(name(&s), s);
             }
