@@ -76,11 +76,12 @@ endif
 # The availability tier needs nodes to drain and spread over: its own kind
 # cluster, vitals-ha-<minor> from kind-config/multi-node.yaml (1 control
 # plane + 2 workers), beside the single-node vitals-<minor>. Prod cells only.
+# CHART=harness runs only the tier's fixtures (harness/-/availability/).
 .PHONY: e2e-availability
-e2e-availability: setup ## availability tier (spread, drain vs PDB, traffic, rollout, graceful stop, recovery, restore) of the prod cells on the multi-node cluster; CHART= for one
+e2e-availability: setup ## availability tier (spread, drain vs PDB, traffic, rollout, graceful stop, recovery, restore) of the prod cells on the multi-node cluster; CHART= for one, CHART=harness for the fixtures
 	@. scripts/versions.env && export VITALS_CLUSTER=vitals-ha-$${K8S_MINOR//./-} VITALS_KIND_CONFIG=$(CURDIR)/kind-config/multi-node.yaml && \
 	bash scripts/cluster.sh up && bash scripts/images.sh load >/dev/null && \
-	E2E_TIERS=availability $(CARGO) test -p e2e --test e2e --locked -- $(if $(CHART),$(CHART)/prod/,)
+	E2E_TIERS=availability $(CARGO) test -p e2e --test e2e --locked -- $(if $(filter harness,$(CHART)),harness/-/availability/,$(if $(CHART),$(CHART)/prod/,))
 
 .PHONY: images-load
 images-load: ## build the data-service and agent images (cached) and load them into the cluster

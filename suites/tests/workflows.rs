@@ -213,6 +213,111 @@ fn the_release_gate_runs_every_cell_on_every_supported_minor() {
     );
 }
 
+// --- the availability tier in the nightly and the release gate ---------------
+
+/// The charts whose specs declare a prod profile: the availability tier's
+/// cells (it runs prod only).
+fn prod_charts() -> BTreeSet<String> {
+    spec_cells()
+        .into_iter()
+        .filter(|(_, p)| p == "prod")
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// Every `run:` of a job's steps, joined.
+fn runs(job: &Value) -> String {
+    job["steps"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["run"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn needs(job: &Value) -> Vec<String> {
+    match &job["needs"] {
+        Value::String(s) => vec![s.clone()],
+        v => strings(v),
+    }
+}
+
+#[test]
+fn the_nightly_runs_the_availability_tier_for_every_prod_cell_on_every_supported_minor() {
+    let wf = yaml(&root().join(".github/workflows/nightly.yml"));
+    let job = &wf["jobs"]["availability"];
+    assert!(
+        job.is_mapping(),
+        "nightly.yml: no jobs.availability (the availability tier is not run nightly)"
+    );
+    let m = &job["strategy"]["matrix"];
+    let charts: BTreeSet<String> = strings(&m["chart"]).into_iter().collect();
+    assert_eq!(
+        charts,
+        prod_charts(),
+        "nightly.yml jobs.availability.strategy.matrix.chart must be the charts with a prod profile in suites/specs"
+    );
+    let supported: Vec<String> = vitals_cluster::kubernetes::supported()
+        .into_iter()
+        .map(|v| v.minor)
+        .collect();
+    assert_eq!(
+        strings(&m["k8s"]),
+        supported,
+        "nightly.yml jobs.availability.strategy.matrix.k8s disagrees with scripts/kubernetes-versions.tsv (newest first)"
+    );
+    let fixtures = m["include"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|i| i["chart"].as_str() == Some("harness"));
+    assert!(fixtures, "nightly.yml jobs.availability: no `include: [{{chart: harness}}]`, so the tier's fixtures never run");
+    assert!(
+        runs(job).contains("make e2e-availability CHART=\"$CHART\""),
+        "nightly.yml jobs.availability does not run `make e2e-availability CHART=\"$CHART\"`:\n{}",
+        runs(job)
+    );
+    assert!(
+        needs(&wf["jobs"]["report"]).iter().any(|n| n == "availability"),
+        "nightly.yml: the report job does not wait for (and so does not draw) the availability results"
+    );
+}
+
+#[test]
+fn the_release_gate_requires_the_availability_tier_of_every_prod_cell() {
+    let wf = yaml(&root().join(".github/workflows/release.yml"));
+    let jobs = &wf["jobs"];
+    let job = &jobs["availability"];
+    assert!(
+        job.is_mapping(),
+        "release.yml: no jobs.availability: the gate does not run the availability tier"
+    );
+    assert_eq!(
+        job["strategy"]["matrix"].as_str(),
+        Some("${{ fromJSON(needs.tag.outputs.availability) }}"),
+        "release.yml jobs.availability must take its cells from the tag job's `availability` output"
+    );
+    let cells = runs(&jobs["tag"]);
+    assert!(
+        cells.contains("select(.profile == \"prod\")") && cells.contains("availability=$availability"),
+        "release.yml: the tag job must derive the availability cells (prod) from the same matrix, which reads scripts/kubernetes-versions.tsv"
+    );
+    let gate = runs(job);
+    assert!(
+        gate.contains("make e2e-availability CHART=\"$CHART\""),
+        "{gate}"
+    );
+    assert!(
+        gate.contains(".tier == \"availability\" and .verdict.outcome == \"skip\""),
+        "release.yml jobs.availability must refuse skipped availability trials:\n{gate}"
+    );
+    assert!(
+        needs(&jobs["package"]).iter().any(|n| n == "availability"),
+        "release.yml: package does not need the availability job, so a release can ship with its HA promises unproven"
+    );
+}
+
 // --- scripts/chart-version-check.sh -------------------------------------------
 
 /// A throwaway repository with one committed chart, `charts/a` at 0.1.0.
