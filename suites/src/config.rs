@@ -35,6 +35,11 @@ pub struct Config {
     pub upgrade_from: Option<PathBuf>,
     /// `NEXTEST_RUN_ID` set: one process per trial.
     pub process_per_trial: bool,
+    /// `E2E_CLUSTER_READY`: the kind cluster nextest's setup script brought
+    /// up and loaded the images into (`.config/nextest.toml`); a trial
+    /// process selecting that cluster attaches to it instead of running
+    /// `cluster.sh up` and `images.sh load` again.
+    pub cluster_ready: Option<String>,
 }
 
 /// Every variable the runner and its crates read, as `docs/variables.md`
@@ -59,6 +64,7 @@ pub const VARIABLES: &[&str] = &[
     "VITALS_CACHE",
     "VITALS_CLUSTER",
     "VITALS_LEASE_HELD",
+    "E2E_CLUSTER_READY",
 ];
 
 fn positive(v: Option<String>, default: usize) -> usize {
@@ -88,6 +94,7 @@ impl Config {
             no_progress: get("E2E_NO_PROGRESS").is_some(),
             upgrade_from: nonempty("E2E_UPGRADE_FROM").map(PathBuf::from),
             process_per_trial: get("NEXTEST_RUN_ID").is_some(),
+            cluster_ready: nonempty("E2E_CLUSTER_READY").map(|v| v.trim().to_string()),
         }
     }
 
@@ -123,6 +130,14 @@ mod tests {
         assert_eq!(c.cache, Path::new("/home/u/.cache/vitals"));
         assert_eq!((c.parallel, c.hpa_parallel), (32, 4));
         assert!(!c.keep && !c.process_per_trial && c.upgrade_from.is_none());
+        assert_eq!(c.cluster_ready, None);
+    }
+
+    #[test]
+    fn the_ready_cluster_is_read_trimmed_and_an_empty_one_is_none() {
+        let c = cfg(&[("E2E_CLUSTER_READY", "vitals-1-37\n")]);
+        assert_eq!(c.cluster_ready.as_deref(), Some("vitals-1-37"));
+        assert_eq!(cfg(&[("E2E_CLUSTER_READY", " ")]).cluster_ready, None);
     }
 
     #[test]
