@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod env;
+pub mod events;
 pub mod fixtures;
 pub mod negatives;
 pub mod progress;

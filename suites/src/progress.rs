@@ -5,10 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::events::{RunEvent, Sink, SinkError};
 
 #[derive(Default)]
 struct State {
@@ -17,14 +19,18 @@ struct State {
     failed: u64,
 }
 
-fn state() -> &'static Mutex<State> {
-    static S: OnceLock<Mutex<State>> = OnceLock::new();
-    S.get_or_init(Default::default)
+/// The console sink: keeps what is running and installing, and draws it
+/// once the run starts, if stderr is a terminal (and `E2E_NO_PROGRESS` is
+/// unset). The bar's template reads the state on each redraw.
+pub struct Progress {
+    state: Arc<Mutex<State>>,
+    bar: OnceLock<ProgressBar>,
 }
 
-fn bar() -> &'static OnceLock<ProgressBar> {
-    static B: OnceLock<ProgressBar> = OnceLock::new();
-    &B
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
 }
 
 /// The line under the bar: phases of installing cells, else the slowest trial.
@@ -48,69 +54,94 @@ fn status_line(s: &State, now: Instant) -> String {
     }
 }
 
-/// Starts the display for `total` trials, if stderr is a terminal.
-pub fn start(total: usize) {
-    if !std::io::stderr().is_terminal() || crate::config::get().no_progress {
-        return;
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            state: Arc::default(),
+            bar: OnceLock::new(),
+        }
     }
-    let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} trials, {failed} failed\n  {status}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .with_key(
-        "failed",
-        |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let n = state().lock().map(|s| s.failed).unwrap_or(0);
-            let _ = write!(w, "{n}");
-        },
-    )
-    .with_key(
-        "status",
-        |_: &ProgressState, w: &mut dyn std::fmt::Write| {
-            let line = state()
-                .lock()
-                .map(|s| status_line(&s, Instant::now()))
-                .unwrap_or_default();
-            let _ = write!(w, "{line}");
-        },
-    );
-    pb.set_style(style);
-    // Redraws the clock and the slowest wait; nothing is polled.
-    pb.enable_steady_tick(Duration::from_millis(500));
-    let _ = bar().set(pb);
-}
 
-pub fn trial_started(name: &str) {
-    if let Ok(mut s) = state().lock() {
-        s.running.insert(name.to_string(), Instant::now());
-    }
-}
-
-pub fn trial_finished(name: &str, failed: bool) {
-    if let Ok(mut s) = state().lock() {
-        s.running.remove(name);
-        s.failed += u64::from(failed);
-    }
-    if let Some(pb) = bar().get() {
-        pb.inc(1);
+    /// Starts the display for `total` trials, if stderr is a terminal.
+    fn start(&self, total: usize) {
+        if !std::io::stderr().is_terminal() || crate::config::get().no_progress {
+            return;
+        }
+        let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        let (failed, status) = (Arc::clone(&self.state), Arc::clone(&self.state));
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} trials, {failed} failed\n  {status}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "failed",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let n = failed.lock().map(|s| s.failed).unwrap_or(0);
+                let _ = write!(w, "{n}");
+            },
+        )
+        .with_key(
+            "status",
+            move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let line = status
+                    .lock()
+                    .map(|s| status_line(&s, Instant::now()))
+                    .unwrap_or_default();
+                let _ = write!(w, "{line}");
+            },
+        );
+        pb.set_style(style);
+        // Redraws the clock and the slowest wait; nothing is polled.
+        pb.enable_steady_tick(Duration::from_millis(500));
+        let _ = self.bar.set(pb);
     }
 }
 
-/// What an installing cell is doing now (`None` once it is done).
+impl Sink for Progress {
+    fn name(&self) -> &'static str {
+        "progress"
+    }
+
+    fn on(&self, event: &RunEvent<'_>) -> Result<(), SinkError> {
+        match event {
+            RunEvent::RunStarted { total } => self.start(*total),
+            RunEvent::TrialStarted { name } => {
+                if let Ok(mut s) = self.state.lock() {
+                    s.running.insert(name.to_string(), Instant::now());
+                }
+            }
+            RunEvent::TrialFinished { record } => {
+                if let Ok(mut s) = self.state.lock() {
+                    s.running.remove(&record.name);
+                    s.failed += u64::from(record.verdict.failed());
+                }
+                if let Some(pb) = self.bar.get() {
+                    pb.inc(1);
+                }
+            }
+            RunEvent::CellPhase { cell, phase } => {
+                if let Ok(mut s) = self.state.lock() {
+                    match phase {
+                        Some(w) => s.phases.insert(cell.to_string(), w.to_string()),
+                        None => s.phases.remove(*cell),
+                    };
+                }
+            }
+            RunEvent::RunFinished => {
+                if let Some(pb) = self.bar.get() {
+                    pb.finish_and_clear();
+                }
+            }
+            RunEvent::TrialIgnored { .. } | RunEvent::CellInstalled { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// What an installing cell is doing now (`None` once it is done): the
+/// cluster phases report through this.
 pub fn phase(cell: &str, what: Option<&str>) {
-    if let Ok(mut s) = state().lock() {
-        match what {
-            Some(w) => s.phases.insert(cell.to_string(), w.to_string()),
-            None => s.phases.remove(cell),
-        };
-    }
-}
-
-pub fn finish() {
-    if let Some(pb) = bar().get() {
-        pb.finish_and_clear();
-    }
+    crate::events::emit(RunEvent::CellPhase { cell, phase: what });
 }
 
 #[cfg(test)]
@@ -132,6 +163,41 @@ mod tests {
             status_line(&s, now),
             "b-prod: install | slowest: a/dev/cluster/hpa/web (42s)"
         );
+    }
+
+    #[test]
+    fn trials_and_phases_come_and_go_with_their_events() {
+        let p = Progress::new();
+        let ok = crate::events::junit::tests::rec(
+            "a/dev/render/x",
+            vitals_checks::Verdict::pass("a", "", ""),
+        );
+        let bad = crate::events::junit::tests::rec(
+            "a/dev/render/y",
+            vitals_checks::Verdict::fail("a", "", ""),
+        );
+        for name in [&ok.name, &bad.name] {
+            p.on(&RunEvent::TrialStarted { name }).unwrap();
+        }
+        p.on(&RunEvent::CellPhase {
+            cell: "a-dev",
+            phase: Some("install"),
+        })
+        .unwrap();
+        p.on(&RunEvent::TrialFinished { record: &ok }).unwrap();
+        p.on(&RunEvent::TrialFinished { record: &bad }).unwrap();
+        {
+            let s = p.state.lock().unwrap();
+            assert!(s.running.is_empty());
+            assert_eq!(s.failed, 1);
+            assert_eq!(s.phases.get("a-dev").map(String::as_str), Some("install"));
+        }
+        p.on(&RunEvent::CellPhase {
+            cell: "a-dev",
+            phase: None,
+        })
+        .unwrap();
+        assert!(p.state.lock().unwrap().phases.is_empty());
     }
 
     #[test]

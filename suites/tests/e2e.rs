@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use e2e::env::{self, Tier};
+use e2e::events::{self, RunEvent};
 use e2e::render::{self, Cell};
-use e2e::{fixtures, progress, record, spec, stages};
+use e2e::{fixtures, spec, stages};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use vitals_checks::record::TrialRecord;
 use vitals_checks::{Outcome, Verdict};
@@ -94,7 +95,7 @@ fn trial_from_verdict(
     let lock_ns = on_cluster.then(|| cell.namespace());
     let trial = Trial::ignorable_test(name.clone(), move || {
         let start = Instant::now();
-        progress::trial_started(&name);
+        events::emit(RunEvent::TrialStarted { name: &name });
         let ready = stages::wait_for_earlier(&prefix, stage, STAGE_DEADLINE).and_then(|()| {
             lock_ns.as_deref().map_or(Ok(None), |ns| {
                 stages::hold_across_processes(ns, stage, STAGE_DEADLINE)
@@ -105,13 +106,12 @@ fn trial_from_verdict(
             Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
         };
         let last = stages::done(&prefix, stage);
-        progress::trial_finished(&name, v.failed());
         if last && on_cluster {
             // Frees the cell's room on the nodes for the cells queued behind it.
             e2e::cluster::finished(&cell);
         }
         let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
-        record::append(&TrialRecord {
+        let record = TrialRecord {
             run: env::run_id(),
             name: name.clone(),
             chart,
@@ -122,7 +122,8 @@ fn trial_from_verdict(
             duration_ms: start.elapsed().as_millis() as u64,
             verdict: v.clone(),
             k8s: on_cluster.then(env::k8s_minor),
-        });
+        };
+        events::emit(RunEvent::TrialFinished { record: &record });
         completion(&v)
     })
     .with_ignored_flag(ignored);
@@ -139,7 +140,7 @@ fn ignored_record(args: &Arguments, name: &str, cell: &Cell, tier: &str, check: 
     }
     let rest = check.name.splitn(3, '/').collect::<Vec<_>>();
     let why = check.ignored.clone().unwrap_or_default();
-    record::append(&TrialRecord {
+    let record = TrialRecord {
         run: env::run_id(),
         name: name.to_string(),
         chart: cell.suite.name.clone(),
@@ -150,7 +151,8 @@ fn ignored_record(args: &Arguments, name: &str, cell: &Cell, tier: &str, check: 
         duration_ms: 0,
         verdict: Verdict::skip(cell.prefix(), why),
         k8s: (tier != "render").then(env::k8s_minor),
-    });
+    };
+    events::emit(RunEvent::TrialIgnored { record: &record });
 }
 
 /// Longer than any single trial's own deadline (an HPA's way down included).
@@ -405,14 +407,12 @@ fn main() -> ExitCode {
         args.test_threads = Some(trials.len().max(1));
     }
     if !args.list {
-        progress::start(total);
+        events::emit(RunEvent::RunStarted { total });
     }
     let conclusion = libtest_mimic::run(&args, trials);
-    progress::finish();
     if !args.list {
-        if let Err(e) = record::write_junit() {
-            eprintln!("warning: JUnit not written: {e}");
-        }
+        // Clears the display and writes this process's JUnit.
+        events::emit(RunEvent::RunFinished);
     }
     if on_cluster && !args.list {
         e2e::cluster::cleanup();
