@@ -134,7 +134,8 @@ pub struct Overlaid {
     pub cell: Cell,
 }
 
-/// The chart's test overlay (`suites/overlays/<chart>.yaml`), when it has one.
+/// The chart's test overlay (`suites/overlays/<chart>.yaml.in`, filled
+/// with this machine's image references), when it has one.
 pub fn overlaid(cell: &Cell) -> Option<Overlaid> {
     // The overlays are the five charts' own: a user's chart that happens
     // to share a name (`medplum`) must not pick one up.
@@ -420,10 +421,13 @@ fn overlay_keeps_profile(
     profile: &Manifests,
     overlay: &Overlaid,
 ) -> Verdict {
-    let subject = overlay
-        .file
+    // Named by what a person edits: the committed template, not the copy
+    // the runner filled with this machine's image references.
+    let source = crate::cell::overlay::template_of(&overlay.file);
+    let named = source.as_deref().unwrap_or(&overlay.file);
+    let subject = named
         .strip_prefix(crate::env::root())
-        .unwrap_or(&overlay.file)
+        .unwrap_or(named)
         .display()
         .to_string();
     let overlaid = match rendered(helm, &overlay.cell, &subject, "with the test overlay") {
@@ -464,7 +468,7 @@ fn overlay_keeps_profile(
     if v.failed() {
         v.with_hint(format!(
             "the prod trial tests prod: an overlay only scales and points at local images \
-             (suites/overlays/README.md); fix {subject}, or its `.yaml.in` source when it is generated"
+             (suites/overlays/README.md); fix {subject}"
         ))
     } else {
         v
