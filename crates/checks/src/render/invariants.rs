@@ -90,10 +90,20 @@ pub struct PdbRule {
     pub max_unavailable: Option<Value>,
 }
 
+/// An invariant must state exactly one rule: with none it proves nothing,
+/// with several its one verdict could not say which failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInvariant {
+    #[error("invariant `{0}` states no rule (one of: requests, hpa, pdb, exists)")]
+    NoRule(String),
+    #[error("invariant `{name}` states {rules} rules; give each its own invariant")]
+    SeveralRules { name: String, rules: usize },
+}
+
 impl Invariant {
     /// The one rule it states; a spec with none or several is rejected at
     /// parse time by [`Invariant::validate`].
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidInvariant> {
         let n = [
             self.requests.is_some(),
             self.hpa.is_some(),
@@ -105,14 +115,11 @@ impl Invariant {
         .count();
         match n {
             1 => Ok(()),
-            0 => Err(format!(
-                "invariant `{}` states no rule (one of: requests, hpa, pdb, exists)",
-                self.name
-            )),
-            _ => Err(format!(
-                "invariant `{}` states {n} rules; give each its own invariant",
-                self.name
-            )),
+            0 => Err(InvalidInvariant::NoRule(self.name.clone())),
+            rules => Err(InvalidInvariant::SeveralRules {
+                name: self.name.clone(),
+                rules,
+            }),
         }
     }
 
@@ -394,7 +401,12 @@ mod tests {
     #[test]
     fn a_spec_with_two_rules_is_rejected() {
         let i: Invariant = serde_yaml::from_str("name: x\nexists: {kind: A, name: b}\nhpa: {target: {kind: Deployment, name: d}, min: 1, max: 2}\n").unwrap();
-        assert!(i.validate().unwrap_err().contains("states 2 rules"));
+        let e = i.validate().unwrap_err();
+        assert!(
+            matches!(e, InvalidInvariant::SeveralRules { rules: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("states 2 rules"), "{e}");
     }
 
     #[test]
