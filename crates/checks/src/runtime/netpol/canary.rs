@@ -29,6 +29,10 @@ pub enum BarrierError {
     },
     #[error("deleting the barrier policy")]
     Delete(#[source] kube::Error),
+    #[error("reading the barrier policy")]
+    Read(#[source] kube::Error),
+    #[error("taking the machine-wide barrier lock")]
+    Lock(#[source] std::io::Error),
     #[error("the CNI did not enforce a policy change within {attempts} attempts: {last}")]
     NotEnforced { attempts: usize, last: String },
     #[error("the canary could not connect even without a policy: {0:?}")]
@@ -37,64 +41,127 @@ pub enum BarrierError {
     NotEnforcing(Vec<String>),
 }
 
-/// State of the sync barrier: its own server in the canary namespace,
-/// behind a deny policy that each barrier adds or removes.
-#[derive(Default)]
-struct Barrier {
-    /// When the last completed flip started.
-    last: Option<tokio::time::Instant>,
-    denied: bool,
+/// When the last enforced flip of this process started, so callers waiting
+/// together share one flip.
+fn last_flip() -> &'static tokio::sync::Mutex<Option<tokio::time::Instant>> {
+    static B: std::sync::OnceLock<tokio::sync::Mutex<Option<tokio::time::Instant>>> =
+        std::sync::OnceLock::new();
+    B.get_or_init(Default::default)
 }
 
-fn barrier() -> &'static tokio::sync::Mutex<Barrier> {
-    static B: std::sync::OnceLock<tokio::sync::Mutex<Barrier>> = std::sync::OnceLock::new();
-    B.get_or_init(Default::default)
+/// The barrier's policy lives in the cluster, so two processes flipping it
+/// at once (nextest runs a process per trial) would each read the other's
+/// flip as their own. A machine-wide file lock makes a flip whole: read the
+/// policy, flip it, see the flip enforced. The file also records when the
+/// last enforced flip began, so another process can share it.
+struct FlipLock {
+    file: std::fs::File,
+}
+
+impl FlipLock {
+    async fn take() -> std::io::Result<Self> {
+        let path = std::env::temp_dir().join("vitals-netpol-barrier.lock");
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            file.lock()?;
+            Ok(FlipLock { file })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// When the last enforced flip (of any process) began.
+    fn last(&self) -> Option<std::time::SystemTime> {
+        use std::io::Read;
+        let mut text = String::new();
+        (&self.file).read_to_string(&mut text).ok()?;
+        let micros: u64 = text.trim().parse().ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros))
+    }
+
+    fn record(&self, started: std::time::SystemTime) {
+        use std::io::{Seek, Write};
+        let micros = started
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        let mut f = &self.file;
+        // Best effort: a lost record only costs the next caller its own flip.
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = write!(f, "{micros}");
+    }
 }
 
 /// Returns once the CNI has enforced a policy change made after `after`:
 /// it then enforces every policy, pod and namespace that existed at
 /// `after`. Callers waiting together share one flip. The text says what
 /// was seen, for evidence.
+///
+/// A flip to "denied" proves nothing by itself: a barrier server that is
+/// Running but not yet listening refuses too, and so does a deny policy
+/// another run left behind. So before a deny the flow is first seen open,
+/// which proves the server answers and no deny is in force; a flip to
+/// "open" is proven by the connection itself.
 pub async fn sync_barrier(
     client: &Client,
     image: &str,
     after: tokio::time::Instant,
 ) -> Result<String, BarrierError> {
-    let mut b = barrier().lock().await;
-    if b.last.is_some_and(|t| t > after) {
+    let mut last = last_flip().lock().await;
+    if last.is_some_and(|t| t > after) {
         return Ok("shared a policy sync that began after this trial did".into());
     }
+    let after_wall = std::time::SystemTime::now() - after.elapsed();
+    let lock = FlipLock::take().await.map_err(BarrierError::Lock)?;
+    if lock.last().is_some_and(|t| t > after_wall) {
+        return Ok("shared a policy sync another process began after this trial did".into());
+    }
     let mut flow = canary_flow(client, image, "barrier", "barrier-server").await?;
-    let started = tokio::time::Instant::now();
     let npapi: Api<NetworkPolicy> = Api::namespaced(client.clone(), CANARY_NS);
-    let deny = !b.denied;
-    if deny {
-        // Left by an earlier run or another process: the state asked for.
+    let denied_now = npapi
+        .get_opt("barrier")
+        .await
+        .map_err(BarrierError::Read)?
+        .is_some();
+    if !denied_now {
+        flow.allowed = true;
+        let (open, seen) = expect(client, &flow, 30).await;
+        if !open {
+            return Err(BarrierError::NeverOpen(seen));
+        }
+    }
+    let started = tokio::time::Instant::now();
+    let started_wall = std::time::SystemTime::now();
+    if denied_now {
+        match npapi.delete("barrier", &Default::default()).await {
+            Ok(_) => {}
+            Err(e) if crate::runtime::create::not_found(&e) => {}
+            Err(e) => return Err(BarrierError::Delete(e)),
+        }
+    } else {
         crate::runtime::create::create_or_get(&npapi, &deny_ingress("barrier", "barrier-server"))
             .await
             .map_err(|source| BarrierError::Create {
                 what: "the barrier policy",
                 source,
             })?;
-    } else {
-        match npapi.delete("barrier", &Default::default()).await {
-            Ok(_) => {}
-            Err(e) if crate::runtime::create::not_found(&e) => {}
-            Err(e) => return Err(BarrierError::Delete(e)),
-        }
     }
-    flow.allowed = !deny;
+    flow.allowed = denied_now;
     let (ok, seen) = expect(client, &flow, 30).await;
     if !ok {
-        // Unknown state: the next barrier starts over from "denied".
-        b.denied = true;
         return Err(BarrierError::NotEnforced {
             attempts: seen.len(),
             last: seen.last().cloned().unwrap_or_default(),
         });
     }
-    b.denied = deny;
-    b.last = Some(started);
+    *last = Some(started);
+    lock.record(started_wall);
     Ok(format!(
         "a policy change made after this trial began was enforced {:.1}s later ({} attempt(s))",
         started.elapsed().as_secs_f64(),
@@ -252,6 +319,17 @@ pub async fn judge_flow(cx: &CheckCx<'_>, f: &Flow) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_flip_recorded_by_one_holder_is_read_back_by_the_next() {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456);
+        {
+            let held = FlipLock::take().await.unwrap();
+            held.record(when);
+        }
+        let next = FlipLock::take().await.unwrap();
+        assert!(next.last().is_some_and(|t| t >= when));
+    }
 
     #[test]
     fn a_barrier_that_was_never_enforced_says_how_often_it_tried_and_what_it_saw() {
