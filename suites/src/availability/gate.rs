@@ -5,10 +5,11 @@
 //! - a plan runs alone (another cell's cordon would take a node out of the
 //!   list, and a pod deleted while its only node is cordoned stays Pending:
 //!   health-platform's six recoveries failed on it);
-//! - installs and stage-0 judging (spread, restore) wait while a plan runs,
-//!   and a plan waits for the ones in flight (medplum's and
-//!   open-health-exchange's installs failed in their hooks while another
-//!   cell had a worker cordoned).
+//! - stage-0 judging (spread, restore) waits while a plan runs, and a plan
+//!   waits for the judges in flight; an install does not start while a
+//!   plan runs (medplum's and open-health-exchange's installs failed in
+//!   their hooks while another cell had a worker cordoned), see
+//!   [`after_disruption_blocking`] for what that does not cover yet.
 //!
 //! A reader-writer gate: plans write, the rest read. A writer that waits
 //! holds new readers back (tokio's lock is fair), so a plan is not starved
@@ -38,11 +39,16 @@ pub async fn outside_disruption<T>(f: impl Future<Output = T>) -> T {
     f.await
 }
 
-/// The blocking form of [`outside_disruption`], for the harness's
-/// synchronous install path: `rt` drives the wait.
-pub fn outside_disruption_blocking<T>(rt: &tokio::runtime::Runtime, f: impl FnOnce() -> T) -> T {
-    let _no_plan = rt.block_on(gate().read());
-    f()
+/// Waits for a plan that runs (or waits to run) to end, holding nothing
+/// after: for the harness's synchronous install path, which may wait for
+/// room on the nodes inside, room that only cells whose plans need the
+/// write side return. Holding the read side through that wait would
+/// deadlock the two until the room wait timed out. An install that is
+/// already past its room wait when a plan starts is not held back: that
+/// needs [`outside_disruption`] around the helm install and readiness wait
+/// themselves (after the room is granted, in the install phase).
+pub fn after_disruption_blocking(rt: &tokio::runtime::Runtime) {
+    drop(rt.block_on(gate().read()));
 }
 
 #[cfg(test)]
@@ -77,6 +83,24 @@ mod tests {
         for t in [install, plan, later] {
             t.await.unwrap();
         }
+        // The install path waits for the plan, then holds nothing.
+        let l4 = log.clone();
+        let plan = tokio::spawn(disrupting(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            note(&l4, "third plan ends");
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let l5 = log.clone();
+        tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            after_disruption_blocking(&rt);
+            note(&l5, "third install starts");
+        })
+        .await
+        .unwrap();
+        plan.await.unwrap();
         assert_eq!(
             *log.lock().unwrap(),
             [
@@ -84,7 +108,9 @@ mod tests {
                 "install ends",
                 "plan starts",
                 "plan ends",
-                "second install starts"
+                "second install starts",
+                "third plan ends",
+                "third install starts"
             ]
         );
     }

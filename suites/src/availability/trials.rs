@@ -63,9 +63,10 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
                 Ok(e) => e,
                 Err(e) => return Verdict::fail(cell.prefix(), "a cluster to run on", e),
             };
-            // Not while another cell's plan has nodes cordoned.
-            let inst =
-                gate::outside_disruption_blocking(rt(), || cluster::installed(&env, helm, cell, m));
+            // Not while another cell's plan has nodes cordoned (waited for, not
+            // held: the install may wait for room inside, see the gate).
+            gate::after_disruption_blocking(rt());
+            let inst = cluster::installed(&env, helm, cell, m);
             let mut v = f(&env, &inst, ws);
             let mut failed = cluster::failed_cells()
                 .lock()
