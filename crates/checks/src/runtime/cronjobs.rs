@@ -20,7 +20,7 @@ use super::explain::{pod_state, PodState};
 use super::logs;
 use super::ready;
 use super::view::NamespaceView;
-use super::wait::{self, Progress};
+use super::wait::{self, Progress, WaitError};
 use crate::verdict::{Evidence, Verdict};
 use crate::Manifests;
 
@@ -285,7 +285,10 @@ pub async fn check(client: &Client, view: &NamespaceView, c: &CronSpec) -> Verdi
         Err(why) => with_log(Verdict::fail(
             &subject,
             expected,
-            format!("Job {job_name} completed, but the dump does not restore: {why}"),
+            format!(
+                "Job {job_name} completed, but the dump does not restore: {}",
+                super::chain(&why)
+            ),
         ))
         .with_hint("the backup must write pg_dump's custom format (--format=custom) to the claim the CronJob mounts"),
     }
@@ -313,6 +316,26 @@ n=`printf '%s\n' "$toc" | grep -vc '^;' || true`
 echo "VITALS-DUMP file=$f bytes=`wc -c < "$f"` entries=$n"
 "#;
 
+/// Why a backup's dump could not be shown to restore.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    HelperPod(#[from] HelperPodError),
+    #[error("creating verifier pod {name}")]
+    Create {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    #[error("pg_restore could not read the dump: {0}")]
+    Unreadable(String),
+    /// The verifier's own words (`none in <dir>`, a short archive).
+    #[error("{0}")]
+    NoDump(String),
+}
+
 /// Runs `pg_restore --list` on the newest dump in a pod made from the
 /// CronJob's own template (same image, claim and security context).
 async fn verify_dump(
@@ -320,7 +343,7 @@ async fn verify_dump(
     view: &NamespaceView,
     cj: &CronJob,
     b: &Backup,
-) -> Result<String, String> {
+) -> Result<String, VerifyError> {
     let ns = view.namespace.as_str();
     let pod = helper_pod(
         cj,
@@ -328,13 +351,15 @@ async fn verify_dump(
         &format!("verify-{}", stamp()),
         VERIFY.into(),
         &[("VITALS_DUMP_DIR", b.dir.as_str())],
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     pods.create(&PostParams::default(), &pod)
         .await
-        .map_err(|e| format!("creating verifier pod {name}: {e}"))?;
+        .map_err(|source| VerifyError::Create {
+            name: name.clone(),
+            source,
+        })?;
     let v = view.clone();
     let ended = wait::until(
         pods.clone(),
@@ -357,17 +382,14 @@ async fn verify_dump(
     .await;
     let out = logs::tail(client, ns, &name, None, false, 40).await;
     let _ = pods.delete(&name, &DeleteParams::default()).await;
-    ended.map_err(|e| e.to_string())?;
+    ended?;
     parse_verify(&out)
 }
 
 /// Reads the verifier's one result line.
-fn parse_verify(out: &str) -> Result<String, String> {
+fn parse_verify(out: &str) -> Result<String, VerifyError> {
     let Some(line) = out.lines().find(|l| l.starts_with("VITALS-DUMP ")) else {
-        return Err(format!(
-            "pg_restore could not read the dump: {}",
-            out.trim()
-        ));
+        return Err(VerifyError::Unreadable(out.trim().into()));
     };
     let field = |k: &str| {
         line.split_whitespace()
@@ -383,7 +405,9 @@ fn parse_verify(out: &str) -> Result<String, String> {
         (Some(f), Some(b), Some(n)) => Ok(format!(
             "{f} ({b} bytes) lists {n} entries under pg_restore --list"
         )),
-        _ => Err(line.trim_start_matches("VITALS-DUMP ").to_string()),
+        _ => Err(VerifyError::NoDump(
+            line.trim_start_matches("VITALS-DUMP ").to_string(),
+        )),
     }
 }
 
@@ -463,9 +487,12 @@ spec:
         let err = parse_verify(
             "pg_restore: error: input file appears to be a text format dump. Please use psql.",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("appears to be a text format dump"), "{err}");
-        let err = parse_verify("VITALS-DUMP none in /backups\ntotal 0").unwrap_err();
+        let err = parse_verify("VITALS-DUMP none in /backups\ntotal 0")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("none in /backups"), "{err}");
         let ok = parse_verify("VITALS-DUMP file=/backups/a.dump bytes=900 entries=0").unwrap();
         assert!(ok.contains("an empty database"), "{ok}");
