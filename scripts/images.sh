@@ -112,7 +112,7 @@ gobin_agent() {
 image_ref() {
   local name=$1 version=$2 base=$3; shift 3
   local key
-  key=$( { echo "$name $version $base $*"; files_key "$here/images/$name";
+  key=$( { echo "$name $version $base $(portable "$*")"; files_key "$here/images/$name";
     local b; for b in "$@"; do sha256sum <"$b"; done; } | hash)
   echo "vitals/$name:$version-$key"
 }

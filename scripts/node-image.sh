@@ -90,7 +90,7 @@ component() {
   shift
   files=("$@")
   local key tar ctx f
-  key=$( { echo "$ref ${args[*]:-} ${files[*]}"; cat "$df"; for f in "${files[@]}"; do
+  key=$( { echo "$ref ${args[*]:-} $(portable "${files[*]}")"; cat "$df"; for f in "${files[@]}"; do
     case $f in "$VITALS_CACHE"/bin/*) ;; *) cat "$f" ;; esac; done; } | hash)
   tar="$imgs/$(echo "$ref" | tr '/:' '__')-$key.tar"
   if [ ! -f "$tar" ]; then
@@ -134,7 +134,7 @@ tars+=("$(component "$LPP_IMAGE" "$C/static.Dockerfile" BIN=local-path-provision
 tars+=("$(component "$BUSYBOX_IMAGE" "$here/images/busybox/Dockerfile" -- /bin/busybox)")
 
 # --- node image -------------------------------------------------------------
-node_key=$( { echo "$KUBERNETES_VERSION $node_rootfs $k8s $crictl ${tars[*]} $NETD_IMAGE $KUBE_ROUTER_IMAGE $LPP_IMAGE $BUSYBOX_IMAGE $PAUSE_VERSION";
+node_key=$( { echo "$KUBERNETES_VERSION $node_rootfs $(portable "$k8s $crictl ${tars[*]}") $NETD_IMAGE $KUBE_ROUTER_IMAGE $LPP_IMAGE $BUSYBOX_IMAGE $PAUSE_VERSION";
   cat "$node_src/Dockerfile"; (cd "$node_src/files" && find . -type f | sort | xargs cat); } | hash)
 ref="vitals/kind-node:$KUBERNETES_VERSION-$node_key"
 stable="vitals/kind-node:$KUBERNETES_VERSION"
