@@ -11,10 +11,11 @@ use kube::api::DeleteParams;
 use kube::{Api, Client};
 use serde_json::Value;
 
-use super::exec;
+use super::chain;
+use super::exec::{self, ExecError};
 use super::explain::{pod_state, PodState};
 use super::view::NamespaceView;
-use super::wait::{self, Progress};
+use super::wait::{self, Progress, WaitError};
 use crate::verdict::{Evidence, Verdict};
 use crate::Manifests;
 
@@ -70,6 +71,40 @@ pub const DELETE_MARKER: &str = ".vitals-persistence-marker";
 /// The file an upgrade trial writes before the upgrade and reads after.
 pub const UPGRADE_MARKER: &str = ".vitals-upgrade-marker";
 
+/// A shell step in the data container that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShError {
+    #[error("exit {exit}: {stderr}")]
+    Exited { exit: i32, stderr: String },
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// Why a marker could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    #[error("no pod {pod}")]
+    NoPod {
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing {path} in {pod}/{container}")]
+    Write {
+        path: String,
+        pod: String,
+        container: String,
+        #[source]
+        source: ShError,
+    },
+    #[error("reading {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: ShError,
+    },
+}
+
 async fn sh(
     client: &Client,
     ns: &str,
@@ -77,7 +112,7 @@ async fn sh(
     container: &str,
     script: &str,
     args: &[&str],
-) -> Result<String, String> {
+) -> Result<String, ShError> {
     let mut argv = vec![
         "/bin/sh".to_string(),
         "-c".into(),
@@ -93,8 +128,11 @@ async fn sh(
     };
     match at.exec(&argv, Duration::from_secs(30)).await {
         Ok(o) if o.exit == 0 => Ok(o.stdout),
-        Ok(o) => Err(format!("exit {}: {}", o.exit, o.stderr.trim())),
-        Err(e) => Err(e.to_string()),
+        Ok(o) => Err(ShError::Exited {
+            exit: o.exit,
+            stderr: o.stderr.trim().into(),
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -114,13 +152,16 @@ pub async fn write_marker(
     ns: &str,
     s: &Stateful,
     file: &str,
-) -> Result<String, String> {
+) -> Result<String, MarkerError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = s.pod();
     let uid = pods
         .get(&pod)
         .await
-        .map_err(|e| format!("no pod {pod}: {e}"))?
+        .map_err(|source| MarkerError::NoPod {
+            pod: pod.clone(),
+            source,
+        })?
         .metadata
         .uid
         .unwrap_or_default();
@@ -139,7 +180,12 @@ pub async fn write_marker(
         &[&marker, &path],
     )
     .await
-    .map_err(|e| format!("writing {path} in {pod}/{}: {e}", s.container))?;
+    .map_err(|source| MarkerError::Write {
+        path: path.clone(),
+        pod: pod.clone(),
+        container: s.container.clone(),
+        source,
+    })?;
     Ok(marker)
 }
 
@@ -150,7 +196,7 @@ pub async fn read_marker(
     s: &Stateful,
     file: &str,
     remove: bool,
-) -> Result<String, String> {
+) -> Result<String, MarkerError> {
     let path = s.path(file);
     let script = if remove {
         r#"cat "$1" && rm -f "$1""#
@@ -159,7 +205,10 @@ pub async fn read_marker(
     };
     sh(client, ns, &s.pod(), &s.container, script, &[&path])
         .await
-        .map_err(|e| format!("reading {path}: {e}"))
+        .map_err(|source| MarkerError::Read {
+            path: path.clone(),
+            source,
+        })
 }
 
 /// Waits (watched) until pod 0 exists, is not the pod with `not_uid`, and is Ready.
@@ -169,7 +218,7 @@ pub async fn wait_pod_ready(
     s: &Stateful,
     not_uid: Option<String>,
     within: Duration,
-) -> Result<String, String> {
+) -> Result<String, WaitError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &view.namespace);
     let pod_name = s.pod();
     let v = view.clone();
@@ -193,7 +242,6 @@ pub async fn wait_pod_ready(
         },
     )
     .await
-    .map_err(|e| e.to_string())
 }
 
 /// Writes a marker, deletes pod 0, waits (watched) for its replacement to be
@@ -213,7 +261,11 @@ pub async fn check(
     );
     // A pod that never came up says why here, not as a failed exec.
     if let Err(e) = wait_pod_ready(view, client, s, None, ready_within).await {
-        return Verdict::fail(&subject, expected, format!("before the delete: {e}"));
+        return Verdict::fail(
+            &subject,
+            expected,
+            format!("before the delete: {}", chain(&e)),
+        );
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let old_uid = match pods.get(&pod_name).await {
@@ -223,7 +275,7 @@ pub async fn check(
     let marker = match write_marker(client, ns, s, DELETE_MARKER).await {
         Ok(m) => m,
         Err(e) => {
-            return Verdict::fail(&subject, expected, e)
+            return Verdict::fail(&subject, expected, chain(&e))
                 .with_hint("the container needs /bin/sh and a writable mount for this check")
         }
     };
@@ -232,7 +284,11 @@ pub async fn check(
         return Verdict::fail(&subject, expected, format!("deleting {pod_name}: {e}"));
     }
     if let Err(e) = wait_pod_ready(view, client, s, old_uid, ready_within).await {
-        return Verdict::fail(&subject, expected, format!("after the delete: {e}"));
+        return Verdict::fail(
+            &subject,
+            expected,
+            format!("after the delete: {}", chain(&e)),
+        );
     }
     let took = start.elapsed();
     let observed = |what: &str| {
@@ -256,7 +312,7 @@ pub fn judge_marker(
     subject: &str,
     expected: String,
     marker: &str,
-    read: Result<String, String>,
+    read: Result<String, MarkerError>,
     observed: impl Fn(&str) -> String,
     claim: &str,
 ) -> Verdict {
@@ -265,7 +321,7 @@ pub fn judge_marker(
         Ok(got) => Verdict::fail(subject, expected, observed("the marker is different"))
             .with_evidence(Evidence::Note { text: format!("wrote {marker:?}, read {got:?}") }),
         Err(e) => Verdict::fail(subject, expected, observed("the marker is gone"))
-            .with_evidence(Evidence::Note { text: e })
+            .with_evidence(Evidence::Note { text: chain(&e) })
             .with_hint(format!("mount the claim `{claim}` at the path the service writes its data to, and do not shadow it with another volume")),
     }
 }
@@ -273,6 +329,32 @@ pub fn judge_marker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marker_gone_names_the_file_and_the_shells_words() {
+        let gone = MarkerError::Read {
+            path: "/data/.vitals-marker".into(),
+            source: ShError::Exited {
+                exit: 1,
+                stderr: "cat: can't open '/data/.vitals-marker': No such file".into(),
+            },
+        };
+        let v = judge_marker(
+            "StatefulSet/db",
+            "kept".into(),
+            "m1",
+            Err(gone),
+            |w| w.into(),
+            "data-db-0",
+        );
+        assert!(v.failed());
+        assert_eq!(v.observed, "the marker is gone");
+        let note = format!("{:?}", v.evidence);
+        assert!(
+            note.contains("reading /data/.vitals-marker: exit 1: cat: can't open"),
+            "{note}"
+        );
+    }
 
     #[test]
     fn the_claim_mounted_writable_in_an_app_container_is_the_one_checked() {

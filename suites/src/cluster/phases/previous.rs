@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use vitals_checks::runtime::persistence;
 use vitals_checks::runtime::view::NamespaceView;
+use vitals_checks::runtime::{chain, persistence};
 use vitals_checks::{Evidence, Manifests, Verdict};
 use vitals_helm::{Chart, Helm, InstallOpts};
 
 use super::install::Phases;
+use crate::cell::state::Marker;
 use crate::cell::Cell;
 use crate::cluster::env::{ClusterEnv, READY_TIMEOUT};
 
@@ -64,11 +65,16 @@ pub(crate) async fn install_previous(
             .await
         {
             Ok(_) => {
-                persistence::write_marker(&env.client, &ns, &s, persistence::UPGRADE_MARKER).await
+                match persistence::write_marker(&env.client, &ns, &s, persistence::UPGRADE_MARKER)
+                    .await
+                {
+                    Ok(m) => Marker::Written(m),
+                    Err(e) => Marker::NotWritten(chain(&e)),
+                }
             }
-            Err(e) => Err(format!("before the upgrade: {e}")),
+            Err(e) => Marker::NotWritten(format!("before the upgrade: {}", chain(&e))),
         };
-        markers.insert(s.statefulset.clone(), written.into());
+        markers.insert(s.statefulset.clone(), written);
     }
     phases.end("write-data");
     Ok(markers)
