@@ -40,14 +40,6 @@ pub enum Command {
     WaitTcp(WaitTcpArgs),
 }
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse::duration(s).map_err(|e| e.to_string())
-}
-
-fn host_port_arg(s: &str) -> Result<HostPort, String> {
-    parse::host_port(s).map_err(|e| e.to_string())
-}
-
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Ports to serve HTTP on (0 = ephemeral; see the printed `listening`).
@@ -95,10 +87,10 @@ pub struct ServeArgs {
     )]
     pub metrics_paths: Vec<String>,
     /// Startup and readiness fail until this long after start.
-    #[arg(long, env = "AGENT_STARTUP_DELAY", value_parser = duration_arg, default_value = "0s")]
+    #[arg(long, env = "AGENT_STARTUP_DELAY", value_parser = parse::duration, default_value = "0s")]
     pub startup_delay: Duration,
     /// A host:port that must accept TCP connections for readiness (repeatable).
-    #[arg(long = "require-tcp", env = "AGENT_REQUIRE_TCP", value_delimiter = ',', value_parser = host_port_arg)]
+    #[arg(long = "require-tcp", env = "AGENT_REQUIRE_TCP", value_delimiter = ',', value_parser = parse::host_port)]
     pub require_tcp: Vec<HostPort>,
     /// Env vars holding URLs or host:port (DATABASE_URL,REDIS_URL) whose host:port
     /// must accept TCP connections for readiness.
@@ -109,19 +101,19 @@ pub struct ServeArgs {
     )]
     pub require_from_env: Vec<String>,
     /// Connect timeout of one dependency check.
-    #[arg(long, env = "AGENT_DEP_TIMEOUT", value_parser = duration_arg, default_value = "1s")]
+    #[arg(long, env = "AGENT_DEP_TIMEOUT", value_parser = parse::duration, default_value = "1s")]
     pub dep_timeout: Duration,
     /// Background dependency check period (keeps metrics and logs current).
-    #[arg(long, env = "AGENT_CHECK_INTERVAL", value_parser = duration_arg, default_value = "5s")]
+    #[arg(long, env = "AGENT_CHECK_INTERVAL", value_parser = parse::duration, default_value = "5s")]
     pub check_interval: Duration,
     /// Burn this many millicores all the time (busy 100ms-periods).
     #[arg(long, env = "AGENT_BURN_BASELINE_MILLICORES", default_value_t = 0)]
     pub burn_baseline_millicores: u32,
     /// Longest burn one /burn request may ask for.
-    #[arg(long, env = "AGENT_MAX_BURN", value_parser = duration_arg, default_value = "10s")]
+    #[arg(long, env = "AGENT_MAX_BURN", value_parser = parse::duration, default_value = "10s")]
     pub max_burn: Duration,
     /// After SIGTERM, how long in-flight requests may take.
-    #[arg(long, env = "AGENT_DRAIN_TIMEOUT", value_parser = duration_arg, default_value = "20s")]
+    #[arg(long, env = "AGENT_DRAIN_TIMEOUT", value_parser = parse::duration, default_value = "20s")]
     pub drain_timeout: Duration,
 }
 
@@ -174,7 +166,7 @@ pub struct DnsArgs {
     pub name: String,
     #[arg(long = "type", value_enum, default_value = "A")]
     pub record_type: DnsType,
-    #[arg(long, value_parser = duration_arg, default_value = "5s")]
+    #[arg(long, value_parser = parse::duration, default_value = "5s")]
     pub timeout: Duration,
 }
 
@@ -184,7 +176,7 @@ pub struct TcpArgs {
     pub host: String,
     #[arg(long)]
     pub port: u16,
-    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    #[arg(long, value_parser = parse::duration, default_value = "2s")]
     pub timeout: Duration,
 }
 
@@ -196,7 +188,7 @@ pub struct HttpGetArgs {
     /// Expected status; without it any 2xx passes.
     #[arg(long)]
     pub expect: Option<u16>,
-    #[arg(long, value_parser = duration_arg, default_value = "5s")]
+    #[arg(long, value_parser = parse::duration, default_value = "5s")]
     pub timeout: Duration,
     /// Keep retrying connection failures (refused, timeout, unresolvable)
     /// this long. A pod that has just started is not yet in the
@@ -204,7 +196,7 @@ pub struct HttpGetArgs {
     /// kube-router), so a `helm test` pod's first connection can be
     /// rejected; an answer with the wrong status is never retried. `0s`
     /// disables it.
-    #[arg(long, value_parser = duration_arg, default_value = "20s")]
+    #[arg(long, value_parser = parse::duration, default_value = "20s")]
     pub retry_for: Duration,
 }
 
@@ -215,13 +207,13 @@ pub struct LoadArgs {
     /// Requests per second (open loop).
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
-    #[arg(long, value_parser = duration_arg, default_value = "30s")]
+    #[arg(long, value_parser = parse::duration, default_value = "30s")]
     pub duration: Duration,
     /// Connections (and at most this many requests in flight).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Timeout of one request.
-    #[arg(long, value_parser = duration_arg, default_value = "5s")]
+    #[arg(long, value_parser = parse::duration, default_value = "5s")]
     pub timeout: Duration,
     /// Status counted as ok; without it any 2xx.
     #[arg(long)]
@@ -235,13 +227,13 @@ pub struct WaitTcpArgs {
     #[arg(long)]
     pub port: u16,
     /// Give up (exit 2) after this long.
-    #[arg(long, value_parser = duration_arg, default_value = "120s")]
+    #[arg(long, value_parser = parse::duration, default_value = "120s")]
     pub timeout: Duration,
     /// Pause between attempts.
-    #[arg(long, value_parser = duration_arg, default_value = "1s")]
+    #[arg(long, value_parser = parse::duration, default_value = "1s")]
     pub interval: Duration,
     /// Timeout of one attempt.
-    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    #[arg(long, value_parser = parse::duration, default_value = "2s")]
     pub attempt_timeout: Duration,
 }
 

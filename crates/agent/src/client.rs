@@ -142,7 +142,7 @@ pub async fn http_get(
         let resp = conn
             .get(url, BODY_EXCERPT, false)
             .await
-            .map_err(|m| (HttpKind::Error, Some(addr), m))?;
+            .map_err(|e| (HttpKind::Error, Some(addr), e.to_string()))?;
         Ok::<_, (HttpKind, Option<std::net::SocketAddr>, String)>((resp, addr))
     };
     match tokio::time::timeout(timeout, work).await {

@@ -94,6 +94,20 @@ pub async fn connect(
     }
 }
 
+/// Why a GET on an open connection got no whole response.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    /// The connection closed or failed before the request could go.
+    #[error("connection: {0}")]
+    Connection(hyper::Error),
+    #[error("request: {0}")]
+    Build(hyper::http::Error),
+    #[error("request: {0}")]
+    Send(hyper::Error),
+    #[error("body: {0}")]
+    Body(hyper::Error),
+}
+
 /// An HTTP/1.1 client connection (keep-alive).
 pub struct HttpConn {
     sender: SendRequest<Empty<Bytes>>,
@@ -133,11 +147,8 @@ impl HttpConn {
         url: &HttpUrl,
         limit: usize,
         drain: bool,
-    ) -> Result<HttpResponse, String> {
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| format!("connection: {e}"))?;
+    ) -> Result<HttpResponse, GetError> {
+        self.sender.ready().await.map_err(GetError::Connection)?;
         let req = hyper::Request::get(url.path_and_query.as_str())
             .header(hyper::header::HOST, url.host_header.as_str())
             .header(
@@ -145,18 +156,18 @@ impl HttpConn {
                 concat!("vitals-agent/", env!("CARGO_PKG_VERSION")),
             )
             .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("request: {e}"))?;
+            .map_err(GetError::Build)?;
         let resp = self
             .sender
             .send_request(req)
             .await
-            .map_err(|e| format!("request: {e}"))?;
+            .map_err(GetError::Send)?;
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
         let mut kept = Vec::new();
         let mut truncated = false;
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| format!("body: {e}"))?;
+            let frame = frame.map_err(GetError::Body)?;
             if let Ok(data) = frame.into_data() {
                 let room = limit.saturating_sub(kept.len());
                 if data.len() > room {
