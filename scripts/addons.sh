@@ -20,7 +20,7 @@ docker=$("$here/scripts/docker.sh" | tail -n1)
 bin=$("$here/images/node/build-go.sh" metrics-server sigs.k8s.io/metrics-server "$METRICS_SERVER_VERSION" \
   sigs.k8s.io/metrics-server/cmd/metrics-server | tail -n1)
 df="$here/images/addons/metrics-server.Dockerfile"
-key=$( { echo "$bin"; cat "$df"; } | sha256sum | cut -c1-12)
+key=$( { portable "$bin"; echo; cat "$df"; } | sha256sum | cut -c1-12)
 image="vitals.local/metrics-server:$METRICS_SERVER_VERSION-$key"
 tar="$VITALS_CACHE/images/metrics-server-$METRICS_SERVER_VERSION-$key.tar"
 if ! "$docker" image inspect "$image" >/dev/null 2>&1; then
