@@ -211,6 +211,11 @@ pub(crate) fn helper_pod(
 }
 
 /// Triggers the CronJob once and judges the run (and the dump, for backups).
+/// Triggers a run of the CronJob in the cell and judges it.
+pub async fn judge(c: &CronSpec, cx: &super::CheckCx<'_>) -> Verdict {
+    check(cx.client, cx.view, c).await
+}
+
 pub async fn check(client: &Client, view: &NamespaceView, c: &CronSpec) -> Verdict {
     let ns = view.namespace.as_str();
     let subject = format!("CronJob/{}", c.name);

@@ -244,6 +244,11 @@ pub async fn wait_pod_ready(
     .await
 }
 
+/// The persistence trial in the cell, each wait up to `ready_within`.
+pub async fn judge(s: &Stateful, cx: &super::CheckCx<'_>, ready_within: Duration) -> Verdict {
+    check(cx.client, cx.view, s, ready_within).await
+}
+
 /// Writes a marker, deletes pod 0, waits (watched) for its replacement to be
 /// Ready, reads the marker back.
 pub async fn check(

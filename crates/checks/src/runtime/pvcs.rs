@@ -105,6 +105,11 @@ pub fn derive(m: &crate::Manifests) -> Vec<ClaimSpec> {
     out
 }
 
+/// Waits for the claim to bind in the cell's namespace.
+pub async fn judge(c: &ClaimSpec, cx: &super::CheckCx<'_>) -> Verdict {
+    check(cx.client, cx.namespace, c).await
+}
+
 pub async fn check(client: &Client, ns: &str, c: &ClaimSpec) -> Verdict {
     let subject = format!("PersistentVolumeClaim/{}", c.name);
     let expected = format!("Bound with >= {} and modes {:?}", c.storage, c.access_modes);

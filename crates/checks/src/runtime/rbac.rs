@@ -10,6 +10,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::Value;
 
+use super::cx::CheckCx;
 use crate::verdict::{Finding, Verdict};
 use crate::Manifests;
 
@@ -25,20 +26,50 @@ pub struct Ask {
     pub allowed: bool,
 }
 
-/// The ServiceAccounts with a trial each (`cluster/rbac/<account>`): every
-/// one the release renders. What each must be allowed is [`derive`]d at
-/// judge time, since the asks name the cell's namespace.
-pub fn accounts(m: &Manifests) -> Vec<String> {
+/// What a Role grants: verb, resource, API group, and the first
+/// resourceName when the grant is limited to named objects.
+type Grant = (String, String, String, Option<String>);
+
+/// One ServiceAccount's trial (`cluster/rbac/<account>`): what the
+/// release's Roles grant it. The asks built from that name the cell's
+/// namespace, so they are made at judge time ([`RbacSpec::asks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RbacSpec {
+    pub account: String,
+    granted: BTreeSet<Grant>,
+}
+
+impl RbacSpec {
+    pub fn name(&self) -> String {
+        self.account.clone()
+    }
+
+    /// What the account must be allowed (every rule its Roles grant, in
+    /// the release namespace `ns`) and denied (a fixed list of dangerous
+    /// asks not granted by those rules).
+    pub fn asks(&self, ns: &str) -> Vec<Ask> {
+        asks(&self.granted, ns)
+    }
+}
+
+/// Every ServiceAccount the release renders, with what its Roles grant.
+pub fn derive(m: &Manifests) -> Vec<RbacSpec> {
     m.of_kind("ServiceAccount")
-        .map(|sa| sa.name.clone())
+        .map(|sa| RbacSpec {
+            account: sa.name.clone(),
+            granted: granted(m, &sa.name),
+        })
         .collect()
 }
 
-/// What each ServiceAccount must be allowed (every rule its Roles grant, in
-/// the release namespace) and denied (a fixed list of dangerous asks not
-/// granted by those rules).
-pub fn derive(m: &Manifests, sa: &str, ns: &str) -> Vec<Ask> {
-    let mut granted: BTreeSet<(String, String, String, Option<String>)> = BTreeSet::new();
+/// Asks the API server each of the account's asks in the cell's namespace.
+pub async fn judge(s: &RbacSpec, cx: &CheckCx<'_>) -> Verdict {
+    check(cx.client, cx.namespace, &s.account, &s.asks(cx.namespace)).await
+}
+
+/// The rules of the Roles a RoleBinding gives `sa`.
+fn granted(m: &Manifests, sa: &str) -> BTreeSet<Grant> {
+    let mut granted: BTreeSet<Grant> = BTreeSet::new();
     for rb in m.of_kind("RoleBinding") {
         let binds = rb
             .doc
@@ -84,6 +115,10 @@ pub fn derive(m: &Manifests, sa: &str, ns: &str) -> Vec<Ask> {
             }
         }
     }
+    granted
+}
+
+fn asks(granted: &BTreeSet<Grant>, ns: &str) -> Vec<Ask> {
     let mut asks: Vec<Ask> = granted
         .iter()
         .filter(|(v, r, _, _)| v != "*" && r != "*")
@@ -201,4 +236,84 @@ pub async fn check(client: &Client, ns: &str, sa: &str, asks: &[Ask]) -> Verdict
         v.observed = format!("{} answers as expected", asks.len());
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RENDER: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: api}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: worker}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: read-config}
+rules:
+  - {apiGroups: [""], resources: [configmaps], verbs: [get, list]}
+  - {apiGroups: [""], resources: [secrets], verbs: [get], resourceNames: [api-token]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: api-read-config}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: read-config}
+subjects: [{kind: ServiceAccount, name: api}]
+"#;
+
+    fn specs() -> Vec<RbacSpec> {
+        derive(&Manifests::parse(RENDER).unwrap())
+    }
+
+    #[test]
+    fn every_service_account_is_a_trial() {
+        let names: Vec<String> = specs().iter().map(RbacSpec::name).collect();
+        assert_eq!(names, ["api", "worker"]);
+    }
+
+    #[test]
+    fn what_a_role_grants_is_asked_allowed_in_the_cells_namespace() {
+        let asks = specs()[0].asks("medplum-dev");
+        let allowed: Vec<(&str, &str, Option<&str>)> = asks
+            .iter()
+            .filter(|a| a.allowed)
+            .map(|a| (a.verb.as_str(), a.resource.as_str(), a.name.as_deref()))
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                ("get", "configmaps", None),
+                ("get", "secrets", Some("api-token")),
+                ("list", "configmaps", None)
+            ]
+        );
+        assert!(asks
+            .iter()
+            .filter(|a| a.allowed)
+            .all(|a| a.namespace.as_deref() == Some("medplum-dev")));
+    }
+
+    #[test]
+    fn a_grant_on_one_named_secret_does_not_stop_the_general_get_being_asked_denied() {
+        let asks = specs()[0].asks("ns");
+        assert!(asks
+            .iter()
+            .any(|a| !a.allowed && a.verb == "get" && a.resource == "secrets" && a.name.is_none()));
+        // Another namespace's secrets and the nodes are always asked denied.
+        let elsewhere: Vec<Option<&str>> = asks
+            .iter()
+            .filter(|a| !a.allowed && a.namespace.as_deref() != Some("ns"))
+            .map(|a| a.namespace.as_deref())
+            .collect();
+        assert_eq!(elsewhere, [Some("kube-system"), None]);
+    }
+
+    #[test]
+    fn an_account_no_role_binds_is_asked_only_what_it_must_not_do() {
+        assert!(specs()[1].asks("ns").iter().all(|a| !a.allowed));
+    }
 }

@@ -77,9 +77,7 @@ fn wire_pvc(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
         p.add_at(
             claim.stage.index(),
             trial(k, claim.name.clone()),
-            Box::new(move |env, inst, _| {
-                rt().block_on(pvcs::check(&env.client, &inst.namespace, &claim))
-            }),
+            Box::new(move |env, inst, _| rt().block_on(pvcs::judge(&claim, &inst.cx(env)))),
         );
     }
 }
@@ -105,14 +103,11 @@ fn wire_probe(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
 }
 
 fn wire_rbac(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for sa in rbac::accounts(m) {
+    for s in rbac::derive(m) {
         p.add_at(
             k.stage.index(),
-            trial(k, sa.clone()),
-            Box::new(move |env, inst, m| {
-                let asks = rbac::derive(m, &sa, &inst.namespace);
-                rt().block_on(rbac::check(&env.client, &inst.namespace, &sa, &asks))
-            }),
+            trial(k, s.name()),
+            Box::new(move |env, inst, _| rt().block_on(rbac::judge(&s, &inst.cx(env)))),
         );
     }
 }
@@ -170,9 +165,7 @@ fn wire_cronjob(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
         p.add_at(
             k.stage.index(),
             trial(k, cron.name.clone()),
-            Box::new(move |env, inst, _| {
-                rt().block_on(cronjobs::check(&env.client, &inst.view, &cron))
-            }),
+            Box::new(move |env, inst, _| rt().block_on(cronjobs::judge(&cron, &inst.cx(env)))),
         );
     }
 }
@@ -184,12 +177,7 @@ fn wire_persistence(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
             k.stage.index(),
             trial(k, st.statefulset.clone()),
             Box::new(move |env, inst, _| {
-                rt().block_on(persistence::check(
-                    &env.client,
-                    &inst.view,
-                    &st,
-                    READY_TIMEOUT,
-                ))
+                rt().block_on(persistence::judge(&st, &inst.cx(env), READY_TIMEOUT))
             }),
         );
     }
