@@ -83,14 +83,6 @@ pub enum FixtureError {
     },
 }
 
-/// For callers whose own errors are still text (the availability tier's
-/// fixtures): the message, causes included.
-impl From<FixtureError> for String {
-    fn from(e: FixtureError) -> String {
-        e.to_string()
-    }
-}
-
 impl FixtureError {
     fn write_values(what: &'static str, name: &str) -> impl FnOnce(std::io::Error) -> FixtureError {
         let name = name.to_string();
