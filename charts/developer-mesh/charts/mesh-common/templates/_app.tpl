@@ -180,6 +180,7 @@ spec:
         {{- include "vitals.labels.standard" (dict "context" . "component" $component "customLabels" .Values.podLabels) | nindent 8 }}
       annotations:
         checksum/config: {{ include "developer-mesh.app.configMap" . | sha256sum }}
+        {{- with (include "vitals.rollout.annotation" .) }}{{ . | nindent 8 }}{{ end }}
         {{- with .Values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
