@@ -49,6 +49,9 @@ pub struct TemplateOpts {
     pub api_versions: Vec<String>,
     /// `--set` pairs, applied after the values files.
     pub set: Vec<(String, String)>,
+    /// `--set-string` pairs, after `set`: the value stays a string however
+    /// it reads (a token of digits would otherwise become a number).
+    pub set_string: Vec<(String, String)>,
 }
 
 impl TemplateOpts {
@@ -64,6 +67,10 @@ impl TemplateOpts {
         self.set.push((key.into(), value.into()));
         self
     }
+    pub fn set_string(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_string.push((key.into(), value.into()));
+        self
+    }
 }
 
 /// Options for `helm upgrade --install`. Readiness is the harness's own
@@ -74,6 +81,9 @@ pub struct InstallOpts {
     pub timeout: Duration,
     pub kubeconfig: Option<PathBuf>,
     pub create_namespace: bool,
+    /// `--set-string` pairs, applied after the values files: one value
+    /// changed on top of the same files (a new pod-template token).
+    pub set_string: Vec<(String, String)>,
 }
 
 impl Default for InstallOpts {
@@ -82,6 +92,7 @@ impl Default for InstallOpts {
             timeout: Duration::from_secs(300),
             kubeconfig: None,
             create_namespace: false,
+            set_string: Vec::new(),
         }
     }
 }
@@ -97,6 +108,10 @@ impl InstallOpts {
     }
     pub fn create_namespace(mut self, yes: bool) -> Self {
         self.create_namespace = yes;
+        self
+    }
+    pub fn set_string(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.set_string.push((key.into(), value.into()));
         self
     }
 }
@@ -308,6 +323,7 @@ impl Helm {
             args.push("--set".into());
             args.push(format!("{k}={v}").into());
         }
+        push_set_string(&mut args, &opts.set_string);
         let out = self.run(args)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -344,6 +360,7 @@ impl Helm {
             args.push("-f".into());
             args.push(v.clone().into());
         }
+        push_set_string(&mut args, &opts.set_string);
         self.run(args).map(drop)
     }
 
@@ -364,6 +381,14 @@ impl Helm {
             args.push(k.into());
         }
         self.run(args).map(drop)
+    }
+}
+
+/// `--set-string k=v` for each pair, after the values files so they win.
+fn push_set_string(args: &mut Vec<OsString>, pairs: &[(String, String)]) {
+    for (k, v) in pairs {
+        args.push("--set-string".into());
+        args.push(format!("{k}={v}").into());
     }
 }
 
@@ -463,6 +488,69 @@ mod tests {
         assert!(
             err.contains(raw) && err.contains("supported: 3.x, 4.x"),
             "{err}"
+        );
+    }
+
+    /// A stand-in helm that reports a version and writes every other
+    /// call's arguments, one a line, next to itself.
+    #[cfg(unix)]
+    fn recording_helm(dir: &Path) -> (Helm, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let argv = dir.join("argv");
+        let bin = dir.join("helm");
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = version ] && {{ printf v3.15.0; exit 0; }}\nprintf '%s\\n' \"$@\" > '{}'\n",
+                argv.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (Helm::at(&bin).unwrap(), argv)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_upgrade_sets_its_string_after_the_values_files_so_it_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let (helm, argv) = recording_helm(dir.path());
+        let values = dir.path().join("prod.yaml");
+        std::fs::write(&values, "global: {}\n").unwrap();
+        let chart = Chart {
+            dir: dir.path().to_path_buf(),
+            meta: serde_yaml::from_str("name: web\nversion: 0.1.0").unwrap(),
+        };
+        let opts = InstallOpts::default().set_string("global.rolloutToken", "1700000000000");
+        helm.upgrade_install(&chart, "web", "web-prod", &[values.clone()], &opts)
+            .unwrap();
+        let args = std::fs::read_to_string(&argv).unwrap();
+        let args: Vec<&str> = args.lines().collect();
+        let f = args
+            .iter()
+            .position(|a| *a == values.to_str().unwrap())
+            .unwrap();
+        let s = args.iter().position(|a| *a == "--set-string").unwrap();
+        assert!(s > f, "{args:?}");
+        assert_eq!(args[s + 1], "global.rolloutToken=1700000000000");
+        assert_eq!(&args[..3], ["upgrade", "--install", "web"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_template_passes_set_string_pairs_as_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let (helm, argv) = recording_helm(dir.path());
+        let chart = Chart {
+            dir: dir.path().to_path_buf(),
+            meta: serde_yaml::from_str("name: web\nversion: 0.1.0").unwrap(),
+        };
+        let opts = TemplateOpts::default().set_string("global.rolloutToken", "42");
+        helm.template(&chart, "web", "ns", &[], &opts).unwrap();
+        let args = std::fs::read_to_string(&argv).unwrap();
+        assert!(
+            args.contains("--set-string\nglobal.rolloutToken=42\n"),
+            "{args}"
         );
     }
 
