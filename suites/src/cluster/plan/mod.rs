@@ -92,6 +92,20 @@ impl Plan {
     }
 }
 
+/// Why a cell has no manifests to derive its trials from.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RenderError {
+    #[error(transparent)]
+    Helm(#[from] vitals_helm::Error),
+    #[error(transparent)]
+    Parse(#[from] vitals_checks::manifest::ParseError),
+}
+
+/// The cell's render (cached by its inputs), parsed.
+pub(crate) fn render_manifests(helm: &Helm, cell: &Cell) -> Result<Manifests, RenderError> {
+    Ok(Manifests::parse(&render::render(helm, cell)?)?)
+}
+
 fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<Check> {
     let ccell = cluster_cell(cell);
     let helm_ok = match helm.as_ref() {
@@ -103,15 +117,16 @@ fn cluster_checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> 
             )]
         }
     };
-    let manifests = match render::render(&helm_ok, &ccell)
-        .map_err(|e| e.to_string())
-        .and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string()))
-    {
+    let manifests = match render_manifests(&helm_ok, &ccell) {
         Ok(m) => Arc::new(m),
         Err(e) => {
             return vec![Check::ready(
                 "cluster/install",
-                Verdict::fail(cell.prefix(), "the chart renders with the test overlay", e),
+                Verdict::fail(
+                    cell.prefix(),
+                    "the chart renders with the test overlay",
+                    vitals_checks::runtime::chain(&e),
+                ),
             )]
         }
     };

@@ -10,7 +10,6 @@ use vitals_helm::Helm;
 use super::{rt, Plan};
 use crate::cell::state::{CellState, Marker};
 use crate::cell::{Cell, Check};
-use crate::render;
 
 /// Every cluster-tier check of one cell, derived from its rendered manifests.
 /// An upgrade that changes immutable StatefulSet fields cannot apply: say
@@ -39,15 +38,16 @@ pub(super) fn refused_upgrade(
         cell.suite.release,
         cell.namespace()
     );
-    let from = match render::render(helm, &from_cell)
-        .map_err(|e| e.to_string())
-        .and_then(|t| Manifests::parse(&t).map_err(|e| e.to_string()))
-    {
+    let from = match super::render_manifests(helm, &from_cell) {
         Ok(m) => m,
         Err(e) => {
             return Some(Check::ready(
                 "cluster/install",
-                Verdict::fail(subject, format!("{} renders", up.label), e),
+                Verdict::fail(
+                    subject,
+                    format!("{} renders", up.label),
+                    vitals_checks::runtime::chain(&e),
+                ),
             ))
         }
     };
