@@ -39,14 +39,21 @@ pub async fn outside_disruption<T>(f: impl Future<Output = T>) -> T {
     f.await
 }
 
+/// Holds off any disruption plan until the guard drops, waiting first for
+/// one that runs: the install phase holds it from after its room is
+/// granted through its helm install and readiness wait, so a drain never
+/// cordons the nodes under an install in flight.
+pub async fn hold_off_disruption() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    gate().read().await
+}
+
 /// Waits for a plan that runs (or waits to run) to end, holding nothing
 /// after: for the harness's synchronous install path, which may wait for
 /// room on the nodes inside, room that only cells whose plans need the
 /// write side return. Holding the read side through that wait would
 /// deadlock the two until the room wait timed out. An install that is
-/// already past its room wait when a plan starts is not held back: that
-/// needs [`outside_disruption`] around the helm install and readiness wait
-/// themselves (after the room is granted, in the install phase).
+/// already past its room wait when a plan starts is held back by
+/// [`hold_off_disruption`] in the install phase instead.
 pub fn after_disruption_blocking(rt: &tokio::runtime::Runtime) {
     drop(rt.block_on(gate().read()));
 }

@@ -143,6 +143,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     }
     let view = NamespaceView::start(client.clone(), &ns).await;
     phases.end("prepare");
+    let mut no_plan = None;
     if !install.failed() {
         // One installer per cell across processes; the others reuse.
         let lock = state.install_lock().ok();
@@ -190,6 +191,9 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
             // Reused as installed: its pods run, so they count.
             crate::capacity::hold(&ns, crate::capacity::cell_need(manifests));
         }
+        // From here to the end of the readiness wait no drain may start:
+        // the room is granted, and a cordon now would strand the install.
+        no_plan = Some(crate::availability::gate::hold_off_disruption().await);
         let mut prior_ok = !install.failed();
         if let (false, Some(up)) = (fresh, &cell.upgrade) {
             match install_previous(env, helm, cell, up, manifests, &view, &mut phases).await {
@@ -270,6 +274,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     }))
     .await;
     phases.end("ready");
+    drop(no_plan);
     let (overlay_file, _) = overlay(&cell.suite.name);
     // Only the process that installed reports the install (under nextest the
     // other trial processes reuse it).
