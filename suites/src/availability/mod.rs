@@ -12,7 +12,11 @@
 //! 1. every schedulable node drained in turn (`drain/nodes`, and
 //!    `drain/<workload>` for each replicated workload: its PDB held at
 //!    every moment);
-//! 2. every RollingUpdate Deployment rolled (`rollout/<deployment>`);
+//! 2. the release upgraded with a new `global.rolloutToken` (`helm upgrade`,
+//!    the install's values plus that one pod-template change), rolling
+//!    every RollingUpdate Deployment at once (`rollout/<deployment>`); a
+//!    Deployment the chart renders no token on is patched instead, and its
+//!    verdict says so;
 //!    through 1 and 2 a request stream runs to every HA Service
 //!    (`traffic/service/<name>`);
 //! 3. one pod of each HA workload deleted under a stream (`graceful-stop`);
@@ -27,6 +31,7 @@ mod fixtures;
 pub mod gate;
 mod plan;
 mod trials;
+mod upgrade;
 
 pub use fixtures::{caught, clean_sample_passes, clean_values, fixtures};
 pub use plan::{no_disruption, Plan};

@@ -11,14 +11,16 @@ use tokio::sync::OnceCell;
 use vitals_checks::runtime::availability::drain::{self, DrainRecord};
 use vitals_checks::runtime::availability::graceful::{self, StopRecord};
 use vitals_checks::runtime::availability::recovery::{self, RecoveryRecord};
-use vitals_checks::runtime::availability::rollout::{self, RolloutRecord};
+use vitals_checks::runtime::availability::rollout::{self, RolloutError, RolloutRecord, Via};
 use vitals_checks::runtime::availability::traffic::{self, Span, Window};
 use vitals_checks::runtime::availability::{
     self as av, healthy, healthy_count, live_pods, spread, HaWorkload, Recorder,
 };
+use vitals_checks::runtime::view::NamespaceView;
 use vitals_cluster::Provider;
 
 use super::gate;
+use super::upgrade::{self, Release};
 use crate::cluster::{rt, ClusterEnv, Installed};
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -115,7 +117,155 @@ fn start_streams(
     (tx, tasks)
 }
 
-async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan {
+/// Runs blocking work (helm is a process) where the plan runs, telling
+/// the runtime so: in place rather than spawned, because the closure
+/// borrows the plan's release; the recorder and the streams are tasks of
+/// their own and go on meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Records (healthy, live) of every workload in `ws`, two values each.
+fn pairs_recorder(
+    view: &NamespaceView,
+    clock: tokio::time::Instant,
+    ws: &[&HaWorkload],
+) -> Recorder {
+    let sels: Vec<serde_json::Value> = ws.iter().map(|w| w.selector.clone()).collect();
+    let v2 = view.clone();
+    Recorder::start(view, clock, move || {
+        sels.iter()
+            .flat_map(|sel| {
+                let live = live_pods(&v2, sel);
+                [
+                    live.iter().filter(|p| healthy(p)).count() as i32,
+                    live.len() as i32,
+                ]
+            })
+            .collect()
+    })
+}
+
+/// One `helm upgrade` of the release with a new token, which rolls every
+/// Deployment in `ws` at once (a release upgrade does not roll them one by
+/// one); each is watched until rolled, all under one recorder.
+async fn upgrade_release(
+    env: &ClusterEnv,
+    inst: &Installed,
+    rel: &Release<'_>,
+    ws: &[&HaWorkload],
+    token: &str,
+    clock: tokio::time::Instant,
+    plan: &mut Plan,
+) {
+    let (client, view, ns) = (&env.client, &inst.view, inst.namespace.as_str());
+    let mut replicas = Vec::new();
+    for w in ws {
+        replicas.push(
+            rollout::live_replicas(client, ns, &w.name)
+                .await
+                .unwrap_or(w.replicas),
+        );
+    }
+    let rec = pairs_recorder(view, clock, ws);
+    let started_ms = clock.elapsed().as_millis() as u64;
+    let helm_started = Instant::now();
+    let upgraded = blocking(|| rel.upgrade(&env.handle.kubeconfig, token));
+    let helm_ms = helm_started.elapsed().as_millis() as u64;
+    let results: Vec<(Result<String, RolloutError>, u64)> = match upgraded {
+        Ok(()) => {
+            futures::future::join_all(ws.iter().map(|w| async {
+                let r = rollout::wait_rolled(client, view, w, token, ROLLOUT_TIMEOUT).await;
+                (r, clock.elapsed().as_millis() as u64)
+            }))
+            .await
+        }
+        Err(e) => {
+            let err = RolloutError::Upgrade {
+                release: rel.cell.suite.release.clone(),
+                message: vitals_checks::runtime::chain(&e),
+            };
+            let now = clock.elapsed().as_millis() as u64;
+            ws.iter().map(|_| (Err(err.clone()), now)).collect()
+        }
+    };
+    let samples = rec.stop().await;
+    let ended = results.iter().map(|r| r.1).max().unwrap_or(started_ms);
+    plan.spans.push(Span {
+        label: format!("helm upgrade {}", rel.cell.suite.release),
+        from_ms: started_ms,
+        to_ms: ended,
+    });
+    let together: Vec<String> = ws.iter().map(|w| w.name.clone()).collect();
+    for (i, ((w, result), n)) in ws.iter().zip(results).zip(replicas).enumerate() {
+        let (result, ended_ms) = result;
+        plan.rollouts.insert(
+            w.name.clone(),
+            RolloutRecord {
+                replicas: n,
+                started_ms,
+                ended_ms,
+                samples: rollout::pair_column(&samples, i),
+                via: Via::HelmUpgrade {
+                    release: rel.cell.suite.release.clone(),
+                    token: token.to_string(),
+                    helm_ms,
+                    together: together.clone(),
+                },
+                result,
+            },
+        );
+    }
+}
+
+/// A Deployment the chart offers no token for: its live pod template
+/// patched, as `kubectl rollout restart` does, one at a time.
+async fn patch_one(
+    env: &ClusterEnv,
+    inst: &Installed,
+    w: &HaWorkload,
+    why: String,
+    clock: tokio::time::Instant,
+    plan: &mut Plan,
+) {
+    let (client, view, ns) = (&env.client, &inst.view, inst.namespace.as_str());
+    crate::progress::phase(ns, Some(&format!("rolling {}", w.name)));
+    let rec = pairs_recorder(view, clock, &[w]);
+    let replicas = rollout::live_replicas(client, ns, &w.name)
+        .await
+        .unwrap_or(w.replicas);
+    let started_ms = clock.elapsed().as_millis() as u64;
+    let value = stamp();
+    let result = match rollout::bump(client, ns, &w.name, &value).await {
+        Ok(()) => rollout::wait_rolled(client, view, w, &value, ROLLOUT_TIMEOUT).await,
+        Err(e) => Err(e),
+    };
+    let ended_ms = clock.elapsed().as_millis() as u64;
+    let samples = rec.stop().await;
+    plan.spans.push(Span {
+        label: format!("rollout {}", w.name),
+        from_ms: started_ms,
+        to_ms: ended_ms,
+    });
+    plan.rollouts.insert(
+        w.name.clone(),
+        RolloutRecord {
+            replicas,
+            started_ms,
+            ended_ms,
+            samples: rollout::pair_column(&samples, 0),
+            via: Via::Patch { why },
+            result,
+        },
+    );
+}
+
+async fn run_plan(
+    env: &ClusterEnv,
+    inst: &Installed,
+    ws: &[HaWorkload],
+    rel: &Release<'_>,
+) -> Plan {
     let client = &env.client;
     let view = &inst.view;
     let ns = inst.namespace.as_str();
@@ -193,46 +343,21 @@ async fn run_plan(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Plan
     plan.timings.push(("drain", t.elapsed()));
 
     let t = Instant::now();
-    for w in ws.iter().filter(|w| w.rolling.is_some()) {
-        crate::progress::phase(ns, Some(&format!("rolling {}", w.name)));
-        let sel = w.selector.clone();
-        let v2 = view.clone();
-        let rec = Recorder::start(view, clock, move || {
-            let live = live_pods(&v2, &sel);
-            vec![
-                live.iter().filter(|p| healthy(p)).count() as i32,
-                live.len() as i32,
-            ]
-        });
-        let replicas = rollout::live_replicas(client, ns, &w.name)
-            .await
-            .unwrap_or(w.replicas);
-        let started_ms = clock.elapsed().as_millis() as u64;
-        let value = stamp();
-        let result = match rollout::bump(client, ns, &w.name, &value).await {
-            Ok(()) => rollout::wait_rolled(client, view, w, &value, ROLLOUT_TIMEOUT).await,
-            Err(e) => Err(e),
-        };
-        let ended_ms = clock.elapsed().as_millis() as u64;
-        let samples = rec.stop().await;
-        plan.spans.push(Span {
-            label: format!("rollout {}", w.name),
-            from_ms: started_ms,
-            to_ms: ended_ms,
-        });
-        plan.rollouts.insert(
-            w.name.clone(),
-            RolloutRecord {
-                replicas,
-                started_ms,
-                ended_ms,
-                samples: samples
-                    .iter()
-                    .map(|s| (s.t_ms, s.values[0], s.values[1]))
-                    .collect(),
-                result,
-            },
-        );
+    let rolling: Vec<&HaWorkload> = ws.iter().filter(|w| w.rolling.is_some()).collect();
+    if !rolling.is_empty() {
+        crate::progress::phase(ns, Some("helm upgrade"));
+        let token = stamp();
+        let offer = blocking(|| rel.offered(&token));
+        let (through_helm, patched): (Vec<&HaWorkload>, Vec<&HaWorkload>) = rolling
+            .iter()
+            .partition(|w| offer.as_ref().is_ok_and(|o| o.contains(&w.name)));
+        if !through_helm.is_empty() {
+            upgrade_release(env, inst, rel, &through_helm, &token, clock, &mut plan).await;
+        }
+        for w in patched {
+            let why = upgrade::not_offered(&offer, &w.name);
+            patch_one(env, inst, w, why, clock, &mut plan).await;
+        }
     }
     plan.timings.push(("rollout", t.elapsed()));
 
@@ -305,7 +430,12 @@ fn write_timings(ns: &str, timings: &[(&'static str, Duration)]) {
 type Plans = Mutex<HashMap<String, Arc<OnceCell<Arc<Plan>>>>>;
 
 /// The cell's plan, run once per process by the first trial that asks.
-pub(super) fn plan_for(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) -> Arc<Plan> {
+pub(super) fn plan_for(
+    env: &ClusterEnv,
+    inst: &Installed,
+    ws: &[HaWorkload],
+    rel: &Release<'_>,
+) -> Arc<Plan> {
     static PLANS: OnceLock<Plans> = OnceLock::new();
     let once = PLANS
         .get_or_init(Default::default)
@@ -317,7 +447,9 @@ pub(super) fn plan_for(env: &ClusterEnv, inst: &Installed, ws: &[HaWorkload]) ->
     // Alone from before the stream pod starts: a plan that waited for
     // another would otherwise stream through that one's disruption.
     rt().block_on(
-        once.get_or_init(|| async { Arc::new(gate::disrupting(run_plan(env, inst, ws)).await) }),
+        once.get_or_init(|| async {
+            Arc::new(gate::disrupting(run_plan(env, inst, ws, rel)).await)
+        }),
     )
     .clone()
 }

@@ -15,14 +15,16 @@ use vitals_helm::Helm;
 
 use super::gate;
 use super::plan::{plan_for, Plan};
+use super::upgrade::Release;
 use crate::cluster::{self, rt, ClusterEnv, Installed};
 use crate::render::{self, Cell, Check};
 
 const SPREAD_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// One availability judge, given the cluster, the installed cell and the
-/// derived workloads.
-type Judge = Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &[HaWorkload]) -> Verdict + Send + Sync>;
+/// One availability judge, given the cluster, the installed cell, the
+/// derived workloads and the release as installed (what a rollout upgrades).
+type Judge =
+    Box<dyn Fn(&Arc<ClusterEnv>, &Installed, &[HaWorkload], &Release<'_>) -> Verdict + Send + Sync>;
 
 /// The availability trials of one cell: prod profiles only (the HA
 /// promises are prod's), none for upgrade cells.
@@ -67,7 +69,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
             // held: the install may wait for room inside, see the gate).
             gate::after_disruption_blocking(rt());
             let inst = cluster::installed(&env, helm, cell, m);
-            let mut v = f(&env, &inst, ws);
+            let mut v = f(&env, &inst, ws, &Release { helm, cell });
             let mut failed = cluster::failed_cells()
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
@@ -87,7 +89,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     };
     let mut out = vec![with(
         "availability/install".into(),
-        Box::new(|_, inst, _| inst.install.clone()),
+        Box::new(|_, inst, _, _| inst.install.clone()),
     )];
     // Stage 0: nothing disturbed.
     for (i, w) in ws.iter().enumerate() {
@@ -96,7 +98,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         }
         out.push(with(
             format!("availability/spread/{}", w.slug()),
-            Box::new(move |env, inst, ws| {
+            Box::new(move |env, inst, ws, _| {
                 // Not while another cell drains: a cordoned node is not a
                 // domain the scheduler can use, and the verdict would count
                 // it out.
@@ -115,7 +117,7 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     {
         out.push(with(
             format!("availability/restore/{}", c.name),
-            Box::new(move |env, inst, _| {
+            Box::new(move |env, inst, _, _| {
                 // Its helper pods and the backup Job must schedule.
                 rt().block_on(gate::outside_disruption(restore::check(
                     &env.client,
@@ -129,15 +131,17 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     let mut late = Vec::new();
     late.push(with(
         "availability/drain/nodes".into(),
-        Box::new(|env, inst, ws| {
-            let plan = plan_for(env, inst, ws);
+        Box::new(|env, inst, ws, rel| {
+            let plan = plan_for(env, inst, ws, rel);
             drains_verdict(&plan)
         }),
     ));
     for (i, w) in ws.iter().enumerate().filter(|(_, w)| w.replicas >= 2) {
         late.push(with(
             format!("availability/drain/{}", w.slug()),
-            Box::new(move |env, inst, ws| drain_verdict(&plan_for(env, inst, ws), &ws[i])),
+            Box::new(move |env, inst, ws, rel| {
+                drain_verdict(&plan_for(env, inst, ws, rel), &ws[i])
+            }),
         ));
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -152,8 +156,8 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
         let svc = f.service.clone();
         late.push(with(
             format!("availability/traffic/service/{svc}"),
-            Box::new(move |env, inst, ws| {
-                let plan = plan_for(env, inst, ws);
+            Box::new(move |env, inst, ws, rel| {
+                let plan = plan_for(env, inst, ws, rel);
                 if let Some(e) = &plan.stream_error {
                     return Verdict::fail(
                         format!("Service/{svc}"),
@@ -171,8 +175,8 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     for (i, w) in ws.iter().enumerate().filter(|(_, w)| w.rolling.is_some()) {
         late.push(with(
             format!("availability/rollout/{}", w.slug()),
-            Box::new(move |env, inst, ws| {
-                let plan = plan_for(env, inst, ws);
+            Box::new(move |env, inst, ws, rel| {
+                let plan = plan_for(env, inst, ws, rel);
                 let w = &ws[i];
                 match plan.rollouts.get(&w.name) {
                     Some(r) => rollout::judge(w, r),
@@ -188,13 +192,17 @@ pub fn checks(helm: &Arc<Result<Helm, vitals_helm::Error>>, cell: &Cell) -> Vec<
     {
         late.push(with(
             format!("availability/graceful-stop/{}", w.slug()),
-            Box::new(move |env, inst, ws| graceful_verdict(&plan_for(env, inst, ws), &ws[i])),
+            Box::new(move |env, inst, ws, rel| {
+                graceful_verdict(&plan_for(env, inst, ws, rel), &ws[i])
+            }),
         ));
     }
     for (i, w) in ws.iter().enumerate() {
         late.push(with(
             format!("availability/recovery/{}", w.slug()),
-            Box::new(move |env, inst, ws| recovery_verdict(&plan_for(env, inst, ws), &ws[i])),
+            Box::new(move |env, inst, ws, rel| {
+                recovery_verdict(&plan_for(env, inst, ws, rel), &ws[i])
+            }),
         ));
     }
     out.extend(late.into_iter().map(|c| c.at_stage(1)));
