@@ -23,6 +23,7 @@ E2E_MATRIX_SECONDS=<s> (from bench/matrix.sh) gives the whole-matrix ratio."""
 import datetime
 import os
 import pathlib
+import re
 import secrets
 import subprocess
 import sys
@@ -58,14 +59,46 @@ def sh(*argv, check=True):
     return r
 
 
+CACHE = pathlib.Path(os.environ.get("VITALS_CACHE", pathlib.Path.home() / ".cache/vitals"))
+
+
+def filled_overlay(chart):
+    """The chart's test overlay with its image placeholders filled from
+    images.env, as the runner fills it (suites/src/cell/overlay.rs): only
+    the template is committed, the references come from the images built
+    here."""
+    template = root / f"suites/overlays/{chart}.yaml.in"
+    if not template.exists():
+        return None
+    images = {}
+    env = CACHE / "images.env"
+    if env.exists():
+        for line in env.read_text().splitlines():
+            name, _, ref = line.partition("=")
+            if name:
+                images[name] = ref
+
+    def ref(m):
+        name, part = m.group(1), m.group(2)
+        whole = images.get(name, f"vitals/{name}:unbuilt")
+        repo, _, tag = whole.rpartition(":")
+        return {"repository": repo, "tag": tag}.get(part, whole)
+
+    text = re.sub(r"@([a-z0-9-]+)(?:\.(repository|tag))?@", ref, template.read_text())
+    out = root / f"target/e2e/baseline/{chart}.overlay.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return out
+
+
 def cells():
     for spec in sorted((root / "suites/specs").glob("*.yaml")):
         s = yaml.safe_load(spec.read_text())
         chart = (spec.parent / s["chart"]).resolve()
+        overlay = filled_overlay(spec.stem)
         for profile, values in s["profiles"].items():
             files = [chart / v for v in values]
-            overlay = root / f"suites/overlays/{spec.stem}.yaml"
-            if overlay.exists():
+            if overlay:
                 files.append(overlay)
             yield spec.stem, profile, chart, files
 
