@@ -284,13 +284,18 @@ pub fn judge(w: &HaWorkload, rec: &RolloutRecord) -> Verdict {
                 helm_ms,
                 together,
             } => format!(
-                "rolled by `helm upgrade {release}` with the install's values and `--set-string {TOKEN_VALUE}={token}` (the chart's {ANNOTATION} pod annotation): the release's own apply, hooks and rendered strategy; helm ran {}, and the upgrade rolled {} at once",
+                "rolled by `helm upgrade {release}` with the install's values and `--set-string {TOKEN_VALUE}={token}` (the chart's {ANNOTATION} pod annotation): the release's own apply, hooks and rendered strategy; helm ran {}, and the upgrade rolled {}",
                 secs(*helm_ms),
-                together
-                    .iter()
-                    .map(|d| format!("Deployment/{d}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                match together.as_slice() {
+                    [one] => format!("Deployment/{one}"),
+                    all => format!(
+                        "{} at once",
+                        all.iter()
+                            .map(|d| format!("Deployment/{d}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
             ),
             Via::Patch { why } => format!(
                 "not rolled through helm: {why}; the {ANNOTATION} annotation was patched onto the live pod template instead (as `kubectl rollout restart` does), so this measured the Deployment's strategy, not the release's upgrade (its hooks and apply)"
