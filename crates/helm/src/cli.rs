@@ -522,8 +522,14 @@ mod tests {
             meta: serde_yaml::from_str("name: web\nversion: 0.1.0").unwrap(),
         };
         let opts = InstallOpts::default().set_string("global.rolloutToken", "1700000000000");
-        helm.upgrade_install(&chart, "web", "web-prod", &[values.clone()], &opts)
-            .unwrap();
+        helm.upgrade_install(
+            &chart,
+            "web",
+            "web-prod",
+            std::slice::from_ref(&values),
+            &opts,
+        )
+        .unwrap();
         let args = std::fs::read_to_string(&argv).unwrap();
         let args: Vec<&str> = args.lines().collect();
         let f = args

@@ -87,6 +87,9 @@ fn url(ns: &str, f: &av::Front) -> String {
     )
 }
 
+/// One running stream: its Service, its URL, and the windows it returns.
+type StreamTask = (String, String, tokio::task::JoinHandle<Vec<Window>>);
+
 /// Streams to `fronts` until the returned sender says stop.
 fn start_streams(
     env: &ClusterEnv,
@@ -94,10 +97,7 @@ fn start_streams(
     pod: &str,
     fronts: &[av::Front],
     clock: tokio::time::Instant,
-) -> (
-    tokio::sync::watch::Sender<bool>,
-    Vec<(String, String, tokio::task::JoinHandle<Vec<Window>>)>,
-) {
+) -> (tokio::sync::watch::Sender<bool>, Vec<StreamTask>) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let tasks = fronts
         .iter()
