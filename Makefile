@@ -125,6 +125,10 @@ bench: setup ## record timings and memory into bench/results.md (render tier mea
 	python3 bench/cluster.py
 	python3 bench/capacity_defaults.py
 
+.PHONY: bench-nextest
+bench-nextest: setup cluster images-load ## the whole matrix under cargo-nextest timed, then a trial process's start (warm, one and four at once); into bench/results.md
+	bash bench/nextest.sh
+
 # REPORT_DIRS: several output directories to merge (CI cells downloaded apart).
 .PHONY: report
 report: ## turn target/e2e/*.jsonl into target/e2e/report/index.html and junit.xml (offline)

@@ -125,6 +125,12 @@ pub fn cluster_key() -> String {
     })
 }
 
+/// `suites/fixtures`: the harness's own charts and broken values, which the
+/// fixture trials and the schema negatives read.
+pub fn fixtures_dir() -> PathBuf {
+    root().join("suites/fixtures")
+}
+
 /// The shared cache outside the checkout (`VITALS_CACHE`, as the Makefile
 /// and scripts use it): built images' refs, the cells' measured durations.
 pub fn cache_dir() -> PathBuf {

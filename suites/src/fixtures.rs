@@ -55,9 +55,13 @@ pub enum FixtureError {
     Cluster(#[from] crate::cluster::env::SetupError),
     #[error("no agent image in images.env")]
     NoAgentImage,
-    /// The clean sample failed checks: each `name:\nverdict`.
-    #[error("the clean sample chart fails checks it should pass:\n{}", .0.join("\n"))]
-    CleanSampleFails(Vec<String>),
+    /// The clean sample failed checks: each `name:\nverdict`. `sample`:
+    /// "sample chart", "availability sample".
+    #[error("the clean {sample} fails checks it should pass:\n{}", failed.join("\n"))]
+    CleanSampleFails {
+        sample: &'static str,
+        failed: Vec<String>,
+    },
     #[error("the clean sample with a test overlay derived no `render/overlay` check")]
     NoOverlayCheck,
     #[error("fixture `{name}` ({breaks}) expected check `{trial}`, which was not derived; checks were:\n  {}", derived.join("\n  "))]
@@ -84,7 +88,10 @@ pub enum FixtureError {
 }
 
 impl FixtureError {
-    fn write_values(what: &'static str, name: &str) -> impl FnOnce(std::io::Error) -> FixtureError {
+    pub(crate) fn write_values(
+        what: &'static str,
+        name: &str,
+    ) -> impl FnOnce(std::io::Error) -> FixtureError {
         let name = name.to_string();
         move |source| FixtureError::WriteValues { what, name, source }
     }
@@ -130,7 +137,7 @@ pub struct Catch {
 }
 
 pub fn dir() -> PathBuf {
-    crate::env::root().join("suites/fixtures")
+    crate::env::fixtures_dir()
 }
 
 fn sample_cell(values: Vec<PathBuf>, invariants: Vec<Invariant>) -> Cell {
@@ -218,7 +225,10 @@ pub fn clean_sample_passes(helm: &Result<Helm, vitals_helm::Error>) -> Result<()
         .map(|(n, v)| format!("{n}:\n{v}"))
         .collect();
     if !failed.is_empty() {
-        return Err(FixtureError::CleanSampleFails(failed));
+        return Err(FixtureError::CleanSampleFails {
+            sample: "sample chart",
+            failed,
+        });
     }
     // Every check passed, so the chart rendered: the overlay check must be there.
     if !checks.iter().any(|c| c.name == "render/overlay") {
@@ -335,7 +345,7 @@ fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
 /// Runs the check the fixture names and holds it to the fixture: it must
 /// fail, and its message must carry every expected mention. `after` runs
 /// once the check has (e.g. to drop a fixture's namespace).
-fn judge(
+pub(crate) fn judge(
     name: &str,
     fx: &Fixture,
     checks: &[render::Check],
@@ -379,7 +389,7 @@ fn judge(
 }
 
 /// The fixture files of a folder under `suites/fixtures`, sorted.
-fn yaml_files(folder: &str) -> Vec<PathBuf> {
+pub(crate) fn yaml_files(folder: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir().join(folder))
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
@@ -415,57 +425,64 @@ pub fn caught_on_cluster(
 ) -> Result<(), FixtureError> {
     let name = name(path);
     let fx = load(path)?;
-    let env = crate::cluster::cluster()?;
-    let agent = env
-        .images
-        .get("agent")
-        .cloned()
-        .ok_or(FixtureError::NoAgentImage)?;
-    let with_local_images = |values: &mut serde_json::Value| {
-        values["image"] = serde_json::Value::String(agent.clone());
-        for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
-            if let Some(img) = env.images.get(image) {
-                values[key] = serde_json::Value::String(img.clone());
-            }
-        }
-    };
-    let mut values = fx.values.clone();
-    with_local_images(&mut values);
+    let values = with_local_images(&fx.values)?;
     let file = render::write_values(&format!("cluster-{name}"), &values)
         .map_err(FixtureError::write_values("values", &name))?;
-    let chart_dir = dir().join("cluster-sample");
-    let mut cell = Cell::new(
-        Arc::new(Suite {
-            spec_file: None,
-            chart_dir: chart_dir.clone(),
-            name: "cluster-sample".into(),
-            release: "cluster-sample".into(),
-            profiles: Vec::new(),
-            invariants: Vec::new(),
-            refused_upgrades: Default::default(),
-            load: Default::default(),
-            paths: Default::default(),
-            ..Default::default()
-        }),
-        Profile {
-            name: name.clone(),
-            values: vec![file],
-            prod: false,
-        },
-    );
+    let mut cell = cluster_sample_cell(&name, file, false);
     // An upgrade fixture installs the sample with its first values, then
     // upgrades to the second.
     if let Some(from) = &fx.upgrade_from {
-        let mut from = from.clone();
-        with_local_images(&mut from);
+        let from = with_local_images(from)?;
         let file = render::write_values(&format!("cluster-{name}-from"), &from)
             .map_err(FixtureError::write_values("the first values", &name))?;
         cell.upgrade = Some(Arc::new(crate::upgrade::UpgradeFrom {
             label: "the fixture's first values".into(),
-            chart_dir,
+            chart_dir: dir().join("cluster-sample"),
             values: vec![file],
         }));
     }
     let checks = crate::cluster::checks(helm, &cell);
     judge(&name, &fx, &checks, |_| crate::cluster::forget(&cell))
+}
+
+/// `values` with the sample's images replaced by the ones built here (the
+/// agent for its apps, the base and postgres images where built), so a
+/// fixture installs without a registry.
+pub(crate) fn with_local_images(
+    values: &serde_json::Value,
+) -> Result<serde_json::Value, FixtureError> {
+    let env = crate::cluster::cluster()?;
+    let mut values = values.clone();
+    let agent = env
+        .images
+        .get("agent")
+        .cloned()
+        .ok_or(FixtureError::NoAgentImage)?;
+    values["image"] = serde_json::Value::String(agent);
+    for (key, image) in [("baseImage", "base"), ("postgresImage", "postgres")] {
+        if let Some(img) = env.images.get(image) {
+            values[key] = serde_json::Value::String(img.clone());
+        }
+    }
+    Ok(values)
+}
+
+/// A cell of `fixtures/cluster-sample` with one values file: what every
+/// cluster and availability fixture installs (`prod` for the availability
+/// tier, which runs prod cells only).
+pub(crate) fn cluster_sample_cell(profile: &str, values: PathBuf, prod: bool) -> Cell {
+    Cell::new(
+        Arc::new(Suite {
+            spec_file: None,
+            chart_dir: dir().join("cluster-sample"),
+            name: "cluster-sample".into(),
+            release: "cluster-sample".into(),
+            ..Default::default()
+        }),
+        Profile {
+            name: profile.to_string(),
+            values: vec![values],
+            prod,
+        },
+    )
 }

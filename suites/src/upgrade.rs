@@ -223,29 +223,6 @@ pub fn tree_at(repo: &Path, rev: &str, dir: &Path, dest: &Path) -> Result<PathBu
 
 pub use crate::cell::OWN_OVERLAY;
 
-/// Fills an overlay template's `@image.repository@`, `@image.tag@` and
-/// `@image@` placeholders from the built images' refs (`name=repo:tag`),
-/// as `scripts/images.sh` does; None when one has no built image.
-pub fn fill_overlay(
-    template: &str,
-    images: &std::collections::BTreeMap<String, String>,
-) -> Option<String> {
-    let mut text = template.to_string();
-    for (name, r) in images {
-        let (repo, tag) = r.rsplit_once(':').unwrap_or((r.as_str(), ""));
-        text = text
-            .replace(&format!("@{name}.repository@"), repo)
-            .replace(&format!("@{name}.tag@"), tag)
-            .replace(&format!("@{name}@"), r);
-    }
-    let unresolved = text.split('@').skip(1).step_by(2).any(|p| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c == '-' || c == '.')
-    });
-    (!unresolved).then_some(text)
-}
-
 /// The chart's test overlay as it was at `rev` (its `.yaml.in` template,
 /// filled with today's image refs), written beside the extracted tree: an
 /// earlier revision's schema refuses keys today's overlay sets for newer
@@ -266,9 +243,12 @@ pub fn overlay_at(
     else {
         return Ok(None);
     };
-    let Some(text) = fill_overlay(&template, images) else {
+    // An image that is not built any more: today's overlay is used instead.
+    let filled = crate::cell::overlay::fill(&template, images);
+    if !filled.unbuilt.is_empty() {
         return Ok(None);
-    };
+    }
+    let text = filled.text;
     let out = tree.join(format!("overlay-{chart}")).join(OWN_OVERLAY);
     crate::cell::state::write_atomic(&out, text).map_err(io(&out))?;
     Ok(Some(out))
@@ -690,21 +670,6 @@ mod tests {
             why.to_string(),
             "`charts/app/Chart.yaml` has no committed version"
         );
-    }
-
-    #[test]
-    fn an_earlier_overlay_template_is_filled_with_todays_images_or_not_at_all() {
-        let images = std::collections::BTreeMap::from([(
-            "agent".to_string(),
-            "vitals/agent:0.1.0-abc".to_string(),
-        )]);
-        let t = "image: {repository: \"@agent.repository@\", tag: \"@agent.tag@\"}\nref: @agent@\n# mail me@example.com\n";
-        assert_eq!(
-            fill_overlay(t, &images).unwrap(),
-            "image: {repository: \"vitals/agent\", tag: \"0.1.0-abc\"}\nref: vitals/agent:0.1.0-abc\n# mail me@example.com\n"
-        );
-        // An image that is not built any more: today's overlay is used instead.
-        assert_eq!(fill_overlay("tag: @minio.tag@\n", &images), None);
     }
 
     #[test]

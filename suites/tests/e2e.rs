@@ -103,7 +103,11 @@ fn trial_from_verdict(
         });
         let v: Verdict = match ready {
             Ok(_held) => (check.run)(),
-            Err(e) => Verdict::fail(&name, "the cell's earlier trials to finish first", e),
+            Err(e) => Verdict::fail(
+                &name,
+                "the cell's earlier trials to finish first",
+                e.to_string(),
+            ),
         };
         let last = stages::done(&prefix, stage);
         if last && on_cluster {
@@ -339,7 +343,7 @@ fn main() -> ExitCode {
                 move || fixtures::caught(&h, &path).map_err(Failed::from),
             ));
         }
-        for (name, judge) in e2e::negatives::harness(&helm)
+        for (name, judge) in e2e::render::negatives::harness(&helm)
             .into_iter()
             .filter(|_| harness)
         {

@@ -4,6 +4,7 @@
 //! trial explains itself without a re-run.
 
 pub mod check;
+pub mod junit;
 pub mod manifest;
 pub mod quantity;
 pub mod record;

@@ -164,6 +164,16 @@ impl Helm {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
+        let (argv, out) = self.output(args)?;
+        check(argv, out)
+    }
+
+    /// Runs helm and returns its printed argv and output, whatever it exited with.
+    fn output<I, S>(&self, args: I) -> Result<(String, Output)>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let argv = std::iter::once(self.bin.as_os_str().to_owned())
             .chain(args.iter().cloned())
@@ -180,7 +190,7 @@ impl Helm {
                 argv: argv.clone(),
                 source,
             })?;
-        check(argv, out)
+        Ok((argv, out))
     }
 
     /// Runs `helm dependency build` for the chart and every `file://`
@@ -364,6 +374,44 @@ impl Helm {
         self.run(args).map(drop)
     }
 
+    /// `helm test --logs`: runs the release's test hooks and prints their
+    /// pods' logs. A failed hook is an outcome ([`TestRun::passed`]), not an
+    /// error; only helm not running at all is.
+    pub fn test(
+        &self,
+        release: &str,
+        namespace: &str,
+        kubeconfig: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<TestRun> {
+        let mut args = release_args("test", release, namespace, kubeconfig);
+        args.push("--logs".into());
+        args.push("--timeout".into());
+        args.push(format!("{}s", timeout.as_secs()).into());
+        let (argv, out) = self.output(args)?;
+        Ok(TestRun {
+            argv,
+            exit: out.status.code().unwrap_or(-1),
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
+    }
+
+    /// `helm get all`: the release's values, manifest, hooks and notes as
+    /// helm stored them (what a diagnostics bundle keeps).
+    pub fn get_all(
+        &self,
+        release: &str,
+        namespace: &str,
+        kubeconfig: Option<&Path>,
+    ) -> Result<String> {
+        let out = self.run(release_args("get", release, namespace, kubeconfig))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     pub fn uninstall(
         &self,
         release: &str,
@@ -382,6 +430,41 @@ impl Helm {
         }
         self.run(args).map(drop)
     }
+}
+
+/// What one `helm test` run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRun {
+    /// The command as run, for the evidence.
+    pub argv: String,
+    pub exit: i32,
+    /// stdout then stderr: the hook pods' logs and helm's verdict.
+    pub output: String,
+}
+
+impl TestRun {
+    pub fn passed(&self) -> bool {
+        self.exit == 0
+    }
+}
+
+/// `<verb> [all] <release> --namespace <ns> [--kubeconfig <file>]`.
+fn release_args(
+    verb: &str,
+    release: &str,
+    namespace: &str,
+    kubeconfig: Option<&Path>,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![verb.into()];
+    if verb == "get" {
+        args.push("all".into());
+    }
+    args.extend([release.into(), "--namespace".into(), namespace.into()]);
+    if let Some(k) = kubeconfig {
+        args.push("--kubeconfig".into());
+        args.push(k.into());
+    }
+    args
 }
 
 /// `--set-string k=v` for each pair, after the values files so they win.
@@ -508,6 +591,52 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         (Helm::at(&bin).unwrap(), argv)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_test_run_asks_for_the_logs_of_the_release_in_its_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (helm, argv) = recording_helm(dir.path());
+        let kubeconfig = dir.path().join("kubeconfig");
+        let run = helm
+            .test(
+                "medplum",
+                "medplum-dev",
+                Some(&kubeconfig),
+                Duration::from_secs(300),
+            )
+            .unwrap();
+        assert!(run.passed());
+        let recorded = std::fs::read_to_string(argv).unwrap();
+        let args: Vec<&str> = recorded.lines().collect();
+        assert_eq!(args[..4], ["test", "medplum", "--namespace", "medplum-dev"]);
+        assert!(recorded.contains("--logs\n--timeout\n300s\n"), "{recorded}");
+        assert!(
+            recorded.contains(&format!("--kubeconfig\n{}\n", kubeconfig.display())),
+            "{recorded}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_test_hook_is_an_outcome_with_what_helm_printed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("helm");
+        std::fs::write(
+            &bin,
+            "#!/bin/sh\n[ \"$1\" = version ] && { printf v4.3.1; exit 0; }\necho 'POD LOGS: web-test'; echo 'Error: 1 test failed' >&2; exit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = Helm::at(&bin)
+            .unwrap()
+            .test("web", "ns", None, Duration::from_secs(60))
+            .unwrap();
+        assert!(!run.passed());
+        assert_eq!(run.exit, 1);
+        assert_eq!(run.output, "POD LOGS: web-test\nError: 1 test failed\n");
     }
 
     #[cfg(unix)]

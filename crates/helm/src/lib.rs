@@ -12,6 +12,6 @@ mod error;
 mod lint;
 
 pub use chart::{Chart, ChartMeta, Dependency};
-pub use cli::{Helm, HelmVersion, InstallOpts, TemplateOpts};
+pub use cli::{Helm, HelmVersion, InstallOpts, TemplateOpts, TestRun};
 pub use error::{Error, Result};
 pub use lint::{LintFinding, LintReport, Severity};

@@ -23,7 +23,7 @@ pub enum Error {
     #[error("{}: cannot serialize JUnit XML: {source}", path.display())]
     Junit {
         path: PathBuf,
-        source: quick_junit::SerializeError,
+        source: vitals_checks::junit::SerializeError,
     },
 }
 

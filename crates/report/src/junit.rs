@@ -1,65 +1,15 @@
 //! JUnit XML for CI systems that draw their own test views: one testsuite per
 //! chart x profile, so a failing cell reads as one red suite there too.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use vitals_checks::record::TrialRecord;
-use vitals_checks::Outcome;
 
 use crate::error::{write_file, Error};
 
-/// The report for `records`, suites in chart, profile order and trials in the
-/// order given.
-pub fn junit(records: &[TrialRecord]) -> Report {
-    let mut suites: BTreeMap<(&str, &str), TestSuite> = BTreeMap::new();
-    for r in records {
-        let suite = suites
-            .entry((&r.chart, &r.profile))
-            .or_insert_with(|| TestSuite::new(format!("{}/{}", r.chart, r.profile)));
-        suite.add_test_case(case(r));
-    }
-    let mut report = Report::new("vitals");
-    report.set_timestamp(chrono::Utc::now().fixed_offset());
-    for (_, mut suite) in suites {
-        let total: Duration = suite.test_cases.iter().filter_map(|c| c.time).sum();
-        suite.set_time(total);
-        report.add_test_suite(suite);
-    }
-    report
-}
-
-fn case(r: &TrialRecord) -> TestCase {
-    let v = &r.verdict;
-    let status = match &v.outcome {
-        Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Fail => {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(&v.observed)
-                .set_type(&r.check)
-                .set_description(v.to_string());
-            s
-        }
-        Outcome::Skip(reason) => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(reason);
-            s
-        }
-        // JUnit has no "waived": a skip whose message says so, and why.
-        Outcome::Waived(reason) => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(format!("waived: {reason}"))
-                .set_type("waived")
-                .set_description(v.to_string());
-            s
-        }
-    };
-    let mut case = TestCase::new(&r.name, status);
-    case.set_classname(format!("{}.{}.{}", r.chart, r.profile, r.tier))
-        .set_time(Duration::from_millis(r.duration_ms));
-    case
+/// The report for `records` (`vitals_checks::junit`, the runner's shape).
+pub fn junit(records: &[TrialRecord]) -> vitals_checks::junit::JunitReport {
+    vitals_checks::junit::report(records)
 }
 
 /// Writes the JUnit XML of `records` to `path`, creating its directory.
@@ -74,6 +24,8 @@ pub fn write_junit(records: &[TrialRecord], path: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+    use std::time::Duration;
     use vitals_checks::{Evidence, Verdict};
 
     fn rec(name: &str, v: Verdict) -> TrialRecord {

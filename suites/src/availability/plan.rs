@@ -229,7 +229,7 @@ async fn patch_one(
     plan: &mut Plan,
 ) {
     let (client, view, ns) = (&env.client, &inst.view, inst.namespace.as_str());
-    crate::progress::phase(ns, Some(&format!("rolling {}", w.name)));
+    crate::events::phase(ns, Some(&format!("rolling {}", w.name)));
     let rec = pairs_recorder(view, clock, &[w]);
     let replicas = rollout::live_replicas(client, ns, &w.name)
         .await
@@ -316,7 +316,7 @@ async fn run_plan(
                     sels.iter().map(|s| healthy_count(&v2, s)).collect()
                 });
                 for node in plan.nodes.clone() {
-                    crate::progress::phase(ns, Some(&format!("draining {node}")));
+                    crate::events::phase(ns, Some(&format!("draining {node}")));
                     let r = drain::drain_node(client, view, &node, ws, clock, DRAIN_TIMEOUT).await;
                     plan.spans.push(Span {
                         label: format!("drain {node}"),
@@ -345,7 +345,7 @@ async fn run_plan(
     let t = Instant::now();
     let rolling: Vec<&HaWorkload> = ws.iter().filter(|w| w.rolling.is_some()).collect();
     if !rolling.is_empty() {
-        crate::progress::phase(ns, Some("helm upgrade"));
+        crate::events::phase(ns, Some("helm upgrade"));
         let token = stamp();
         let offer = blocking(|| rel.offered(&token));
         let (through_helm, patched): (Vec<&HaWorkload>, Vec<&HaWorkload>) = rolling
@@ -372,7 +372,7 @@ async fn run_plan(
     let t = Instant::now();
     if plan.no_disruption.is_none() && plan.stream_error.is_none() {
         for w in ws.iter().filter(|w| w.is_ha() && !w.fronts.is_empty()) {
-            crate::progress::phase(ns, Some(&format!("stopping a {} pod", w.name)));
+            crate::events::phase(ns, Some(&format!("stopping a {} pod", w.name)));
             let (stop, mut tasks) = start_streams(env, ns, &pod, &w.fronts[..1], clock);
             // A window of traffic before the stop and one after, so the
             // stream is in flight across it: the span of the measurement,
@@ -391,7 +391,7 @@ async fn run_plan(
     let t = Instant::now();
     if plan.no_disruption.is_none() {
         for w in ws {
-            crate::progress::phase(ns, Some(&format!("recovering {}", w.name)));
+            crate::events::phase(ns, Some(&format!("recovering {}", w.name)));
             plan.recovery.insert(
                 w.name.clone(),
                 recovery::run(client, view, w, recovery::BOUND).await,
@@ -399,7 +399,7 @@ async fn run_plan(
         }
     }
     plan.timings.push(("recovery", t.elapsed()));
-    crate::progress::phase(ns, None);
+    crate::events::phase(ns, None);
     let _ = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), STREAM_NS)
         .delete(&pod, &Default::default())
         .await;

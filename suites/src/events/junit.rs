@@ -3,14 +3,10 @@
 //! profile, so a failing cell reads as one red suite there too; the same
 //! shape `make report` gives the merged `junit.xml` of many runs.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use vitals_checks::record::TrialRecord;
-use vitals_checks::Outcome;
 
 use super::{RunEvent, Sink, SinkError};
 
@@ -30,7 +26,7 @@ impl Junit {
 
     fn write(&self) -> Result<(), SinkError> {
         let records = self.records.lock().map(|r| r.clone()).unwrap_or_default();
-        let xml = report(&records)
+        let xml = vitals_checks::junit::report(&records)
             .to_string()
             .map_err(|source| SinkError::Junit {
                 path: self.path.clone(),
@@ -64,57 +60,6 @@ impl Sink for Junit {
             _ => Ok(()),
         }
     }
-}
-
-/// The report for `records`: suites in chart, profile order, trials in the
-/// order they ended.
-fn report(records: &[TrialRecord]) -> Report {
-    let mut suites: BTreeMap<(&str, &str), TestSuite> = BTreeMap::new();
-    for r in records {
-        suites
-            .entry((&r.chart, &r.profile))
-            .or_insert_with(|| TestSuite::new(format!("{}/{}", r.chart, r.profile)))
-            .add_test_case(case(r));
-    }
-    let mut report = Report::new("vitals");
-    report.set_timestamp(chrono::Utc::now().fixed_offset());
-    for (_, mut suite) in suites {
-        let total: Duration = suite.test_cases.iter().filter_map(|c| c.time).sum();
-        suite.set_time(total);
-        report.add_test_suite(suite);
-    }
-    report
-}
-
-fn case(r: &TrialRecord) -> TestCase {
-    let v = &r.verdict;
-    let status = match &v.outcome {
-        Outcome::Pass => TestCaseStatus::success(),
-        Outcome::Fail => {
-            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            s.set_message(&v.observed)
-                .set_type(&r.check)
-                .set_description(v.to_string());
-            s
-        }
-        Outcome::Skip(reason) => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(reason);
-            s
-        }
-        // JUnit has no "waived": a skip whose message says so, and why.
-        Outcome::Waived(reason) => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(format!("waived: {reason}"))
-                .set_type("waived")
-                .set_description(v.to_string());
-            s
-        }
-    };
-    let mut case = TestCase::new(&r.name, status);
-    case.set_classname(format!("{}.{}.{}", r.chart, r.profile, r.tier))
-        .set_time(Duration::from_millis(r.duration_ms));
-    case
 }
 
 #[cfg(test)]

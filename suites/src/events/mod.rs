@@ -11,6 +11,8 @@ use std::sync::{Mutex, OnceLock};
 use vitals_checks::record::{CellRecord, TrialRecord};
 
 pub mod junit;
+pub mod progress;
+pub mod records;
 
 /// One thing that happened in a run.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +54,7 @@ pub enum SinkError {
     Junit {
         path: PathBuf,
         #[source]
-        source: quick_junit::SerializeError,
+        source: vitals_checks::junit::SerializeError,
     },
 }
 
@@ -72,8 +74,8 @@ fn sinks() -> &'static Vec<Box<dyn Sink>> {
     SINKS.get_or_init(|| {
         let out = crate::env::out_dir();
         let mut s: Vec<Box<dyn Sink>> = vec![
-            Box::new(crate::record::Records::new(out.clone())),
-            Box::new(crate::progress::Progress::new()),
+            Box::new(records::Records::new(out.clone())),
+            Box::new(progress::Progress::new()),
         ];
         if !crate::env::process_per_trial() {
             s.push(Box::new(junit::Junit::new(out.join("junit-run.xml"))));
@@ -115,6 +117,12 @@ fn warn(sink: &str, e: &SinkError) {
     if first {
         eprintln!("{line}");
     }
+}
+
+/// What an installing cell is doing now (`None` once it is done): the
+/// cluster phases report through this.
+pub fn phase(cell: &str, what: Option<&str>) {
+    emit(RunEvent::CellPhase { cell, phase: what });
 }
 
 #[cfg(test)]

@@ -14,11 +14,8 @@ use need::Need;
 /// the room did not come in time (and what held it).
 #[derive(Debug, thiserror::Error)]
 pub enum RoomError {
-    #[error("listing {what}: {source}")]
-    Listing {
-        what: &'static str,
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Listing(#[from] need::ListError),
     /// The in-process pool had no room by the deadline.
     #[error("{cell} needs {need}; only {free} free after {}s (held: {})", waited.as_secs(), held.join(", "))]
     PoolFull {
@@ -46,13 +43,6 @@ pub enum RoomError {
         cell: String,
         source: stages::StageError,
     },
-}
-
-impl RoomError {
-    /// A failed list call, named by what it listed.
-    fn listing(what: &'static str) -> impl FnOnce(kube::Error) -> RoomError {
-        move |source| RoomError::Listing { what, source }
-    }
 }
 
 #[cfg(test)]

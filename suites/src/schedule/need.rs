@@ -9,8 +9,6 @@ use kube::{Api, Client};
 use serde_json::Value;
 use vitals_checks::{quantity, Manifests};
 
-use super::RoomError;
-
 /// Millicores and mebibytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Need {
@@ -141,16 +139,31 @@ const CLIENT_PODS: Need = Need {
     mem_mi: 32.0,
 };
 
+/// A list call to the API server failed, named by what it listed
+/// ("nodes", "pods", "namespaces").
+#[derive(Debug, thiserror::Error)]
+#[error("listing {what}: {source}")]
+pub struct ListError {
+    pub what: &'static str,
+    pub source: kube::Error,
+}
+
+impl ListError {
+    fn of(what: &'static str) -> impl FnOnce(kube::Error) -> ListError {
+        move |source| ListError { what, source }
+    }
+}
+
 /// The label every cell namespace carries (suites/src/cluster.rs).
 pub const CELL_LABEL: &str = "vitals.dev/cell";
 /// The namespaces of this runner's cells (labelled [`CELL_LABEL`]).
 pub async fn cell_namespaces(
     client: &Client,
-) -> Result<std::collections::HashSet<String>, RoomError> {
+) -> Result<std::collections::HashSet<String>, ListError> {
     Ok(Api::<Namespace>::all(client.clone())
         .list(&ListParams::default().labels(CELL_LABEL))
         .await
-        .map_err(RoomError::listing("namespaces"))?
+        .map_err(ListError::of("namespaces"))?
         .items
         .into_iter()
         .filter_map(|n| n.metadata.name)
@@ -159,7 +172,7 @@ pub async fn cell_namespaces(
 
 /// The nodes' allocatable minus what the running pods request, pods in the
 /// namespaces `skip` names aside.
-pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Result<Need, RoomError> {
+pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Result<Need, ListError> {
     let mut free = allocatable(client).await?;
     for (ns, n) in used_by_namespace(client).await? {
         if !skip(&ns) {
@@ -171,11 +184,11 @@ pub async fn free_outside(client: &Client, skip: impl Fn(&str) -> bool) -> Resul
 }
 
 /// What the nodes offer pods, summed.
-pub async fn allocatable(client: &Client) -> Result<Need, RoomError> {
+pub async fn allocatable(client: &Client) -> Result<Need, ListError> {
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map_err(RoomError::listing("nodes"))?;
+        .map_err(ListError::of("nodes"))?;
     let mut all = Need::default();
     for n in &nodes.items {
         let a = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
@@ -191,11 +204,11 @@ pub async fn allocatable(client: &Client) -> Result<Need, RoomError> {
 }
 
 /// What the pods that are not done request, per namespace.
-pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>, RoomError> {
+pub async fn used_by_namespace(client: &Client) -> Result<HashMap<String, Need>, ListError> {
     let pods = Api::<Pod>::all(client.clone())
         .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
         .await
-        .map_err(RoomError::listing("pods"))?;
+        .map_err(ListError::of("pods"))?;
     let mut used: HashMap<String, Need> = HashMap::new();
     for p in &pods.items {
         let spec = serde_json::to_value(&p.spec).unwrap_or_default();

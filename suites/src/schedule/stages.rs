@@ -52,13 +52,6 @@ pub enum StageError {
     },
 }
 
-/// A trial whose stage did not come fails with this as its observed text.
-impl From<StageError> for String {
-    fn from(e: StageError) -> String {
-        e.to_string()
-    }
-}
-
 impl StageError {
     fn lock(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
         move |source| StageError::Lock {

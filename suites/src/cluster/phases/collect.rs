@@ -74,19 +74,16 @@ pub fn bundle(env: &ClusterEnv, cell: &Cell, inst: &Installed, why: &str) -> Pat
         }
     });
     let _ = std::fs::write(dir.join("pods.txt"), summary);
-    let helm_out = std::process::Command::new(crate::env::root().join(".bin/helm"))
-        .args([
-            "get",
-            "all",
-            &cell.suite.release,
-            "-n",
-            &inst.namespace,
-            "--kubeconfig",
-        ])
-        .arg(&env.handle.kubeconfig)
-        .output();
-    if let Ok(o) = helm_out {
-        let _ = std::fs::write(dir.join("helm-get-all.txt"), [o.stdout, o.stderr].concat());
-    }
+    // The release as helm stored it; helm's own error in its place if not.
+    let helm_all = crate::env::helm()
+        .and_then(|h| {
+            h.get_all(
+                &cell.suite.release,
+                &inst.namespace,
+                Some(&env.handle.kubeconfig),
+            )
+        })
+        .unwrap_or_else(|e| e.to_string());
+    let _ = std::fs::write(dir.join("helm-get-all.txt"), helm_all);
     dir
 }

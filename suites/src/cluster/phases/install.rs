@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use tokio::sync::OnceCell;
-use vitals_checks::record::{CellRecord, Overlay as RecordedOverlay, Phase};
+use vitals_checks::record::{CellRecord, Overlay as RecordedOverlay};
 use vitals_checks::runtime::view::NamespaceView;
 use vitals_checks::runtime::{ready, CheckCx, ClientPod};
 use vitals_checks::{Evidence, Manifests, Object, Verdict};
@@ -18,6 +18,7 @@ use vitals_helm::{Chart, Helm, InstallOpts};
 
 use super::prepare::{ensure_client_pod, ensure_namespace, ensure_secrets};
 use super::previous::install_previous;
+use super::timer::Phases;
 use crate::cell::overlay::overlay;
 use crate::cell::state::CellState;
 use crate::cell::Cell;
@@ -73,42 +74,6 @@ fn stamp(cell: &Cell, manifests: &Manifests) -> String {
         o.doc.to_string().hash(&mut h);
     }
     format!("{:016x}", h.finish())
-}
-
-/// Phase timings of one install, each measured from the end of the last.
-pub(crate) struct Phases {
-    cell: String,
-    mark: std::time::Instant,
-    done: Vec<Phase>,
-}
-
-impl Phases {
-    fn new(cell: &str) -> Phases {
-        crate::progress::phase(cell, Some("preparing"));
-        Phases {
-            cell: cell.to_string(),
-            mark: std::time::Instant::now(),
-            done: Vec::new(),
-        }
-    }
-}
-
-impl Drop for Phases {
-    fn drop(&mut self) {
-        crate::progress::phase(&self.cell, None);
-    }
-}
-
-impl Phases {
-    pub(crate) fn end(&mut self, name: &str) {
-        crate::progress::phase(&self.cell, Some(&format!("{name} done")));
-        let now = std::time::Instant::now();
-        self.done.push(Phase {
-            name: name.into(),
-            duration_ms: (now - self.mark).as_millis() as u64,
-        });
-        self.mark = now;
-    }
 }
 
 async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifests) -> Installed {
@@ -280,7 +245,7 @@ async fn install(env: &ClusterEnv, helm: &Helm, cell: &Cell, manifests: &Manifes
     // other trial processes reuse it).
     let installed_here = phases.done.iter().any(|p| p.name == "install");
     if installed_here {
-        crate::record::append_cell(&CellRecord {
+        crate::events::records::append_cell(&CellRecord {
             run: crate::env::run_id(),
             chart: cell.suite.name.clone(),
             profile: cell.profile.name.clone(),

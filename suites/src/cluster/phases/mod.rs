@@ -8,3 +8,4 @@ pub mod install;
 pub mod prepare;
 pub mod previous;
 pub mod teardown;
+pub mod timer;

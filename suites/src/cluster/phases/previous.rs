@@ -9,7 +9,7 @@ use vitals_checks::runtime::{chain, persistence};
 use vitals_checks::{Evidence, Manifests, Verdict};
 use vitals_helm::{Chart, Helm, InstallOpts};
 
-use super::install::Phases;
+use super::timer::Phases;
 use crate::cell::state::Marker;
 use crate::cell::Cell;
 use crate::cluster::env::{ClusterEnv, READY_TIMEOUT};

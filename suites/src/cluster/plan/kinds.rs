@@ -45,6 +45,36 @@ fn trial(k: &Kind, object: String) -> String {
     CheckId::new("cluster", k.name, object).to_string()
 }
 
+/// The common wiring: one trial per spec the kind derives, at the kind's
+/// stage, named by `$name` and judged by the kind's `judge` against the
+/// installed cell.
+macro_rules! one_trial_per_spec {
+    ($(#[$doc:meta])* $wire:ident, $kind:ident, |$s:ident| $name:expr) => {
+        $(#[$doc])*
+        fn $wire(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
+            for $s in $kind::derive(m) {
+                let name = trial(k, $name);
+                p.add_at(
+                    k.stage.index(),
+                    name,
+                    Box::new(move |env, inst, _| rt().block_on($kind::judge(&$s, &inst.cx(env)))),
+                );
+            }
+        }
+    };
+}
+
+one_trial_per_spec!(wire_dns, dns, |s| s.name());
+one_trial_per_spec!(wire_probe, probes, |s| s.name());
+one_trial_per_spec!(wire_rbac, rbac, |s| s.name());
+one_trial_per_spec!(wire_cronjob, cronjobs, |s| s.name.clone());
+one_trial_per_spec!(
+    /// Whole run: restarts are judged over every other trial, so last.
+    wire_restarts,
+    restarts,
+    |s| s.name()
+);
+
 fn wire_install(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
     for s in install::derive(m) {
         p.add_at(
@@ -78,36 +108,6 @@ fn wire_pvc(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
             claim.stage.index(),
             trial(k, claim.name.clone()),
             Box::new(move |env, inst, _| rt().block_on(pvcs::judge(&claim, &inst.cx(env)))),
-        );
-    }
-}
-
-fn wire_dns(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for s in dns::derive(m) {
-        p.add_at(
-            k.stage.index(),
-            trial(k, s.name()),
-            Box::new(move |env, inst, _| rt().block_on(dns::judge(&s, &inst.cx(env)))),
-        );
-    }
-}
-
-fn wire_probe(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for t in probes::derive(m) {
-        p.add_at(
-            k.stage.index(),
-            trial(k, t.name()),
-            Box::new(move |env, inst, _| rt().block_on(probes::judge(&t, &inst.cx(env)))),
-        );
-    }
-}
-
-fn wire_rbac(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for s in rbac::derive(m) {
-        p.add_at(
-            k.stage.index(),
-            trial(k, s.name()),
-            Box::new(move |env, inst, _| rt().block_on(rbac::judge(&s, &inst.cx(env)))),
         );
     }
 }
@@ -160,16 +160,6 @@ fn hpa_slots() -> &'static tokio::sync::Semaphore {
     S.get_or_init(|| tokio::sync::Semaphore::new(crate::config::get().hpa_parallel))
 }
 
-fn wire_cronjob(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for cron in cronjobs::derive(m) {
-        p.add_at(
-            k.stage.index(),
-            trial(k, cron.name.clone()),
-            Box::new(move |env, inst, _| rt().block_on(cronjobs::judge(&cron, &inst.cx(env)))),
-        );
-    }
-}
-
 /// Disruptive: deleting a data pod would break the trials judged beside it.
 fn wire_persistence(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
     for st in persistence::derive(m) {
@@ -183,16 +173,8 @@ fn wire_persistence(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
     }
 }
 
-/// Whole run: restarts are judged over every other trial, so last.
-fn wire_restarts(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
-    for s in restarts::derive(m) {
-        p.add_at(
-            k.stage.index(),
-            trial(k, s.name()),
-            Box::new(move |env, inst, _| rt().block_on(restarts::judge(&s, &inst.cx(env)))),
-        );
-    }
-}
+/// `helm test`'s own deadline for the hook pods (helm's default is 5m too).
+const HELM_TEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn wire_helm_test(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
     for s in helm_test::derive(m) {
@@ -200,11 +182,14 @@ fn wire_helm_test(p: &mut Plan, k: &Kind, m: &Manifests, _: &Cell) {
             k.stage.index(),
             trial(k, s.name()),
             Box::new(|env, inst, _| {
-                let out = std::process::Command::new(crate::env::root().join(".bin/helm"))
-                    .args(helm_test::args(&inst.release, &inst.namespace))
-                    .arg(&env.handle.kubeconfig)
-                    .output();
-                helm_test::judge(out)
+                helm_test::judge(crate::env::helm().and_then(|helm| {
+                    helm.test(
+                        &inst.release,
+                        &inst.namespace,
+                        Some(&env.handle.kubeconfig),
+                        HELM_TEST_DEADLINE,
+                    )
+                }))
             }),
         );
     }

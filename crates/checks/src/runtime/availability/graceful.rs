@@ -13,7 +13,7 @@ use kube::api::DeleteParams;
 use kube::{Api, Client};
 
 use super::traffic::{self, Span, Window};
-use super::{healthy, live_pods, secs, until_view, HaWorkload};
+use super::{healthy, live_pods, secs, until_view, HaWorkload, PodDeleteError};
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::Progress;
 use crate::verdict::{Evidence, Finding, Verdict};
@@ -23,11 +23,11 @@ use crate::verdict::{Evidence, Finding, Verdict};
 pub const MARGIN: Duration = Duration::from_secs(5);
 
 /// What stopping one pod did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StopRecord {
     pub pod: String,
     /// From the delete to the pod object gone.
-    pub stopped: Result<u64, String>,
+    pub stopped: Result<u64, PodDeleteError>,
     pub span: Span,
 }
 
@@ -45,7 +45,7 @@ pub async fn stop_one(
     let Some(victim) = victim else {
         return StopRecord {
             pod: String::new(),
-            stopped: Err("no healthy pod to stop".into()),
+            stopped: Err(PodDeleteError::NoHealthyPod("stop")),
             span: Span {
                 label: format!("stop of a {} pod", w.name),
                 from_ms,
@@ -58,7 +58,7 @@ pub async fn stop_one(
     let start = tokio::time::Instant::now();
     let api: Api<Pod> = Api::namespaced(client.clone(), &view.namespace);
     let stopped = match api.delete(&name, &DeleteParams::default()).await {
-        Err(e) => Err(format!("deleting: {e}")),
+        Err(e) => Err(PodDeleteError::Delete(std::sync::Arc::new(e))),
         Ok(_) => {
             let bound = Duration::from_secs(w.grace_seconds.max(0) as u64)
                 + MARGIN
@@ -77,7 +77,7 @@ pub async fn stop_one(
             })
             .await
             .map(|_| start.elapsed().as_millis() as u64)
-            .map_err(|e| e.to_string())
+            .map_err(|e| PodDeleteError::Wait(std::sync::Arc::new(e)))
         }
     };
     StopRecord {

@@ -399,6 +399,20 @@ pub fn healthy_count(view: &NamespaceView, selector: &Value) -> i32 {
         .count() as i32
 }
 
+/// Why one pod of a workload could not be deleted and followed to its end
+/// (the graceful-stop and recovery trials). Shared and cheap to clone: the
+/// records that carry it are kept for the report.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PodDeleteError {
+    /// `what`: "stop", "delete".
+    #[error("no healthy pod to {0}")]
+    NoHealthyPod(&'static str),
+    #[error("deleting: {0}")]
+    Delete(#[source] Arc<kube::Error>),
+    #[error(transparent)]
+    Wait(Arc<WaitError>),
+}
+
 /// Waits, re-judging on every change the namespace's watches see (pods,
 /// claims, events), until `judge` says Done or Failed or the deadline
 /// passes; a timeout names the states seen. For conditions over many

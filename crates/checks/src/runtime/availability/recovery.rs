@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use kube::{Api, Client};
 
-use super::{healthy, live_pods, secs, until_view, HaWorkload};
+use super::{healthy, live_pods, secs, until_view, HaWorkload, PodDeleteError};
 use crate::runtime::explain::{pod_state, PodState};
 use crate::runtime::view::NamespaceView;
 use crate::runtime::wait::Progress;
@@ -20,11 +20,11 @@ use crate::verdict::Verdict;
 pub const BOUND: Duration = Duration::from_secs(300);
 
 /// What deleting one pod cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RecoveryRecord {
     pub pod: String,
     /// From the delete to the workload whole again with a new pod Ready.
-    pub result: Result<u64, String>,
+    pub result: Result<u64, PodDeleteError>,
 }
 
 /// Deletes the workload's first healthy pod and times its replacement.
@@ -38,7 +38,7 @@ pub async fn run(
     let Some(victim) = pods.iter().find(|p| healthy(p)).cloned() else {
         return RecoveryRecord {
             pod: String::new(),
-            result: Err("no healthy pod to delete".into()),
+            result: Err(PodDeleteError::NoHealthyPod("delete")),
         };
     };
     let name = victim.metadata.name.clone().unwrap_or_default();
@@ -48,7 +48,7 @@ pub async fn run(
     if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
         return RecoveryRecord {
             pod: name,
-            result: Err(format!("deleting: {e}")),
+            result: Err(PodDeleteError::Delete(std::sync::Arc::new(e))),
         };
     }
     let waited = until_view(view, &w.id(), bound, || {
@@ -88,7 +88,7 @@ pub async fn run(
         pod: name,
         result: waited
             .map(|_| start.elapsed().as_millis() as u64)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| PodDeleteError::Wait(std::sync::Arc::new(e))),
     }
 }
 
@@ -151,10 +151,13 @@ mod tests {
     fn a_replacement_that_never_came_fails_with_its_last_state() {
         let rec = RecoveryRecord {
             pod: "db-0".into(),
-            result: Err(
-                "StatefulSet/db: not ready after 300s; last seen: 0/1 Ready <- Pod db-0 Pending"
-                    .into(),
-            ),
+            result: Err(PodDeleteError::Wait(std::sync::Arc::new(
+                crate::runtime::wait::WaitError::Timeout {
+                    object: "StatefulSet/db".into(),
+                    secs: 300,
+                    last: "0/1 Ready <- Pod db-0 Pending".into(),
+                },
+            ))),
         };
         let v = judge(&db(), &rec, BOUND);
         assert!(v.failed());

@@ -123,7 +123,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub fn dir() -> PathBuf {
-    crate::fixtures::dir().join("schema-negatives")
+    crate::env::fixtures_dir().join("schema-negatives")
 }
 
 /// The harness's negatives, for `suites/fixtures/sample`.
@@ -412,7 +412,7 @@ pub fn harness(helm: &Arc<Result<Helm, vitals_helm::Error>>) -> Vec<(String, Jud
 fn sample_cell(profile: &str) -> Cell {
     Cell::new(
         Arc::new(Suite {
-            chart_dir: crate::fixtures::dir().join("sample"),
+            chart_dir: crate::env::fixtures_dir().join("sample"),
             name: "sample".into(),
             release: "sample".into(),
             ..Default::default()

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use vitals_checks::record::CellRecord;
 
-use crate::events::{RunEvent, Sink, SinkError};
+use super::{RunEvent, Sink, SinkError};
 
 pub const RESULTS: &str = "results.jsonl";
 pub const CELLS: &str = "cells.jsonl";
@@ -63,7 +63,7 @@ impl Sink for Records {
 /// Reports an install: its phases' timings and its overlay (the cluster
 /// phases call this once per install).
 pub fn append_cell(rec: &CellRecord) {
-    crate::events::emit(RunEvent::CellInstalled { record: rec });
+    super::emit(RunEvent::CellInstalled { record: rec });
 }
 
 #[cfg(test)]

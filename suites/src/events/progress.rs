@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::events::{RunEvent, Sink, SinkError};
+use super::{RunEvent, Sink, SinkError};
 
 #[derive(Default)]
 struct State {
@@ -138,12 +138,6 @@ impl Sink for Progress {
     }
 }
 
-/// What an installing cell is doing now (`None` once it is done): the
-/// cluster phases report through this.
-pub fn phase(cell: &str, what: Option<&str>) {
-    crate::events::emit(RunEvent::CellPhase { cell, phase: what });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,11 +162,11 @@ mod tests {
     #[test]
     fn trials_and_phases_come_and_go_with_their_events() {
         let p = Progress::new();
-        let ok = crate::events::junit::tests::rec(
+        let ok = super::super::junit::tests::rec(
             "a/dev/render/x",
             vitals_checks::Verdict::pass("a", "", ""),
         );
-        let bad = crate::events::junit::tests::rec(
+        let bad = super::super::junit::tests::rec(
             "a/dev/render/y",
             vitals_checks::Verdict::fail("a", "", ""),
         );
