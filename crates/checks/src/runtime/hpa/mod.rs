@@ -287,7 +287,24 @@ where
         .with_hint("its pods use more than the target share of their cpu request while idle: raise the request or the target");
     }
     // The margin: idle usage well below the target, measured, in the evidence.
-    let idle = idle_reading(&timeline, min);
+    let mut idle = idle_reading(&timeline, min);
+    // The first readings right after an install can carry the pods' own
+    // start (a Redis cluster forming read 36% once, 21-29% every other
+    // run): over the admitted line, look again for two metrics periods and
+    // judge those readings. Pods that really idle high still read high.
+    let over = |i: i32, target: i32| !behavior::idle_margin(i, target).1;
+    if let (Some(i), Some(target)) = (idle, t.target_cpu_percent) {
+        if over(i, target) {
+            let from = timeline.len();
+            watch_until(&api, name, start, &mut timeline, p.resolution * 2, |_| {
+                false
+            })
+            .await;
+            if let Some(later) = idle_reading(&timeline[from..], min) {
+                idle = Some(later);
+            }
+        }
+    }
     let idle_note = match (idle, t.target_cpu_percent) {
         (Some(i), Some(target)) => {
             let (margin, ok) = behavior::idle_margin(i, target);
